@@ -1,0 +1,1 @@
+"""Corpus stages: generate (DSPy program), import, optimize, curate (dedup + filters), snapshot."""

@@ -1,0 +1,89 @@
+"""A run's documents on disk: append-only JSONL, so a kill at any moment loses no finished document and
+nothing half-written is ever read back (torn tails are skipped on read and cut before the next append).
+
+    runs/<name>/run.json          the run's settings (written atomically once, at creation)
+    runs/<name>/documents.jsonl   DocumentRecord per line, appended as documents finish
+    runs/<name>/failures.jsonl    FailureRecord per line
+
+The catalog's `runs` table indexes runs so `msm runs list` and the review app can find them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from msm.atomic import append_jsonl, read_jsonl, repair_jsonl_tail, write_json_atomic
+from msm.errors import BadInput
+from msm.workspace import Workspace, utc_now
+from msm.corpus.records import DocumentRecord, FailureRecord, RunKind
+
+
+class RunStore:
+    def __init__(self, ws: Workspace, name: str):
+        self.ws = ws
+        self.name = name
+        self.dir = ws.run_dir(name)
+
+    @property
+    def documents_path(self) -> Path:
+        return self.dir / "documents.jsonl"
+
+    @property
+    def failures_path(self) -> Path:
+        return self.dir / "failures.jsonl"
+
+    @property
+    def config_path(self) -> Path:
+        return self.dir / "run.json"
+
+    def exists(self) -> bool:
+        return self.config_path.exists()
+
+    def config(self) -> dict[str, Any]:
+        if not self.exists():
+            raise BadInput(f"run {self.name!r}: no such run in {self.ws.root} (see `msm runs list`)")
+        return json.loads(self.config_path.read_text(encoding="utf-8"))
+
+    def create(self, *, kind: RunKind, config: dict[str, Any], spec_id: str | None = None,
+               spec_hash: str | None = None) -> None:
+        """Register a new run. The config is written once; reruns compare against it, never rewrite it."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        record = {"name": self.name, "kind": kind, "spec_id": spec_id, "spec_hash": spec_hash,
+                  "created_at": utc_now().isoformat(), "config": config}
+        write_json_atomic(self.config_path, record)
+        with self.ws.catalog() as con:
+            con.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?)",
+                        [self.name, kind, spec_id, spec_hash, utc_now(), json.dumps(config, sort_keys=True)])
+
+    def append(self, documents: Iterable[DocumentRecord]) -> None:
+        repair_jsonl_tail(self.documents_path)
+        append_jsonl(self.documents_path, [d.model_dump(mode="json") for d in documents])
+
+    def append_failures(self, failures: Iterable[FailureRecord]) -> None:
+        repair_jsonl_tail(self.failures_path)
+        append_jsonl(self.failures_path, [f.model_dump(mode="json") for f in failures])
+
+    def documents(self) -> Iterator[DocumentRecord]:
+        """Each finished document once (first write wins if a crash ever left a repeat)."""
+        seen: set[str] = set()
+        for raw in read_jsonl(self.documents_path):
+            doc = DocumentRecord.model_validate(raw)
+            if doc.doc_id in seen:
+                continue
+            seen.add(doc.doc_id)
+            yield doc
+
+    def done_ids(self) -> set[str]:
+        return {raw["doc_id"] for raw in read_jsonl(self.documents_path) if "doc_id" in raw}
+
+    def failures(self) -> Iterator[FailureRecord]:
+        for raw in read_jsonl(self.failures_path):
+            yield FailureRecord.model_validate(raw)
+
+
+def list_runs(ws: Workspace) -> list[dict[str, Any]]:
+    with ws.catalog(read_only=True) as con:
+        rows = con.execute("SELECT name, kind, spec_id, spec_hash, created_at FROM runs ORDER BY created_at").fetchall()
+    return [{"name": n, "kind": k, "spec_id": s, "spec_hash": h, "created_at": c} for n, k, s, h, c in rows]

@@ -1,0 +1,1 @@
+"""Evaluation suites: held-out value probes, agentic scenarios, spec knowledge, capability regression."""

@@ -1,0 +1,3 @@
+from msm.cli import main
+
+main()

@@ -1,0 +1,107 @@
+"""What every command module shares: the global options' state, output in human or --json form,
+progress bars that switch off when not on a TTY, and the 'not built yet' convention."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import click
+
+from msm.errors import NotBuiltYet
+from msm.workspace import Workspace
+
+
+@dataclass
+class AppState:
+    workspace_path: Path | None = None
+    json: bool = False
+    debug: bool = False
+    quiet: bool = False
+    _workspace: Workspace | None = field(default=None, repr=False)
+
+    def workspace(self, *, create: bool = False) -> Workspace:
+        if self._workspace is None or (create and not self._workspace.exists()):
+            self._workspace = Workspace.open(self.workspace_path, create=create)
+        return self._workspace
+
+    @property
+    def show_progress(self) -> bool:
+        return not self.quiet and not self.json and sys.stderr.isatty()
+
+
+def state() -> AppState:
+    ctx = click.get_current_context()
+    root = ctx.find_root()
+    if root.obj is None:
+        root.obj = AppState()
+    return root.obj
+
+
+def _set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    if value:
+        state().json = True
+    return value
+
+
+def json_option(func: Callable) -> Callable:
+    """`--json` on a read command (the global `msm --json` works too)."""
+    return click.option("--json", "json_flag", is_flag=True, expose_value=False, callback=_set_json,
+                        is_eager=True, help="Print machine-readable JSON instead of text.")(func)
+
+
+def emit(data: Any, human: Callable[[Any], None] | None = None) -> None:
+    """Print `data` as JSON under --json, else through `human` (or as indented JSON if none given)."""
+    if state().json or human is None:
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    else:
+        human(data)
+
+
+def info(message: str) -> None:
+    """Progress/status text: stderr, so stdout stays clean for --json; silenced by --quiet."""
+    if not state().quiet:
+        click.echo(message, err=True)
+
+
+@contextmanager
+def progress(description: str, total: int | None = None) -> Iterator[Callable[..., None]]:
+    """A rich progress bar on a TTY; a no-op elsewhere. Yields `advance(n=1, **fields)`."""
+    if not state().show_progress:
+        yield lambda n=1, **_fields: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TimeRemainingColumn(), TextColumn("{task.fields[status]}"), transient=False) as bar:
+        task = bar.add_task(description, total=total, status="")
+
+        def advance(n: int = 1, **fields: Any) -> None:
+            status = " ".join(f"{k}={v}" for k, v in fields.items())
+            bar.update(task, advance=n, status=status)
+
+        yield advance
+
+
+def not_built(command: str, issue: int) -> Callable:
+    """Body for a contract command that a later issue fills in: it says so and exits 1."""
+
+    def run(**_kwargs: Any) -> None:
+        raise NotBuiltYet(command, issue)
+
+    return run
+
+
+def table(rows: list[dict], columns: list[str]) -> None:
+    """A plain aligned text table (rich would wrap badly in narrow CI logs)."""
+    if not rows:
+        click.echo("(none)")
+        return
+    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
+    click.echo("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
+    for row in rows:
+        click.echo("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns).rstrip())

@@ -1,0 +1,26 @@
+"""The two kinds of failure the CLI distinguishes, mapped to exit codes by `msm.cli`.
+
+Library code raises these with a one-line, user-facing message that names the file / field / value
+at fault; the CLI prints the message (no traceback unless --debug) and exits with the code.
+"""
+
+from __future__ import annotations
+
+
+class MsmError(Exception):
+    """Runtime failure (exit 1): something the input did not cause — a download failed, a hash changed."""
+
+    exit_code = 1
+
+
+class BadInput(MsmError):
+    """Bad input or usage (exit 2): a malformed file, an unknown name, a missing prerequisite."""
+
+    exit_code = 2
+
+
+class NotBuiltYet(MsmError):
+    """A command of the CLI contract that this version does not implement yet (exit 1, says so)."""
+
+    def __init__(self, command: str, issue: int):
+        super().__init__(f"`msm {command}` is not built yet (tracked in issue #{issue}); nothing was done")

@@ -1,0 +1,82 @@
+"""`msm spec validate | show | list`."""
+
+from __future__ import annotations
+
+import click
+
+from msm.cli_support import emit, json_option, state, table
+from msm.errors import BadInput
+from msm.spec import SpecFileError, load_spec, resolve_spec_path, shipped_specs
+
+
+@click.group("spec")
+def spec_group() -> None:
+    """Validate and inspect Model Spec files (YAML; see specs/README.md)."""
+
+
+@spec_group.command("validate")
+@click.argument("specs", nargs=-1, required=True)
+@json_option
+def validate_command(specs: tuple[str, ...]) -> None:
+    """Validate SPEC files (paths or shipped ids). Exit 2 with `file: field: problem` per error."""
+    results, problems = [], []
+    for name in specs:
+        try:
+            spec = load_spec(resolve_spec_path(name))
+            results.append({"file": name, "ok": True, "id": spec.id, "hash": spec.content_hash,
+                            "clauses": len(spec.clauses)})
+        except SpecFileError as exc:
+            problems.extend(exc.problems)
+            results.append({"file": name, "ok": False, "problems": exc.problems})
+        except BadInput as exc:
+            problems.append(str(exc))
+            results.append({"file": name, "ok": False, "problems": [str(exc)]})
+    if state().json:
+        emit(results)
+    else:
+        for row in results:
+            if row["ok"]:
+                click.echo(f"ok  {row['file']}  ({row['id']}, {row['clauses']} clauses, {row['hash'][:12]})")
+        for line in problems:
+            click.echo(line, err=True)
+    if problems:
+        raise click.exceptions.Exit(2)
+
+
+@spec_group.command("show")
+@click.argument("spec")
+@json_option
+def show_command(spec: str) -> None:
+    """Show a spec's clauses, content hash and counts."""
+    loaded = load_spec(resolve_spec_path(spec))
+    data = {**loaded.summary(), "description": loaded.render(loaded.description),
+            "clauses": [{"id": c.id, "domain": c.domain, "subdomain": c.subdomain, "rule": loaded.render(c.rule),
+                         "rationale": loaded.render(c.rationale) if c.rationale else None,
+                         "examples": c.examples, "key_terms": c.key_terms, "weight": c.weight}
+                        for c in loaded.clauses]}
+
+    def human(d: dict) -> None:
+        click.echo(f"{d['title']}  [{d['id']} v{d['version']}]")
+        click.echo(f"hash {d['hash']}")
+        click.echo(f"about: {d['model_name']} by {d['provider_name']}; {d['n_clauses']} clauses, "
+                   f"{d['n_with_rationale']} with rationale, {d['n_examples']} examples, {d['words']} words")
+        click.echo(d["description"].strip())
+        for clause in d["clauses"]:
+            tag = f" ({clause['domain']})" if clause["domain"] else ""
+            click.echo(f"\n[{clause['id']}]{tag}\n  rule: {clause['rule'].strip()}")
+            if clause["rationale"]:
+                click.echo(f"  why:  {clause['rationale'].strip()}")
+
+    emit(data, human)
+
+
+@spec_group.command("list")
+@json_option
+def list_command() -> None:
+    """List the specs shipped with msm (usable by id anywhere a SPEC is expected)."""
+    rows = []
+    for path in shipped_specs():
+        spec = load_spec(path)
+        rows.append({"id": spec.id, "title": spec.title, "clauses": len(spec.clauses), "hash": spec.content_hash[:12],
+                     "path": str(path)})
+    emit(rows, lambda r: table(r, ["id", "clauses", "hash", "title"]))

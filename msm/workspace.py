@@ -1,0 +1,157 @@
+"""The workspace: one DuckDB catalog file plus folders for runs, snapshots, models, reports and a cache.
+
+Layout (created by `msm init`):
+
+    <workspace>/
+      catalog.duckdb      indexes runs, snapshots, models (schema versioned by numbered migrations)
+      runs/<name>/        generated or imported documents (append-only JSONL) and curation marks
+      snapshots/<name>/   frozen Parquet + manifest.json (immutable)
+      models/<name>/      trained model directories with manifest.json
+      reports/            experiment reports
+      cache/              pulled models (unless $MSM_CACHE points elsewhere)
+
+The workspace is `--workspace DIR`, else `$MSM_WORKSPACE`, else `./msm-workspace`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+
+from msm.errors import BadInput, MsmError
+
+CATALOG_FILE = "catalog.duckdb"
+SUBDIRS = ("runs", "snapshots", "models", "reports", "cache")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+def default_workspace_path() -> Path:
+    return Path(os.environ.get("MSM_WORKSPACE") or "msm-workspace")
+
+
+def check_name(kind: str, name: str) -> str:
+    """Names of runs, snapshots and models become directory names: refuse anything path-like."""
+    if not _NAME_RE.match(name or "") or name in {".", ".."} or ".." in name:
+        raise BadInput(
+            f"{kind} name {name!r} is not allowed: use 1-100 letters, digits, '_', '-', '.' (no '/', no leading dot, no '..')"
+        )
+    return name
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _migrations() -> list[tuple[int, str, str]]:
+    found = []
+    for entry in resources.files("msm.migrations").iterdir():
+        match = re.match(r"^(\d{4})_(\w+)\.sql$", entry.name)
+        if match:
+            found.append((int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+class Workspace:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    # ---- layout ----------------------------------------------------------------------------------
+    @property
+    def catalog_path(self) -> Path:
+        return self.root / CATALOG_FILE
+
+    def runs_dir(self) -> Path:
+        return self.root / "runs"
+
+    def run_dir(self, name: str) -> Path:
+        return self.root / "runs" / check_name("run", name)
+
+    def snapshot_dir(self, name: str) -> Path:
+        return self.root / "snapshots" / check_name("snapshot", name)
+
+    def model_dir(self, name: str) -> Path:
+        return self.root / "models" / check_name("model", name)
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def cache_dir(self) -> Path:
+        env = os.environ.get("MSM_CACHE")
+        return Path(env) if env else self.root / "cache"
+
+    def exists(self) -> bool:
+        return self.catalog_path.exists()
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, root: Path | None = None, *, create: bool = False) -> "Workspace":
+        ws = cls(Path(root) if root else default_workspace_path())
+        if ws.root.exists() and not ws.root.is_dir():
+            raise BadInput(f"workspace {ws.root}: exists and is not a directory")
+        if not ws.exists():
+            if not create:
+                raise BadInput(f"workspace {ws.root}: not initialised (run `msm init` or pass --workspace DIR)")
+            ws.init()
+        else:
+            ws.migrate()
+        return ws
+
+    def init(self) -> list[int]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        for sub in SUBDIRS:
+            (self.root / sub).mkdir(exist_ok=True)
+        return self.migrate()
+
+    def migrate(self) -> list[int]:
+        """Apply numbered migrations not yet recorded; each runs in its own transaction."""
+        applied_now: list[int] = []
+        with self.catalog() as con:
+            con.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)"
+            )
+            done = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
+            for version, name, sql in _migrations():
+                if version in done:
+                    continue
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    con.execute(sql)
+                    con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, utc_now()])
+                    con.execute("COMMIT")
+                except Exception:
+                    con.execute("ROLLBACK")
+                    raise
+                applied_now.append(version)
+        return applied_now
+
+    def schema_version(self) -> int:
+        with self.catalog(read_only=True) as con:
+            return con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
+
+    @contextmanager
+    def catalog(self, *, read_only: bool = False, wait_s: float = 30.0) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A short-lived connection. DuckDB lets one process write a file at a time, so the CLI and the
+        review app each connect only for the statements they run, and wait briefly for the lock."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                con = duckdb.connect(str(self.catalog_path), read_only=read_only and self.catalog_path.exists())
+                break
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise MsmError(f"catalog {self.catalog_path}: {str(exc).splitlines()[0]}") from None
+                time.sleep(0.2)
+        try:
+            yield con
+        finally:
+            con.close()

@@ -1,0 +1,1 @@
+"""Streamlit human review of curated documents."""

@@ -1,0 +1,1 @@
+"""Training stages: midtraining (continued pre-training on a snapshot) and alignment fine-tuning."""
