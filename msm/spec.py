@@ -55,6 +55,13 @@ class Clause(BaseModel):
     def _placeholders(cls, value: str | None) -> str | None:
         return _check_placeholders(value)
 
+    @field_validator("examples")
+    @classmethod
+    def _example_placeholders(cls, values: list[str]) -> list[str]:
+        for value in values:
+            _check_placeholders(value)
+        return values
+
 
 class Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -145,6 +152,11 @@ class SpecFileError(BadInput):
         super().__init__("; ".join(problems))
 
 
+def _short(value: object, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _format_loc(loc: tuple) -> str:
     return ".".join(str(part) for part in loc) or "(document)"
 
@@ -193,6 +205,11 @@ def load_spec(path: str | Path) -> Spec:
                 message = "required field is missing"
             elif err["type"] == "extra_forbidden":
                 message = "unknown field"
+            elif err["type"] == "string_pattern_mismatch":
+                message = (f"{err['input']!r} is not a valid id (lowercase letters, digits, '_', '.', '-'; "
+                           "starts with a letter or digit; at most 80 characters)")
+            elif err["type"].endswith("_type") or err["type"].endswith("_parsing"):
+                message = f"{message}, got {type(err['input']).__name__} {_short(err['input'])}"
             problems.append(f"{shown}: {loc}: {message}")
         raise SpecFileError(problems) from None
 

@@ -19,7 +19,8 @@ def review_group(ctx: click.Context, port: int, host: str) -> None:
 
 @review_group.command("add-user")
 @click.argument("name")
-@click.option("--role", type=click.Choice(["reviewer", "admin"]), default="reviewer", show_default=True)
+@click.option("--role", type=click.Choice(["reviewer", "admin"]), default="reviewer", show_default=True,
+              help="Admins assign work, see all progress and export; reviewers see their queue.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from one line of stdin.")
 def add_user_command(name: str, role: str, password_stdin: bool) -> None:
     """Create a local review account (salted slow hash; the password itself is never stored)."""

@@ -1,0 +1,34 @@
+"""Workspace catalog: numbered migrations apply once, in order, and survive reopening."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from msm.atomic import append_jsonl, read_jsonl, repair_jsonl_tail
+from msm.workspace import Workspace, _migrations
+
+
+def test_migrations_are_numbered_without_gaps():
+    versions = [version for version, _name, _sql in _migrations()]
+    assert versions == list(range(1, len(versions) + 1))
+
+
+def test_migrate_applies_each_once(tmp_path: Path):
+    ws = Workspace.open(tmp_path / "w", create=True)
+    count = len(_migrations())
+    assert ws.schema_version() == count
+    assert ws.migrate() == []
+    with ws.catalog(read_only=True) as con:
+        tables = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    assert {"runs", "snapshots", "models", "schema_migrations"} <= tables
+
+
+def test_torn_jsonl_tail_is_skipped_and_repaired(tmp_path: Path):
+    path = tmp_path / "x.jsonl"
+    append_jsonl(path, [{"a": 1}, {"a": 2}])
+    with open(path, "a") as handle:
+        handle.write('{"a": 3, "trunc')  # what a kill mid-append leaves
+    assert [r["a"] for r in read_jsonl(path)] == [1, 2]
+    repair_jsonl_tail(path)
+    append_jsonl(path, [{"a": 4}])
+    assert [r["a"] for r in read_jsonl(path)] == [1, 2, 4]
