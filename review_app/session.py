@@ -1,0 +1,79 @@
+"""Per-session helpers shared by the pages: the workspace, the signed-in user, the chosen run, cached reads."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import streamlit as st
+
+from msm.corpus.records import DocumentRecord
+from msm.corpus.curation import current_curation_dir
+from msm.review_app import curation_view, review_data
+from msm.review_app.accounts import ReviewUser
+from msm.workspace import Workspace
+
+
+@st.cache_resource
+def _workspace(root: str) -> Workspace:
+    return Workspace.open(Path(root))
+
+
+def workspace() -> Workspace:
+    return _workspace(os.environ["MSM_WORKSPACE"])
+
+
+def current_user() -> ReviewUser | None:
+    return st.session_state.get("user")
+
+
+def require_user() -> ReviewUser:
+    """Pages call this first; an anonymous session never gets past it."""
+    user = current_user()
+    if user is None:
+        st.error("Sign in first.")
+        st.stop()
+    return user
+
+
+# Documents are immutable once appended; keyed on the file's size and mtime so new ones show up.
+# cache_resource (not cache_data) because 100k records should not be copied on every rerun.
+@st.cache_resource(max_entries=8)
+def _documents(root: str, run: str, fingerprint: tuple) -> tuple[dict[str, DocumentRecord], object]:
+    docs = review_data.load_documents(Workspace(Path(root)), run)
+    return docs, review_data.documents_frame(docs)
+
+
+def run_documents(run: str) -> dict[str, DocumentRecord]:
+    ws = workspace()
+    return _documents(str(ws.root), run, review_data.documents_fingerprint(ws, run))[0]
+
+
+def run_frame(run: str):
+    ws = workspace()
+    return _documents(str(ws.root), run, review_data.documents_fingerprint(ws, run))[1]
+
+
+# Keyed on the curation in force: a re-curation writes a new directory and moves CURRENT.
+@st.cache_resource(max_entries=8)
+def _curation(root: str, run: str, curation_dir: str | None) -> dict[str, curation_view.CurationMark] | None:
+    return curation_view.load_curation(Workspace(Path(root)), run)
+
+
+def run_curation(run: str) -> dict[str, curation_view.CurationMark] | None:
+    ws = workspace()
+    directory = current_curation_dir(ws, run)
+    return _curation(str(ws.root), run, str(directory) if directory else None)
+
+
+def choose_run() -> str | None:
+    """The run under review, chosen in the sidebar and shared by all pages."""
+    runs = review_data.run_names(workspace())
+    if not runs:
+        st.info("No runs in this workspace yet: generate or import one (`msm generate`, `msm corpus import`).")
+        return None
+    current = st.session_state.get("run")
+    index = runs.index(current) if current in runs else len(runs) - 1
+    run = st.sidebar.selectbox("Run", runs, index=index)
+    st.session_state["run"] = run
+    return run
