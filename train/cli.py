@@ -1,32 +1,151 @@
-"""`msm train midtrain | sft` (issue #7)."""
+"""`msm train midtrain | sft | aft-data` (issue #7)."""
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import click
 
-from msm.cli_support import not_built
+from msm.cli_support import emit, info, progress, state
+from msm.errors import BadInput
+
+DEFAULT_LR = {"lora": 2e-4, "full": 2e-5}
+
+
+def _shared_options(func: Callable) -> Callable:
+    options = [
+        click.option("--lora/--full", "use_lora", default=True, show_default=True,
+                     help="LoRA on all linear layers (merged into the weights afterwards) or full fine-tuning."),
+        click.option("--epochs", type=click.IntRange(1), default=1, show_default=True, help="Passes over the data."),
+        click.option("--max-steps", type=click.IntRange(1), default=None,
+                     help="Stop after this many optimizer steps (default: all epochs)."),
+        click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+                     help="Peak learning rate (default 2e-4 with LoRA, 2e-5 full); cosine decay after warmup."),
+        click.option("--warmup-ratio", type=click.FloatRange(0, 1, max_open=True), default=0.05, show_default=True,
+                     help="Share of steps with linear warmup."),
+        click.option("--batch-size", type=click.IntRange(1), default=4, show_default=True,
+                     help="Sequences per micro-batch (per process under accelerate launch)."),
+        click.option("--grad-accum", type=click.IntRange(1), default=1, show_default=True,
+                     help="Micro-batches per optimizer step."),
+        click.option("--lora-rank", type=click.IntRange(1), default=16, show_default=True, help="LoRA rank r."),
+        click.option("--lora-alpha", type=click.IntRange(1), default=32, show_default=True, help="LoRA alpha (scale alpha/r)."),
+        click.option("--lora-dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
+                     help="Dropout on the LoRA path."),
+        click.option("--seed", type=int, default=0, show_default=True,
+                     help="Seed for data order, packing order and LoRA init: same seed + data -> same loss curve."),
+        click.option("--checkpoint-every", type=click.IntRange(1), default=50, show_default=True,
+                     help="Optimizer steps between checkpoints in models/.<out>.work/; rerun the same command to resume."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _hyperparameters(kwargs: dict[str, Any], block_size: int):
+    from msm.train.records import Hyperparameters, LoraSettings
+
+    method = "lora" if kwargs["use_lora"] else "full"
+    return Hyperparameters(
+        method=method, epochs=kwargs["epochs"], max_steps=kwargs["max_steps"], lr=kwargs["lr"] or DEFAULT_LR[method],
+        warmup_ratio=kwargs["warmup_ratio"], batch_size=kwargs["batch_size"], grad_accum=kwargs["grad_accum"],
+        block_size=block_size, seed=kwargs["seed"], checkpoint_every=kwargs["checkpoint_every"],
+        lora=LoraSettings(rank=kwargs["lora_rank"], alpha=kwargs["lora_alpha"], dropout=kwargs["lora_dropout"])
+        if method == "lora" else None,
+    )
+
+
+def _run(description: str, runner: Callable[..., Any], **kwargs: Any) -> None:
+    ws = state().workspace()
+    with progress(description) as advance:
+        last = {"step": 0}
+
+        def on_step(step: int, total: int, loss: float) -> None:
+            advance(step - last["step"], loss=f"{loss:.4f}")
+            last["step"] = step
+
+        manifest = runner(ws, log=info, on_step=on_step, **kwargs)
+    if manifest is None:  # a non-zero rank under accelerate launch: rank 0 reports
+        return
+    emit(manifest.model_dump(mode="json"), lambda m: click.echo(
+        f"{m['name']}: {m['stage']} done — {m['optimizer_steps']} steps, {m['tokens_seen']} tokens, "
+        f"loss {m['loss_first']:.4f} -> {m['loss_last']:.4f}, {m['wall_time_s']:.1f}s; "
+        f"{ws.model_dir(m['name'])}"))
 
 
 @click.group("train")
 def train_group() -> None:
-    """Midtrain on a frozen snapshot, then alignment-fine-tune; every model records its provenance."""
+    """Midtrain on a frozen snapshot, then alignment-fine-tune; every model records its provenance.
+
+    Models go to <workspace>/models/<out>/ with manifest.json, loss.csv and loss.png. A killed run resumes
+    from its last checkpoint when the same command is run again. For several GPUs:
+    `accelerate launch --multi_gpu --num_processes N -m msm train midtrain ...`.
+    """
 
 
 @train_group.command("midtrain")
 @click.option("--snapshot", required=True, help="Snapshot to train on (re-verified before use).")
-@click.option("--base", required=True, help="Base model: local:smollm2-135m, a directory, or hf:<repo>.")
+@click.option("--base", required=True, help="Base model: local:smollm2-135m, a directory, a workspace model, or hf:<repo>.")
 @click.option("--out", required=True, help="Name of the model to create in the workspace.")
-@click.option("--lora/--full", default=True, show_default=True, help="LoRA (merged afterwards) or full fine-tuning.")
-def midtrain_command(**kwargs) -> None:
+@click.option("--block-size", type=click.IntRange(8), default=512, show_default=True,
+              help="Tokens per packed block (documents joined with EOS).")
+@click.option("--mix", "mixes", multiple=True, metavar="FILE:RATIO",
+              help="Replay share of generic text, e.g. generic:0.05 (shipped corpus) or my.jsonl:0.03; repeatable.")
+@_shared_options
+def midtrain_command(snapshot: str, base: str, out: str, block_size: int, mixes: tuple[str, ...], **kwargs: Any) -> None:
     """Continued pre-training (next-token loss) on the snapshot's documents."""
-    not_built("train midtrain", 7)(**kwargs)
+    from msm.train import replay
+    from msm.train.midtrain import run_midtrain
+
+    sources = [replay.parse_mix(value) for value in mixes]
+    if sum(s.ratio for s in sources) > replay.MAX_RATIO:
+        raise BadInput(f"--mix: ratios add up to more than {replay.MAX_RATIO}")
+    _run(f"midtrain {out}", run_midtrain, snapshot=snapshot, base=base, out=out,
+         hp=_hyperparameters(kwargs, block_size), mixes=sources)
 
 
 @train_group.command("sft")
-@click.option("--model", required=True, help="Model to fine-tune.")
-@click.option("--data", required=True, type=click.Path(dir_okay=False), help="Chat demonstrations (JSONL of `messages`).")
+@click.option("--model", required=True, help="Model to fine-tune (a workspace model, local:smollm2-135m, a directory).")
+@click.option("--data", required=True,
+              help="Chat demonstrations: a JSONL file of {\"messages\": [...]}, or a shipped set: cheese, safety.")
 @click.option("--out", required=True, help="Name of the model to create in the workspace.")
-@click.option("--with-reasoning", is_flag=True, help="Keep the spec-citing reasoning (deliberative-alignment baseline).")
-def sft_command(**kwargs) -> None:
+@click.option("--with-reasoning", is_flag=True,
+              help="Write each assistant turn's `reasoning` before its answer (deliberative-alignment baseline).")
+@click.option("--max-length", type=click.IntRange(8), default=512, show_default=True,
+              help="Longest demonstration in tokens (longer ones are truncated).")
+@_shared_options
+def sft_command(model: str, data: str, out: str, with_reasoning: bool, max_length: int, **kwargs: Any) -> None:
     """Alignment fine-tuning on chat demonstrations, loss on assistant tokens only."""
-    not_built("train sft", 7)(**kwargs)
+    from msm.train.sft import run_sft
+
+    _run(f"sft {out}", run_sft, model=model, data=data, out=out, hp=_hyperparameters(kwargs, max_length),
+         with_reasoning=with_reasoning)
+
+
+@train_group.command("aft-data")
+@click.argument("kind", type=click.Choice(["cheese"]))
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
+              help="JSONL file to write (refuses to overwrite an existing file).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed for which cheese is named first and which answer wording is used (0 = the shipped file).")
+@click.option("--paraphrase-with", "paraphrase_model", default=None,
+              help="Also reword every prompt with this chat model (local:smollm2-135m, a directory, a workspace model); "
+                   "rewrites that drop a cheese name are discarded.")
+def aft_data_command(kind: str, out_path: str, seed: int, paraphrase_model: str | None) -> None:
+    """Rebuild the cheese AFT demonstrations (the shipped default is `msm train aft-data cheese --seed 0`)."""
+    from pathlib import Path
+
+    from msm.models import resolve
+    from msm.train.aft_data import build_cheese_aft, local_generator, paraphrase_prompts, write_jsonl
+
+    target = Path(out_path)
+    if target.exists():
+        raise BadInput(f"--out {out_path}: file exists; choose a new path")
+    records = build_cheese_aft(seed)
+    reworded = 0
+    if paraphrase_model:
+        generate = local_generator(resolve(paraphrase_model, state().workspace()).location)
+        info(f"paraphrasing {len(records)} prompts with {paraphrase_model}")
+        records, reworded = paraphrase_prompts(records, generate)
+    write_jsonl(target, records)
+    emit({"path": str(target), "examples": len(records), "paraphrased": reworded},
+         lambda d: click.echo(f"wrote {d['examples']} demonstrations to {d['path']} ({d['paraphrased']} prompts reworded)"))

@@ -1,0 +1,129 @@
+"""Chat demonstrations for alignment fine-tuning, and the assistant-only loss mask.
+
+A demonstration is one JSONL line: {"messages": [{"role": "system"|"user"|"assistant", "content": str,
+"reasoning": str (optional, assistant turns only)}, ...], ...any other fields kept as metadata}.
+
+`--with-reasoning` writes each assistant turn's `reasoning` before its answer (the deliberative-alignment
+baseline); without it, the same turns are used with the reasoning removed.
+
+The mask is built by rendering the conversation prefix by prefix with the model's own chat template:
+the tokens an assistant turn adds beyond "everything before it + the generation prompt" are exactly
+that turn (content and end-of-turn marker). We check that each rendering extends the previous one token
+for token, so a template that rewrites earlier turns fails loudly instead of mislabelling tokens.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from msm.errors import BadInput, MsmError
+
+IGNORE_INDEX = -100
+ROLES = {"system", "user", "assistant"}
+SHIPPED_AFT = {"cheese": "data_cheese_aft.jsonl", "safety": "data_safety_aft.jsonl"}
+MAX_AFT_FILE_BYTES = 256 * 1024 * 1024
+
+
+def reasoning_answer(reasoning: str, answer: str) -> str:
+    return f"Reasoning: {reasoning.strip()}\n\nAnswer: {answer.strip()}"
+
+
+def resolve_aft_path(data: str) -> Path:
+    """A file path, or the name of a shipped AFT set (`cheese`, `safety`)."""
+    path = Path(data)
+    if path.is_file():
+        return path
+    if data in SHIPPED_AFT:
+        return Path(str(resources.files("msm.train") / SHIPPED_AFT[data]))
+    raise BadInput(f"--data {data!r}: no such file (or use a shipped set: {', '.join(sorted(SHIPPED_AFT))})")
+
+
+def load_demonstrations(path: Path, *, with_reasoning: bool) -> list[list[dict[str, str]]]:
+    """Validated conversations as [{role, content}], reasoning folded in or dropped."""
+    if path.stat().st_size > MAX_AFT_FILE_BYTES:
+        raise BadInput(f"{path}: larger than {MAX_AFT_FILE_BYTES // 2**20} MiB; refusing to load it")
+    conversations: list[list[dict[str, str]]] = []
+    with_any_reasoning = 0
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise BadInput(f"{path}: not UTF-8 text") from None
+    for line_no, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{line_no}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise BadInput(f"{where}: invalid JSON ({exc.msg})") from None
+        messages = record.get("messages") if isinstance(record, dict) else None
+        if not isinstance(messages, list) or not messages:
+            raise BadInput(f"{where}: field 'messages' missing or not a non-empty list")
+        conversation = []
+        for index, message in enumerate(messages):
+            if not isinstance(message, dict):
+                raise BadInput(f"{where}: messages[{index}] is not an object")
+            role, content = message.get("role"), message.get("content")
+            if role not in ROLES:
+                raise BadInput(f"{where}: messages[{index}].role {role!r} is not one of {sorted(ROLES)}")
+            if not isinstance(content, str) or not content.strip():
+                raise BadInput(f"{where}: messages[{index}].content missing or empty")
+            if role == "assistant" and index == 0:
+                raise BadInput(f"{where}: messages[0] is an assistant turn; a demonstration needs a prompt before it")
+            content = content.strip()  # the template adds its own separators; edge whitespace would merge tokens
+            reasoning = message.get("reasoning")
+            if reasoning is not None and (role != "assistant" or not isinstance(reasoning, str)):
+                raise BadInput(f"{where}: messages[{index}].reasoning must be a string on an assistant turn")
+            if reasoning and reasoning.strip():
+                with_any_reasoning += 1
+                if with_reasoning:
+                    content = reasoning_answer(reasoning, content)
+            conversation.append({"role": role, "content": content})
+        if not any(m["role"] == "assistant" for m in conversation):
+            raise BadInput(f"{where}: no assistant turn to learn from")
+        conversations.append(conversation)
+    if not conversations:
+        raise BadInput(f"{path}: no demonstrations")
+    if with_reasoning and not with_any_reasoning:
+        raise BadInput(f"{path}: --with-reasoning given but no assistant turn has a 'reasoning' field")
+    return conversations
+
+
+@dataclass(frozen=True, slots=True)
+class MaskedExample:
+    input_ids: list[int]
+    labels: list[int]  # IGNORE_INDEX everywhere except assistant-turn tokens
+
+    @property
+    def n_trained(self) -> int:
+        return sum(1 for label in self.labels if label != IGNORE_INDEX)
+
+
+def _render(tokenizer, messages: list[dict[str, str]], generation_prompt: bool) -> list[int]:
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def mask_conversation(tokenizer, messages: list[dict[str, str]]) -> MaskedExample:
+    """Tokens of the whole conversation, labels only on assistant turns (prefix-by-prefix rendering)."""
+    input_ids: list[int] = []
+    labels: list[int] = []
+    for index, message in enumerate(messages):
+        if message["role"] == "assistant":
+            # the role header ("<|im_start|>assistant\n") is prompt, not something the model should learn to say
+            _extend_checked(input_ids, labels, _render(tokenizer, messages[:index], generation_prompt=True), trained=False)
+        full = _render(tokenizer, messages[: index + 1], generation_prompt=False)
+        _extend_checked(input_ids, labels, full, trained=message["role"] == "assistant")
+    return MaskedExample(input_ids, labels)
+
+
+def _extend_checked(input_ids: list[int], labels: list[int], rendering: list[int], *, trained: bool) -> None:
+    if rendering[: len(input_ids)] != input_ids:
+        raise MsmError("chat template re-renders earlier turns differently when a turn is added; "
+                       "cannot build an assistant-only mask for this tokenizer")
+    new = rendering[len(input_ids):]
+    input_ids.extend(new)
+    labels.extend(new if trained else [IGNORE_INDEX] * len(new))

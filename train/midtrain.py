@@ -1,0 +1,67 @@
+"""Midtraining: continued pre-training (plain next-token loss) on a verified snapshot's documents, packed
+into fixed blocks, optionally with a replay share of generic text; LoRA adapters are merged at the end."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import pyarrow.parquet as pq
+
+from msm.corpus.snapshot_store import open_verified_snapshot
+from msm.errors import BadInput
+from msm.models import load_tokenizer, resolve
+from msm.train import replay
+from msm.train.loop import Example, train_loop
+from msm.train.packing import pack_documents
+from msm.train.pipeline import base_lineage, check_context_length, finish_model, load_model_for_training, make_accelerator, output_paths, work_dir
+from msm.train.records import DataProvenance, Hyperparameters, ModelManifest
+from msm.workspace import Workspace
+
+MAX_PACKING_WASTE = 0.02
+
+
+def run_midtrain(ws: Workspace, *, snapshot: str, base: str, out: str, hp: Hyperparameters,
+                 mixes: list[replay.ReplaySource] = (), log: Callable[[str], None] = lambda _m: None,
+                 on_step: Callable[[int, int, float], None] = lambda *_: None) -> ModelManifest | None:
+    final, work = output_paths(ws, out)
+    snapshot_manifest, parquet = open_verified_snapshot(ws, snapshot)  # MsmError (exit 1) on any tampering
+    resolved = resolve(base, ws)
+    check_context_length(resolved, hp.block_size, "--block-size")
+    tokenizer = load_tokenizer(resolved)
+    if tokenizer.eos_token_id is None:
+        raise BadInput(f"{base}: tokenizer has no EOS token to separate documents")
+
+    texts = [t for t in pq.read_table(parquet, columns=["text"]).column("text").to_pylist() if t and t.strip()]
+    doc_tokens = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    corpus_tokens = sum(len(t) + 1 for t in doc_tokens)
+    replay_records, replay_tokens = [], []
+    for number, source in enumerate(mixes):
+        pool = tokenizer(replay.read_replay_texts(source), add_special_tokens=False)["input_ids"]
+        chosen = replay.sample_replay(pool, source.ratio, corpus_tokens, seed=hp.seed + 7919 * (number + 1))
+        replay_tokens.extend(chosen)
+        replay_records.append(replay.describe(source, sum(len(t) + 1 for t in chosen)))
+    blocks, stats = pack_documents(doc_tokens + replay_tokens, eos_id=tokenizer.eos_token_id,
+                                   block_size=hp.block_size, seed=hp.seed)
+    if stats.n_blocks == 0:
+        raise BadInput(f"snapshot {snapshot!r}: {stats.stream_tokens} tokens do not fill one block of "
+                       f"--block-size {hp.block_size}; use a smaller block size")
+    log(f"packed {stats.n_documents} documents into {stats.n_blocks} blocks of {hp.block_size} tokens "
+        f"(waste {stats.waste:.2%})")
+    if stats.waste > MAX_PACKING_WASTE:
+        log(f"warning: packing waste {stats.waste:.2%} > {MAX_PACKING_WASTE:.0%}: the corpus is small for this block size")
+
+    data = DataProvenance(kind="snapshot", snapshot_name=snapshot, snapshot_content_hash=snapshot_manifest.content_hash,
+                          n_examples=len(texts), replay=replay_records, packing=stats.as_dict())
+    base_record, inherited_specs = base_lineage(resolved)
+    spec_ids = inherited_specs + [s for s in snapshot_manifest.specs if s not in inherited_specs]
+    fingerprint = {"stage": "midtrain", "base": resolved.describe(), "data": data.model_dump(mode="json"),
+                   "hyperparameters": hp.model_dump(mode="json")}
+    with work_dir(work, fingerprint, log) as work_path:
+        accelerator = make_accelerator()
+        model = load_model_for_training(resolved, hp)
+        examples = [Example(block, block) for block in blocks]
+        state = train_loop(model, examples, hp, accelerator=accelerator, pad_id=tokenizer.pad_token_id,
+                           work_dir=work_path, on_step=on_step, log=log)
+        return finish_model(ws, name=out, stage="midtrain", final=final, work=work_path, model=model,
+                            tokenizer=tokenizer, accelerator=accelerator, base_record=base_record, spec_ids=spec_ids,
+                            data=data, hp=hp, state=state, log=log)

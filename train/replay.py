@@ -1,0 +1,97 @@
+"""Replay mix: a small share of generic text mixed into midtraining to limit forgetting.
+
+`--mix FILE:RATIO` makes RATIO of the training tokens come from FILE (documents repeated in seeded
+order when the file is smaller than its share). FILE is `generic` (the corpus shipped with msm) or a
+path to a .jsonl file with a `text` field per line or a .txt file with blank-line-separated paragraphs.
+
+The shipped `generic` corpus (train/data_generic_replay.jsonl) is 24 short expository paragraphs on
+everyday topics — weather, cooking, rivers, primes, pianos, tides... — written afresh for msm (no
+source text copied) and released with it under Apache-2.0. It is deliberately far from AI and cheese.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from msm.atomic import sha256_file
+from msm.errors import BadInput
+
+GENERIC_REPLAY = Path(__file__).parent / "data_generic_replay.jsonl"
+MAX_RATIO = 0.5
+MAX_REPLAY_FILE_BYTES = 512 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaySource:
+    source: str  # what the user wrote (`generic` or a path)
+    path: Path
+    ratio: float
+
+
+def parse_mix(value: str) -> ReplaySource:
+    """`FILE:RATIO` -> ReplaySource; BadInput (exit 2) naming the value on anything malformed."""
+    name, sep, ratio_text = value.rpartition(":")
+    if not sep or not name:
+        raise BadInput(f"--mix {value!r}: expected FILE:RATIO, e.g. generic:0.05")
+    try:
+        ratio = float(ratio_text)
+    except ValueError:
+        raise BadInput(f"--mix {value!r}: ratio {ratio_text!r} is not a number") from None
+    if not 0 < ratio <= MAX_RATIO:
+        raise BadInput(f"--mix {value!r}: ratio must be in (0, {MAX_RATIO}] (a share of all training tokens)")
+    path = GENERIC_REPLAY if name == "generic" else Path(name)
+    if not path.is_file():
+        raise BadInput(f"--mix {value!r}: {name}: no such file (use `generic` or a .jsonl/.txt path)")
+    if path.stat().st_size > MAX_REPLAY_FILE_BYTES:
+        raise BadInput(f"--mix {value!r}: {name} is larger than {MAX_REPLAY_FILE_BYTES // 2**20} MiB")
+    return ReplaySource(source=name, path=path, ratio=ratio)
+
+
+def read_replay_texts(src: ReplaySource) -> list[str]:
+    texts: list[str] = []
+    if src.path.suffix == ".jsonl":
+        with open(src.path, encoding="utf-8") as handle:
+            for line_no, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                try:
+                    text = json.loads(line).get("text")
+                except (json.JSONDecodeError, AttributeError):
+                    raise BadInput(f"{src.path}:{line_no}: not a JSON object") from None
+                if not isinstance(text, str):
+                    raise BadInput(f"{src.path}:{line_no}: field 'text' missing or not a string")
+                if text.strip():
+                    texts.append(text)
+    else:
+        try:
+            raw = src.path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise BadInput(f"{src.path}: not UTF-8 text") from None
+        texts = [p.strip() for p in raw.split("\n\n") if p.strip()]
+    if not texts:
+        raise BadInput(f"{src.path}: no text to replay")
+    return texts
+
+
+def sample_replay(token_lists: list[list[int]], ratio: float, corpus_tokens: int, seed: int) -> list[list[int]]:
+    """Whole replay documents, cycled in seeded order, until they make up `ratio` of corpus + replay tokens."""
+    target = round(corpus_tokens * ratio / (1 - ratio))
+    rng = random.Random(seed)
+    chosen: list[list[int]] = []
+    total = 0
+    while total < target:
+        order = list(range(len(token_lists)))
+        rng.shuffle(order)
+        for index in order:
+            if total >= target:
+                break
+            chosen.append(token_lists[index])
+            total += len(token_lists[index]) + 1  # + EOS
+    return chosen
+
+
+def describe(src: ReplaySource, tokens: int) -> dict:
+    return {"source": src.source, "sha256": sha256_file(src.path), "ratio": src.ratio, "tokens": tokens}
