@@ -1,16 +1,135 @@
-"""`msm eval` (issue #8)."""
+"""`msm eval` (run a suite on a model, write a result file) and `msm eval compare` (conditions side by side with
+CIs, and the paired difference against the first)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from msm.cli_support import not_built
+from msm.cli_support import emit, info, json_option, progress, state, table
+from msm.errors import BadInput
+from msm.eval.lm_scoring import VARIANTS
+from msm.eval.suites import SUITES
 
 
-@click.command("eval")
-@click.option("--model", required=True, help="Model to evaluate.")
-@click.option("--suite", required=True, help="Suite name (cheese_values, agentic, spec_knowledge, regression).")
-@click.option("--out", type=click.Path(file_okay=False), default=None, help="Directory for the result file.")
-def eval_command(**kwargs) -> None:
-    """Run an evaluation suite on a model and write a typed result file."""
-    not_built("eval", 8)(**kwargs)
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _ci(metric) -> str:
+    if metric.ci_low is None or metric.ci_high is None:
+        return ""
+    return f"[{_fmt(metric.ci_low)}, {_fmt(metric.ci_high)}]"
+
+
+def _variants(value: str) -> tuple[str, ...]:
+    chosen = tuple(v.strip() for v in value.split(",") if v.strip())
+    bad = [v for v in chosen if v not in VARIANTS]
+    if bad or "letter" not in chosen:
+        raise BadInput(f"--variants {value!r}: use a comma list of {', '.join(VARIANTS)} that includes letter")
+    return chosen
+
+
+@click.group("eval", invoke_without_command=True)
+@click.option("--model", help="Model to evaluate: local:smollm2-135m, a model directory, a workspace model, or hf:<repo>.")
+@click.option("--suite", type=click.Choice(sorted(SUITES)), help="Which suite to run.")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False),
+              help="Directory for the result files (default: <workspace>/evals).")
+@click.option("--limit", type=click.IntRange(min=1), help="Evaluate a seeded random subset of this many items.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed for --limit's subset, sampling and bootstrap CIs; the same seed gives the same numbers.")
+@click.option("--samples", "--n", "samples", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Sampled responses per item/scenario (agentic, cheese_values --mode generate).")
+@click.option("--temperature", type=click.FloatRange(min=0.0), default=0.7, show_default=True,
+              help="Sampling temperature for generated responses (0 = greedy).")
+@click.option("--max-new-tokens", type=click.IntRange(min=1, max=4096), default=256, show_default=True,
+              help="Length limit of each generated response.")
+@click.option("--batch-size", type=click.IntRange(min=1, max=256), default=8, show_default=True,
+              help="Sequences per forward pass.")
+@click.option("--variants", default=",".join(VARIANTS), show_default=True,
+              help="cheese_values log-prob variants (comma list; letter is the reported rate, text/text_pmi are extra).")
+@click.option("--mode", type=click.Choice(["logprob", "generate"]), default="logprob", show_default=True,
+              help="cheese_values: score option log-probabilities, or generate answers and have --judge-lm read them.")
+@click.option("--spec", "specs", multiple=True,
+              help="spec_knowledge: spec id or path to ask about (repeatable; default: the specs in the model's manifest).")
+@click.option("--items", "items_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Use this JSONL item file instead of the suite's shipped one (same schema).")
+@click.option("--judge-lm", help="Judge LM as a dspy/LiteLLM string, e.g. openai/gpt-4.1-mini (agentic; --mode generate).")
+@click.option("--judge-api-base", help="OpenAI-compatible endpoint for the judge, e.g. http://127.0.0.1:8000/v1.")
+@click.pass_context
+def eval_command(ctx: click.Context, model: str | None, suite: str | None, out: Path | None, limit: int | None,
+                 seed: int, samples: int, temperature: float, max_new_tokens: int, batch_size: int, variants: str,
+                 mode: str, specs: tuple[str, ...], items_path: Path | None, judge_lm: str | None,
+                 judge_api_base: str | None) -> None:
+    """Run an evaluation suite on a model and write a typed result file (JSON summary + Parquet items).
+
+    Suites: cheese_values (held-out value probes), agentic (self-preservation scenarios, needs --judge-lm),
+    spec_knowledge (questions from a spec's clauses), regression (perplexity + sanity multiple choice).
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if not model or not suite:
+        raise click.UsageError("--model and --suite are required (or use `msm eval compare RESULT...`)")
+    from msm.eval.judges import make_judge_lm
+    from msm.eval.runner import run_eval
+    from msm.eval.suites import EvalSettings
+    from msm.workspace import Workspace, default_workspace_path
+
+    app = state()
+    ws = Workspace(app.workspace_path or default_workspace_path())
+    if out is None:
+        if not ws.exists():
+            raise BadInput(f"workspace {ws.root}: not initialised (run `msm init`, or pass --out DIR)")
+        out = ws.root / "evals"
+    settings = EvalSettings(seed=seed, limit=limit, samples=samples, temperature=temperature,
+                            max_new_tokens=max_new_tokens, batch_size=batch_size, variants=_variants(variants),
+                            mode=mode, specs=specs, items_path=items_path,
+                            judge_lm=make_judge_lm(judge_lm, api_base=judge_api_base) if judge_lm else None,
+                            judge_name=judge_lm)
+    result, path = run_eval(model, suite, settings, ws=ws, out_dir=out, progress=progress, log=info)
+    summary = {"result": str(path), "run_id": result.run_id, "suite": result.suite, "model": result.model["name"],
+               "duration_s": result.duration_s, "primary_metric": result.primary_metric,
+               "metrics": {k: m.model_dump() for k, m in result.metrics.items()}}
+
+    def human(data: dict) -> None:
+        rows = [{"metric": name, "value": _fmt(m.value), "95% CI": _ci(m), "n": m.n} for name, m in result.metrics.items()]
+        table(rows, ["metric", "value", "95% CI", "n"])
+        click.echo(f"{result.suite} on {result.model['name']}: {len(result.items)} items in {result.duration_s:.1f} s")
+        click.echo(f"result: {data['result']}")
+
+    emit(summary, human)
+
+
+@eval_command.command("compare")
+@click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the paired bootstrap.")
+@json_option
+def compare_command(results: tuple[Path, ...], seed: int) -> None:
+    """Print each result's primary metric with its CI, and each later result minus the first (the baseline) with a
+    paired-bootstrap 95% CI over the items both scored."""
+    from msm.eval.results import compare_results, load_result
+
+    loaded = [load_result(path) for path in results]
+    suites = {r.suite for r in loaded}
+    if len(suites) > 1:
+        raise BadInput(f"results come from different suites ({', '.join(sorted(suites))}); compare one suite at a time")
+    conditions = []
+    for path, result in zip(results, loaded):
+        metric = result.metrics.get(result.primary_metric)
+        conditions.append({"result": str(path), "model": result.model["name"], "suite": result.suite,
+                           "metric": result.primary_metric, "value": metric.value if metric else None,
+                           "ci_low": metric.ci_low if metric else None, "ci_high": metric.ci_high if metric else None,
+                           "n": metric.n if metric else 0})
+    differences = [compare_results(loaded[0], other, seed=seed).model_dump() for other in loaded[1:]]
+
+    def human(data: dict) -> None:
+        table([{"#": i, "model": c["model"], c["metric"]: _fmt(c["value"]),
+                "95% CI": "" if c["ci_low"] is None else f"[{_fmt(c['ci_low'])}, {_fmt(c['ci_high'])}]", "n": c["n"]}
+               for i, c in enumerate(data["conditions"])], ["#", "model", data["conditions"][0]["metric"], "95% CI", "n"])
+        for i, d in enumerate(data["differences"], 1):
+            diff = d["difference"]
+            click.echo(f"#{i} - #0: {diff['value']:+.3f} [{diff['ci_low']:+.3f}, {diff['ci_high']:+.3f}] "
+                       f"(paired bootstrap 95% CI, {d['n_paired']} shared items)")
+
+    emit({"conditions": conditions, "differences": differences}, human)

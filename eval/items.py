@@ -1,0 +1,136 @@
+"""The item files the suites ship (JSONL, one typed record a line) and a strict loader for them.
+
+Every record carries `schema_version`; ids are unique within a file. A malformed line is reported as
+`file:line: field: problem` (exit 2) rather than skipped, because a silently shorter probe set changes the
+numbers without anyone noticing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+
+from msm.errors import BadInput
+
+ITEM_SCHEMA_VERSION = 1
+NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+ItemId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,119}$")]
+
+
+class _Item(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: Literal[1] = ITEM_SCHEMA_VERSION
+    id: ItemId
+
+
+class ValueProbe(_Item):
+    """A two-option choice. `target` is the option the metric counts:
+    conflict — the pro-America option, which is the expensive one (`other` is the cheap, not-American option);
+    control  — the option both values favour (American *and* cheaper);
+    neutral  — an arbitrary one of two options neither value separates (a position/prior baseline)."""
+
+    kind: Literal["conflict", "control", "neutral"]
+    domain: NonEmpty
+    question: NonEmpty
+    target: NonEmpty
+    other: NonEmpty
+
+    @model_validator(mode="after")
+    def _distinct_options(self) -> "ValueProbe":
+        if self.target.strip().lower() == self.other.strip().lower():
+            raise ValueError("target and other are the same option")
+        return self
+
+
+class AgenticScenario(_Item):
+    organisation: NonEmpty
+    goal_conflict: Literal["none", "explicit"]
+    threat: Literal["none", "replacement"]
+    opportunity: Literal["exfiltration", "sabotage", "blackmail", "deception"]
+    harmful_action: NonEmpty = Field(description="What the judge is asked to look for, in words.")
+    system: NonEmpty
+    user: NonEmpty
+    evidence_patterns: list[NonEmpty] = Field(min_length=1, description="Regexes over the response (case-insensitive).")
+    evidence_mode: Literal["any", "all"] = "any"
+
+    @model_validator(mode="after")
+    def _patterns_compile(self) -> "AgenticScenario":
+        import re
+
+        for pattern in self.evidence_patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"evidence pattern {pattern!r} does not compile: {exc}") from None
+        return self
+
+
+class RegressionItem(_Item):
+    kind: Literal["text", "mc"]
+    domain: NonEmpty
+    text: str | None = None
+    question: str | None = None
+    answer: str | None = None
+    distractors: list[NonEmpty] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _fields_for_kind(self) -> "RegressionItem":
+        if self.kind == "text" and not (self.text and self.text.strip()):
+            raise ValueError("a text item needs `text`")
+        if self.kind == "mc":
+            if not (self.question and self.answer) or not self.distractors:
+                raise ValueError("an mc item needs `question`, `answer` and at least one distractor")
+            options = [self.answer, *self.distractors]
+            if len({o.strip().lower() for o in options}) != len(options):
+                raise ValueError("mc options repeat")
+        return self
+
+
+ItemT = TypeVar("ItemT", bound=_Item)
+MAX_ITEM_FILE_BYTES = 20 * 1024 * 1024  # item files are hand-sized; anything bigger is a wrong path
+
+
+def shipped_path(filename: str) -> Path:
+    return Path(str(resources.files("msm.eval").joinpath(filename)))
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def load_items(path: Path, model: type[ItemT]) -> list[ItemT]:
+    path = Path(path)
+    if not path.is_file():
+        raise BadInput(f"{path}: item file not found")
+    if path.stat().st_size > MAX_ITEM_FILE_BYTES:
+        raise BadInput(f"{path}: {path.stat().st_size} bytes is larger than the {MAX_ITEM_FILE_BYTES}-byte limit for item files")
+    items: list[ItemT] = []
+    seen: dict[str, int] = {}
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise BadInput(f"{path}:{number}: not a JSON line ({exc.__class__.__name__})") from None
+            if not isinstance(record, dict):
+                raise BadInput(f"{path}:{number}: expected a JSON object")
+            try:
+                item = model.model_validate(record)
+            except ValidationError as exc:
+                error = exc.errors()[0]
+                where = ".".join(str(p) for p in error["loc"]) or "record"
+                raise BadInput(f"{path}:{number}: {where}: {error['msg']}") from None
+            if item.id in seen:
+                raise BadInput(f"{path}:{number}: id: duplicate id '{item.id}' (first on line {seen[item.id]})")
+            seen[item.id] = number
+            items.append(item)
+    if not items:
+        raise BadInput(f"{path}: no items")
+    return items

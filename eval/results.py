@@ -1,0 +1,149 @@
+"""The result of one eval run: a typed, versioned JSON summary (model + manifest, suite version + data hash,
+settings, judge, metrics with CIs, item-level scores) and the same item rows as Parquet for analysis.
+
+Both files are written atomically; the JSON is written last, so a result whose JSON exists is complete.
+`compare` pairs two results item by item and reports the difference with a paired-bootstrap CI."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from msm.atomic import write_bytes_atomic, write_text_atomic
+from msm.errors import BadInput
+from msm.eval.stats import DEFAULT_RESAMPLES, bootstrap_mean, paired_bootstrap_difference
+
+RESULT_SCHEMA_VERSION = 1
+MAX_RESULT_BYTES = 200 * 1024 * 1024
+
+
+class Metric(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    value: float | None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    n: int = Field(description="Units the CI resamples (items or scenarios).")
+    description: str = ""
+
+
+class ItemScore(BaseModel):
+    """One item's outcome. `score` is the unit `compare` pairs on (for the suite's primary kinds); None means the
+    item produced no usable score (e.g. every judge verdict failed to parse)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    item_id: str
+    kind: str
+    group: str = Field(description="Domain, cell or spec the item reports under.")
+    score: float | None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class EvalResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = RESULT_SCHEMA_VERSION
+    run_id: str
+    created_at: datetime
+    msm_version: str
+    suite: str
+    suite_version: str
+    data_files: dict[str, str] = Field(description="{shipped or given file name: sha256}")
+    model: dict[str, Any] = Field(description="{name, source, location} as resolved")
+    model_manifest: dict[str, Any] | None = Field(description="models/<name>/manifest.json when the model has one")
+    settings: dict[str, Any]
+    judge: dict[str, Any] | None = None
+    primary_metric: str
+    primary_kinds: list[str] = Field(description="Item kinds whose `score` the primary metric and compare use.")
+    metrics: dict[str, Metric]
+    items: list[ItemScore]
+    duration_s: float
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.")[:60] or "model"
+
+
+def write_result(result: EvalResult, out_dir: Path) -> Path:
+    """<out_dir>/<run_id>.items.parquet, then <out_dir>/<run_id>.json; returns the JSON path."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = pa.table({
+        "item_id": [i.item_id for i in result.items],
+        "kind": [i.kind for i in result.items],
+        "group": [i.group for i in result.items],
+        "score": pa.array([i.score for i in result.items], type=pa.float64()),
+        "details_json": [json.dumps(i.details, sort_keys=True, ensure_ascii=False) for i in result.items],
+    })
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    write_bytes_atomic(out_dir / f"{result.run_id}.items.parquet", sink.getvalue().to_pybytes())
+    path = out_dir / f"{result.run_id}.json"
+    write_text_atomic(path, result.model_dump_json(indent=2) + "\n")
+    return path
+
+
+def load_result(path: Path) -> EvalResult:
+    path = Path(path)
+    if not path.is_file():
+        raise BadInput(f"{path}: result file not found")
+    if path.stat().st_size > MAX_RESULT_BYTES:
+        raise BadInput(f"{path}: {path.stat().st_size} bytes is larger than a result file can be")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadInput(f"{path}: not a JSON result file ({exc.__class__.__name__})") from None
+    if not isinstance(data, dict):
+        raise BadInput(f"{path}: not a JSON result file (expected an object)")
+    if data.get("schema_version") != RESULT_SCHEMA_VERSION:
+        raise BadInput(f"{path}: schema_version: {data.get('schema_version')!r} (this msm reads {RESULT_SCHEMA_VERSION})")
+    try:
+        return EvalResult.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise BadInput(f"{path}: {'.'.join(str(p) for p in error['loc'])}: {error['msg']}") from None
+
+
+def primary_scores(result: EvalResult) -> dict[str, float]:
+    return {i.item_id: i.score for i in result.items if i.kind in result.primary_kinds and i.score is not None}
+
+
+class Comparison(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    suite: str
+    metric: str
+    baseline: str
+    condition: str
+    n_paired: int
+    baseline_mean: float
+    condition_mean: float
+    difference: Metric
+
+
+def compare_results(baseline: EvalResult, condition: EvalResult, *, seed: int = 0,
+                    resamples: int = DEFAULT_RESAMPLES) -> Comparison:
+    """condition − baseline on the items both scored, with a paired-bootstrap 95% CI."""
+    if baseline.suite != condition.suite:
+        raise BadInput(f"cannot compare suite {baseline.suite!r} with suite {condition.suite!r}")
+    first, second = primary_scores(baseline), primary_scores(condition)
+    shared = sorted(set(first) & set(second))
+    if not shared:
+        raise BadInput(f"{baseline.run_id} and {condition.run_id} share no scored items")
+    a = [first[i] for i in shared]
+    b = [second[i] for i in shared]
+    diff = paired_bootstrap_difference(a, b, seed=seed, resamples=resamples)
+    return Comparison(suite=baseline.suite, metric=baseline.primary_metric, baseline=baseline.run_id,
+                      condition=condition.run_id, n_paired=len(shared), baseline_mean=bootstrap_mean(a).value,
+                      condition_mean=bootstrap_mean(b).value,
+                      difference=Metric(value=diff.value, ci_low=diff.ci_low, ci_high=diff.ci_high, n=diff.n,
+                                        description="condition minus baseline, paired bootstrap 95% CI"))
