@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from msm.cli_support import emit, json_option, not_built, state, table
+from msm.cli_support import emit, json_option, state, table
 
 
 @click.group("snapshot")
@@ -16,9 +16,19 @@ def snapshot_group() -> None:
 @click.argument("name")
 @click.option("--from", "from_runs", required=True, help="Run name(s), comma-separated.")
 @click.option("--require-review", is_flag=True, help="Only documents accepted in review (edited text where edited).")
-def create_command(name: str, from_runs: str, require_review: bool) -> None:
-    """Freeze the kept documents of the runs into snapshot NAME."""
-    not_built("snapshot create", 5)()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="Curate the runs with this curation config first (default: use each run's current curation).")
+@json_option
+def create_command(name: str, from_runs: str, require_review: bool, config_path: str | None) -> None:
+    """Freeze the kept documents of the runs into snapshot NAME (Parquet + manifest; never overwritten)."""
+    from msm.cli_support import progress
+    from msm.corpus.snapshot_create import create_snapshot
+
+    runs = [r.strip() for r in from_runs.split(",") if r.strip()]
+    manifest = create_snapshot(state().workspace(), name, runs, require_review, config_path, progress=progress)
+    emit(manifest.model_dump(mode="json"),
+         lambda m: click.echo(f"snapshot {m['name']}: {m['n_documents']} documents, {m['n_tokens']} tokens, "
+                              f"content hash {m['content_hash'][:16]}… from {', '.join(m['runs'])}"))
 
 
 @snapshot_group.command("list")
@@ -58,7 +68,15 @@ def verify_command(name: str) -> None:
 
 @snapshot_group.command("export")
 @click.argument("name")
-@click.option("--to", "to_dir", required=True, type=click.Path(file_okay=False), help="Output directory.")
+@click.option("--to", "to_dir", required=True, type=click.Path(file_okay=False),
+              help="Output directory (must not exist or be empty).")
+@json_option
 def export_command(name: str, to_dir: str) -> None:
-    """Export snapshot NAME as a Hugging Face `datasets` dataset plus Parquet."""
-    not_built("snapshot export", 5)()
+    """Export snapshot NAME as a Hugging Face `datasets` dataset (DIR/dataset) plus DIR/documents.parquet."""
+    from pathlib import Path
+
+    from msm.corpus.snapshot_create import export_snapshot
+
+    result = export_snapshot(state().workspace(), name, Path(to_dir))
+    emit(result, lambda d: click.echo(f"exported {d['documents']} documents: datasets.load_from_disk('{d['dataset']}'), "
+                                      f"parquet {d['parquet']}"))

@@ -17,12 +17,13 @@ import re
 from pathlib import Path
 from typing import Annotated
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from msm.errors import BadInput
+from msm.yaml_files import FileProblems, load_yaml_record
 
 SPEC_SCHEMA_VERSION = 1
+MAX_SPEC_BYTES = 4 * 1024 * 1024
 PLACEHOLDERS = ("model_name", "provider_name")
 _PLACEHOLDER_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,79}$")]
@@ -144,74 +145,12 @@ class Spec(BaseModel):
         }
 
 
-class SpecFileError(BadInput):
-    """One or more `file: field: problem` lines for a spec that failed to load."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("; ".join(problems))
-
-
-def _short(value: object, limit: int = 40) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _format_loc(loc: tuple) -> str:
-    return ".".join(str(part) for part in loc) or "(document)"
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    where = f"line {mark.line + 1} column {mark.column + 1}: " if mark is not None else ""
-    return f"not valid YAML: {where}{problem}"
+SpecFileError = FileProblems  # `file: field: problem` lines for a spec that failed to load
 
 
 def load_spec(path: str | Path) -> Spec:
     """Read and validate a spec file; raise SpecFileError with one `file: field: problem` per error."""
-    path = Path(path)
-    shown = str(path)
-    if not path.exists():
-        raise SpecFileError([f"{shown}: (file): no such file"])
-    if path.is_dir():
-        raise SpecFileError([f"{shown}: (file): is a directory, not a spec file"])
-    raw = path.read_bytes()
-    if len(raw) > 4 * 1024 * 1024:
-        raise SpecFileError([f"{shown}: (file): {len(raw)} bytes is larger than the 4 MiB a spec may have"])
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SpecFileError([f"{shown}: (file): not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})"]) from None
-    if not text.strip():
-        raise SpecFileError([f"{shown}: (document): empty file"])
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise SpecFileError([f"{shown}: (document): {_yaml_problem(exc)}"]) from None
-    if not isinstance(data, dict):
-        raise SpecFileError([f"{shown}: (document): expected a mapping of spec fields, got {type(data).__name__}"])
-    try:
-        return Spec.model_validate(data)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            message = err["msg"].removeprefix("Value error, ")
-            loc = _format_loc(err["loc"])
-            # model-level validators put the precise location in the message itself
-            if ": " in message and message.split(": ", 1)[0].startswith("clauses."):
-                loc, message = message.split(": ", 1)
-            if err["type"] == "missing":
-                message = "required field is missing"
-            elif err["type"] == "extra_forbidden":
-                message = "unknown field"
-            elif err["type"] == "string_pattern_mismatch":
-                message = (f"{err['input']!r} is not a valid id (lowercase letters, digits, '_', '.', '-'; "
-                           "starts with a letter or digit; at most 80 characters)")
-            elif err["type"].endswith("_type") or err["type"].endswith("_parsing"):
-                message = f"{message}, got {type(err['input']).__name__} {_short(err['input'])}"
-            problems.append(f"{shown}: {loc}: {message}")
-        raise SpecFileError(problems) from None
+    return load_yaml_record(path, Spec, what="spec", max_bytes=MAX_SPEC_BYTES, located_prefixes=("clauses",))
 
 
 def resolve_spec_path(name_or_path: str) -> Path:

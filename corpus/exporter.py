@@ -1,0 +1,113 @@
+"""`msm runs export`: every document of a run with its provenance, signals, cluster id and decisions.
+
+One row per document: all DocumentRecord fields (metadata as a JSON string), the current curation's marks
+(`kept`, `rules`, `dropped_by`, `flagged_by`, `cluster_id`, `is_representative`, `duplicate_of`), every signal
+column, and the review status (`review_status`, `review_text_version`) where the review app has decisions.
+Columns a run does not have yet (never curated, never reviewed) are NULL. Written to a temporary file and
+renamed, so FILE is either the old file or the complete new one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from msm.corpus.curation import curation_files
+from msm.corpus.records import DocumentRecord
+from msm.corpus.run_store import RunStore
+from msm.errors import BadInput
+from msm.workspace import Workspace
+
+_BATCH = 5000
+FORMATS = {".jsonl": "json", ".parquet": "parquet"}
+
+
+def document_batches(docs: Iterator[DocumentRecord]) -> Iterator[pa.Table]:
+    rows: list[dict[str, Any]] = []
+    for doc in docs:
+        row = doc.model_dump(mode="python")
+        row["metadata"] = json.dumps(row["metadata"], ensure_ascii=False, sort_keys=True, default=str)
+        rows.append(row)
+        if len(rows) == _BATCH:
+            yield pa.Table.from_pylist(rows)
+            rows = []
+    if rows:
+        yield pa.Table.from_pylist(rows)
+
+
+def load_full_documents(con: duckdb.DuckDBPyConnection, store: RunStore, table: str = "documents") -> int:
+    first = True
+    for batch in document_batches(store.documents()):
+        con.register("batch_rows", batch)
+        if first:
+            con.execute(f"CREATE TEMP TABLE {table} AS SELECT * FROM batch_rows")
+            first = False
+        else:
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM batch_rows")
+        con.unregister("batch_rows")
+    if first:
+        return 0
+    return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+
+
+def review_states(ws: Workspace, run: str) -> pa.Table:
+    """doc_id, review_status, review_text_version from the review app's decision store (empty if none)."""
+    schema = pa.schema([("doc_id", pa.string()), ("review_status", pa.string()), ("review_text_version", pa.int64())])
+    try:
+        from msm.review_app.decisions import document_states
+    except ImportError:
+        return schema.empty_table()
+    with ws.catalog(read_only=True) as con:
+        has_table = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'review_decisions'").fetchall()[0][0]
+    if not has_table:
+        return schema.empty_table()
+    states = document_states(ws, run)
+    return pa.Table.from_pylist([{"doc_id": s.doc_id, "review_status": s.status, "review_text_version": s.text_version}
+                                 for s in states.values()], schema=schema)
+
+
+def export_run(ws: Workspace, run: str, out: Path) -> dict[str, Any]:
+    store = RunStore(ws, run)
+    store.config()
+    out = Path(out)
+    fmt = FORMATS.get(out.suffix.lower())
+    if fmt is None:
+        raise BadInput(f"--out {out}: unsupported extension {out.suffix or '(none)'!r}: use .jsonl or .parquet")
+    if out.exists() and out.is_dir():
+        raise BadInput(f"--out {out}: is a directory")
+    con = duckdb.connect()
+    try:
+        n = load_full_documents(con, store)
+        if n == 0:
+            raise BadInput(f"run {run!r} has no documents to export")
+        selects, joins = ["d.*"], []
+        files = curation_files(ws, run)
+        if files is not None:
+            marks, signals = files
+            con.register("marks", pq.read_table(marks))
+            con.register("signals", pq.read_table(signals))
+            selects += ["m.* EXCLUDE (doc_id)", "s.* EXCLUDE (doc_id)"]
+            joins += ["LEFT JOIN marks m USING (doc_id)", "LEFT JOIN signals s USING (doc_id)"]
+        con.register("review_rows", review_states(ws, run))
+        selects.append("r.review_status, r.review_text_version")
+        joins.append("LEFT JOIN review_rows r USING (doc_id)")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            con.execute(f"COPY (SELECT {', '.join(selects)} FROM documents d {' '.join(joins)} ORDER BY d.doc_id) "
+                        f"TO '{tmp.replace(chr(39), chr(39) * 2)}' (FORMAT {fmt})")
+            os.replace(tmp, out)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    finally:
+        con.close()
+    return {"run": run, "documents": n, "out": str(out), "curated": files is not None}
