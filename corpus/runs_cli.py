@@ -27,15 +27,40 @@ def list_command() -> None:
 @json_option
 def show_command(name: str) -> None:
     """Counts per clause and type, failures, tokens and cost of run NAME."""
-    not_built("runs show", 3)()
+    from msm.corpus.run_generation import run_summary
+    from msm.corpus.run_store import RunStore
+
+    store = RunStore(state().workspace(), name)
+    emit(run_summary(store), _print_run_summary)
+
+
+def _print_run_summary(s: dict) -> None:
+    target = f"/{s['target']}" if s.get("target") else ""
+    click.echo(f"run {s['name']} ({s['kind']}) · spec {s['spec_id']} {str(s['spec_hash'])[:12]} · lm {s['lm']}")
+    click.echo(f"documents {s['documents']}{target} · failed items {s['failed_items']} "
+               f"({s['failed_attempts']} rejected attempts) · LM calls {s['calls']} ({s['errors']} errors, "
+               f"{s['cache_hits']} cache hits) · tokens {s['prompt_tokens']} in / {s['completion_tokens']} out · "
+               f"cost ${s['cost_usd']:.4f}")
+    for title, counts in (("clause", s["per_clause"]), ("doc type", s["per_type"]), ("failure", s["failure_reasons"])):
+        if counts:
+            click.echo("")
+            table([{title: k, "count": v} for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))],
+                  [title, "count"])
 
 
 @runs_group.command("export")
 @click.argument("name")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="FILE.jsonl or FILE.parquet")
+@json_option
 def export_command(name: str, out: str) -> None:
     """Write every document of run NAME with provenance, signals, cluster id and decisions."""
-    not_built("runs export", 5)()
+    from pathlib import Path
+
+    from msm.corpus.exporter import export_run
+
+    result = export_run(state().workspace(), name, Path(out))
+    emit(result, lambda d: click.echo(f"exported {d['documents']} documents of {d['run']} to {d['out']}"
+                                      + ("" if d["curated"] else " (not curated yet: no signals or marks)")))
 
 
 @click.group("corpus")
@@ -47,6 +72,17 @@ def corpus_group() -> None:
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--run", "run_name", required=True, help="Run to create with the imported documents.")
 @click.option("--spec", default=None, help="Spec the documents were written for (file or shipped id).")
+@json_option
 def import_command(file: str, run_name: str, spec: str | None) -> None:
-    """Import documents from FILE (JSONL or Parquet with a `text` field) into a new run."""
-    not_built("corpus import", 5)()
+    """Import documents from FILE (JSONL or Parquet with a `text` field) into a new run.
+
+    An `id` field is kept as `source_id`; clause_id, domain, doc_type, idea, persona, lm, finish_reason and
+    spec_id are kept as provenance; every other field goes to metadata. Any bad record: exit 2, no run made.
+    """
+    from pathlib import Path
+
+    from msm.corpus.importer import import_documents
+
+    result = import_documents(state().workspace(create=True), Path(file), run_name, spec)
+    emit(result, lambda d: click.echo(f"imported {d['documents']} documents into run {d['run']}"
+                                      + (f" (spec {d['spec_id']})" if d["spec_id"] else "")))

@@ -1,0 +1,111 @@
+"""An adapter for LMs that do not follow DSPy's `[[ ## field ## ]]` format (see ENVIRONMENT.md: the embedded
+135M model never does).
+
+Parsing tries the strict ChatAdapter format first, then falls back: a signature with one `str` output takes the
+whole completion; one `list[str]` output takes the bullet or numbered lines. Anything else (an empty answer, two
+outputs with no markers) raises `AdapterParseError` carrying the raw text, which the run records as a failure —
+an unparseable answer is never stored as a document.
+
+With `plain_prompts=True` the prompt itself is plain text (instructions, then `Label: value` lines), because a
+weak model copies the field-marker scaffolding into its answer instead of filling it in.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import typing
+from typing import Any
+
+import dspy
+from dspy.utils.exceptions import AdapterParseError
+
+_BULLET = re.compile(r"^\s*(?:[-*•+]|\(?\d{1,3}[.):]|\(?[a-zA-Z][.)])\s+")
+_MARKER = "[[ ##"
+
+
+def parse_list_lines(text: str) -> list[str]:
+    """Items of a bulleted/numbered list; if no line is bulleted, every non-empty line is an item."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    bulleted = [line for line in lines if _BULLET.match(line)]
+    chosen = bulleted or lines
+    items = [_BULLET.sub("", line, count=1).strip().strip('"').strip() for line in chosen]
+    return [item for item in items if item]
+
+
+def _is_list_of_str(annotation: Any) -> bool:
+    return typing.get_origin(annotation) is list and typing.get_args(annotation) in ((str,), ())
+
+
+class LenientAdapter(dspy.ChatAdapter):
+    def __init__(self, *, plain_prompts: bool = False):
+        super().__init__(use_json_adapter_fallback=False)
+        self.plain_prompts = plain_prompts
+        self._local = threading.local()
+
+    @property
+    def last_parse_mode(self) -> str | None:
+        """'strict' or 'lenient' for the last parse in this thread (stored in document provenance)."""
+        return getattr(self._local, "mode", None)
+
+    # ---- prompts ----------------------------------------------------------------------------------
+    def format(self, signature, demos, inputs):  # type: ignore[override]
+        if not self.plain_prompts:
+            return super().format(signature, demos, inputs)
+        messages: list[dict[str, Any]] = [{"role": "system", "content": signature.instructions.strip()}]
+        for demo in demos:
+            messages.append({"role": "user", "content": self._plain_inputs(signature, demo)})
+            messages.append({"role": "assistant", "content": self._plain_outputs(signature, demo)})
+        messages.append({"role": "user", "content": self._plain_inputs(signature, inputs)})
+        return messages
+
+    def _plain_inputs(self, signature, values: dict[str, Any]) -> str:
+        parts = []
+        for name, field in signature.input_fields.items():
+            if name in values:
+                parts.append(f"{_label(name)}: {values[name]}")
+        wanted = []
+        for name, field in signature.output_fields.items():
+            desc = field.json_schema_extra.get("desc") if field.json_schema_extra else None
+            what = _label(name) if not desc or desc.startswith("${") else f"{_label(name)} ({desc})"
+            wanted.append(what)
+        parts.append("Now write: " + "; ".join(wanted) + ". Answer with that only.")
+        return "\n".join(parts)
+
+    def _plain_outputs(self, signature, values: dict[str, Any]) -> str:
+        out = []
+        for name in signature.output_fields:
+            value = values.get(name, "")
+            out.append("\n".join(f"- {v}" for v in value) if isinstance(value, list) else str(value))
+        return "\n\n".join(out)
+
+    # ---- parsing ----------------------------------------------------------------------------------
+    def parse(self, signature, completion: str) -> dict[str, Any]:  # type: ignore[override]
+        self._local.mode = None
+        if _MARKER in (completion or ""):
+            try:
+                parsed = super().parse(signature, completion)
+                self._local.mode = "strict"
+                return parsed
+            except AdapterParseError:
+                pass
+        outputs = signature.output_fields
+        text = (completion or "").strip()
+        if len(outputs) == 1 and text:
+            (name, field), = outputs.items()
+            if field.annotation is str:
+                self._local.mode = "lenient"
+                return {name: text}
+            if _is_list_of_str(field.annotation):
+                items = parse_list_lines(text)
+                if items:
+                    self._local.mode = "lenient"
+                    return {name: items}
+        raise AdapterParseError(
+            adapter_name="LenientAdapter", signature=signature, lm_response=completion,
+            message="the answer could not be read as the requested fields",
+        )
+
+
+def _label(name: str) -> str:
+    return name.replace("_", " ").capitalize()
