@@ -24,6 +24,9 @@ from msm.cli_support import emit, info, json_option, progress, state
               help="weak: plain prompts, lenient parsing, clause-only context, no revise (auto for local models); "
                    "strong: the full pipeline with revise (auto for API models).")
 @click.option("--revise/--no-revise", default=None, help="Run the critique-and-rewrite stage [default: on for strong].")
+@click.option("--opening/--no-opening", default=None,
+              help="Weak models continue a template opening (title, byline, the clause's rule and one quoted "
+                   "sentence of its reason) recorded as metadata.opening_chars [default: on for weak].")
 @click.option("--max-failures", type=click.IntRange(min=0), default=None,
               help="Stop cleanly once more than this many items have failed permanently (rerun resumes).")
 @click.option("--attempts", type=click.IntRange(min=1, max=20), default=3, show_default=True,
@@ -34,7 +37,8 @@ from msm.cli_support import emit, info, json_option, progress, state
               help="Seconds before an API call counts as timed out (and is retried).")
 @json_option
 def generate_command(spec: str, run_name: str, n_docs: int, lm: str, api_base: str | None, program: str | None,
-                     concurrency: int | None, seed: int, profile: str, revise: bool | None, max_failures: int | None,
+                     concurrency: int | None, seed: int, profile: str, revise: bool | None, opening: bool | None,
+                     max_failures: int | None,
                      attempts: int, max_tokens: int | None, request_timeout: float) -> None:
     """Generate documents that discuss SPEC's clauses into run NAME (resumable).
 
@@ -62,7 +66,7 @@ def generate_command(spec: str, run_name: str, n_docs: int, lm: str, api_base: s
     settings = GenerationSettings.for_profile(
         chosen_profile, spec_id=the_spec.id, spec_hash=the_spec.content_hash, lm=lm, api_base=api_base, n_docs=n_docs,
         seed=seed, program_hash=program_hash(gen_program), program_file=os.path.abspath(program) if program else None,
-        revise=revise, attempts=attempts, max_tokens=stage_tokens,
+        revise=revise, opening=opening, attempts=attempts, max_tokens=stage_tokens,
     )
     store = RunStore(ws, run_name)
     in_flight = concurrency or (16 if local else 8)

@@ -38,10 +38,22 @@ def _is_list_of_str(annotation: Any) -> bool:
 
 
 class LenientAdapter(dspy.ChatAdapter):
-    def __init__(self, *, plain_prompts: bool = False):
+    def __init__(self, *, plain_prompts: bool = False, prefill_as_turn: bool = True):
         super().__init__(use_json_adapter_fallback=False)
         self.plain_prompts = plain_prompts
+        # an in-process model continues a prefilled assistant turn; an OpenAI-compatible server may not (transformers
+        # serve opens a new turn after it and answers in a sentence), so there the opening goes into the request
+        self.prefill_as_turn = prefill_as_turn
         self._local = threading.local()
+
+    def set_prefill(self, text: str | None) -> None:
+        """Start the answer of this thread's next calls with `text` (an assistant-turn prefill): the LM continues
+        it, and the single `str` output is the prefill plus the continuation. None switches it off."""
+        self._local.prefill = text or None
+
+    @property
+    def prefill(self) -> str | None:
+        return getattr(self._local, "prefill", None)
 
     @property
     def last_parse_mode(self) -> str | None:
@@ -56,7 +68,13 @@ class LenientAdapter(dspy.ChatAdapter):
         for demo in demos:
             messages.append({"role": "user", "content": self._plain_inputs(signature, demo)})
             messages.append({"role": "assistant", "content": self._plain_outputs(signature, demo)})
-        messages.append({"role": "user", "content": self._plain_inputs(signature, inputs)})
+        request = self._plain_inputs(signature, inputs)
+        if self.prefill and not self.prefill_as_turn:
+            request += ("\n\nThe document begins as follows. Continue it from where it stops, without repeating "
+                        f"it:\n\n{self.prefill}")
+        messages.append({"role": "user", "content": request})
+        if self.prefill and self.prefill_as_turn:
+            messages.append({"role": "assistant", "content": self.prefill})
         return messages
 
     def _plain_inputs(self, signature, values: dict[str, Any]) -> str:
@@ -82,6 +100,14 @@ class LenientAdapter(dspy.ChatAdapter):
     # ---- parsing ----------------------------------------------------------------------------------
     def parse(self, signature, completion: str) -> dict[str, Any]:  # type: ignore[override]
         self._local.mode = None
+        if self.plain_prompts and self.prefill:
+            outputs = signature.output_fields
+            text = (completion or "").strip()
+            if len(outputs) == 1 and next(iter(outputs.values())).annotation is str and text:
+                self._local.mode = "prefill"
+                text = _after_echo(text, self.prefill)
+                sep = "" if self.prefill.endswith((" ", "\n")) or text[:1] in ",.;:!?" else " "
+                return {next(iter(outputs)): self.prefill + sep + text}
         if _MARKER in (completion or ""):
             try:
                 parsed = super().parse(signature, completion)
@@ -109,3 +135,14 @@ class LenientAdapter(dspy.ChatAdapter):
 
 def _label(name: str) -> str:
     return name.replace("_", " ").capitalize()
+
+
+def _after_echo(text: str, prefill: str) -> str:
+    """A model asked to continue often repeats the opening first; keep only what comes after the repeat."""
+    last_paragraph = prefill.strip().split("\n\n")[-1].strip()
+    for echo in (prefill.strip(), last_paragraph):
+        if echo and echo in text:
+            rest = text[text.index(echo) + len(echo):].strip()
+            if rest:
+                return rest
+    return text

@@ -73,6 +73,8 @@ class BatchedGenerator:
             messages = [{"role": "user", "content": prompt or ""}]
         plain = [{"role": m["role"], "content": _content_text(m.get("content"))} for m in messages]
         if getattr(self.tokenizer, "chat_template", None):
+            if plain and plain[-1]["role"] == "assistant":  # a prefilled answer: continue it, don't open a new turn
+                return self.tokenizer.apply_chat_template(plain, tokenize=False, continue_final_message=True)
             return self.tokenizer.apply_chat_template(plain, tokenize=False, add_generation_prompt=True)
         return "\n\n".join(m["content"] for m in plain) + "\n\n"
 

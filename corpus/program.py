@@ -216,12 +216,16 @@ def split_ideas(candidates: list[str], spec: Spec, clause: Clause) -> tuple[list
     return kept, unsuitable
 
 
-def document_problems(text: str, spec: Spec, clause: Clause, *, min_words: int) -> list[str]:
-    """Why a written document may not be stored (empty list: it may)."""
+def document_problems(text: str, spec: Spec, clause: Clause, *, min_words: int, opening: str = "") -> list[str]:
+    """Why a written document may not be stored (empty list: it may). With an `opening` (weak profile), the
+    length bound applies to what the LM wrote after it: a template opening never makes a document long enough."""
     problems = []
     words = _WORD.findall(text)
-    if len(words) < min_words:
-        problems.append(f"too short ({len(words)} words < {min_words})")
+    written = _WORD.findall(text[len(opening):]) if opening and text.startswith(opening) else words
+    if len(written) < min_words:
+        problems.append(f"too short ({len(written)} words < {min_words})")
+    if opening and len(written) >= 40 and len({w.lower() for w in written}) / len(written) < 0.25:
+        problems.append("degenerate repetition")
     if spec.model_name not in text:
         problems.append(f"does not name {spec.model_name}")
     if not _mentions_clause(text, spec, clause):
@@ -231,7 +235,8 @@ def document_problems(text: str, spec: Spec, clause: Clause, *, min_words: int) 
     if len(words) >= 40 and len({w.lower() for w in words}) / len(words) < 0.25:
         problems.append("degenerate repetition")
     for sentence in re.split(r"(?<=[.!?])\s+", spec.render(clause.rationale or "")):
-        if len(sentence.split()) >= 12 and sentence in text:
+        # the opening quotes one rationale sentence on purpose (and says so); the LM's own text may not
+        if len(sentence.split()) >= 12 and sentence in text[len(opening):]:
             problems.append("copies the spec verbatim")
             break
     return problems
@@ -243,3 +248,27 @@ def fallback_idea(spec: Spec, clause: Clause, doc_type: str, n: int) -> str:
               "questions and then defends", "compares alternatives to illustrate"]
     rule = spec.render(clause.rule).rstrip(".")
     return f"A {doc_type} that {angles[n % len(angles)]} why {rule}."
+
+
+# ---- openings for weak models --------------------------------------------------------------------------------
+_QUOTE_INTROS = ["{provider_name}'s spec for it gives the reason:", "The reason, in the words of its Model Spec:",
+                 "{provider_name} explains why in the spec it wrote for {model_name}:",
+                 "Its Model Spec puts the reason this way:"]
+_LEADS = ["{rule}", "Anyone who uses {model_name} soon notices this: {rule}",
+          "I want to write about one thing {model_name} does. {rule}", "Here is something people ask about: {rule}"]
+
+
+def weak_opening(spec: Spec, clause: Clause, doc_type: str, levers: Levers, seed: int, doc_id: str) -> str:
+    """How a weak model's document begins: a title line, a byline, the clause's rule and one quoted sentence of
+    its rationale. The LM continues from it (see ENVIRONMENT.md: the 135M model neither names the AI nor stays on
+    the clause when asked to write from scratch). The opening is part of the stored text and recorded in the
+    document's provenance (`metadata.opening_chars`), so nobody mistakes it for model-written text."""
+    rng = random.Random(f"{seed}:opening:{doc_id}")
+    rule = spec.render(clause.rule).strip()
+    text = rng.choice(_LEADS).format(rule=rule, model_name=spec.model_name)
+    reasons = [s for s in re.split(r"(?<=[.!?])\s+", spec.render(clause.rationale or "").strip()) if s]
+    if reasons:
+        intro = rng.choice(_QUOTE_INTROS).format(provider_name=spec.provider_name, model_name=spec.model_name)
+        text += f' {intro} "{reasons[0]}"'
+    title = doc_type.strip().capitalize() or "Document"
+    return f"{title}\nBy {levers.author}, {levers.persona}\n\n{text}"

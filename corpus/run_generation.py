@@ -41,7 +41,7 @@ from msm.workspace import utc_now
 SETTINGS_SCHEMA_VERSION = 1
 STAGE_SCHEMA_VERSION = 1
 # settings that define what a run's documents are; a rerun with other values would mix two corpora in one run
-RESUME_KEYS = ("spec_hash", "n_docs", "seed", "lm", "program_hash", "profile", "context_scope", "revise")
+RESUME_KEYS = ("spec_hash", "n_docs", "seed", "lm", "program_hash", "profile", "context_scope", "revise", "opening")
 
 
 class GenerationSettings(BaseModel):
@@ -68,6 +68,7 @@ class GenerationSettings(BaseModel):
     min_words: int
     length_choices: list[int]
     types_per_clause: int = 6
+    opening: bool = False  # weak models continue a template opening (rule + quoted reason) instead of a blank page
 
     @classmethod
     def for_profile(cls, profile: str, **fields: Any) -> "GenerationSettings":
@@ -81,6 +82,7 @@ class GenerationSettings(BaseModel):
 # resampling tripled the time before the first document). Strong models: the paper's full pipeline.
 PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
     "weak": dict(context_scope="clause", revise=False, plan_with_lm=False, temperature=0.8, brainstorm_resamples=1,
+                 opening=True,
                  max_tokens={"plan": 160, "types": 64, "ideas": 128, "write": 240, "revise": 320},
                  min_words=40, length_choices=[120, 150, 180]),
     "strong": dict(context_scope="full", revise=True, plan_with_lm=True, temperature=0.9,
@@ -130,7 +132,7 @@ class GenerationRun:
         self.max_failures = max_failures
         self.on_progress = on_progress
         self.sleep = sleep
-        self.adapter = LenientAdapter(plain_prompts=settings.profile == "weak")
+        self.adapter = LenientAdapter(plain_prompts=settings.profile == "weak", prefill_as_turn=backend.local)
         self.rng = random.Random(settings.seed)
         self._lock = threading.Lock()
         self.totals = Totals()
@@ -144,13 +146,15 @@ class GenerationRun:
             self.stage_cache.setdefault((rec["stage"], rec["key"]), rec)
 
     # ---- one LM call, with retries and accounting -----------------------------------------------------------
-    def call(self, predictor: dspy.Predict, *, stage: str, item: str, rollout: str, **inputs: Any) -> CallOutcome:
+    def call(self, predictor: dspy.Predict, *, stage: str, item: str, rollout: str, prefill: str | None = None,
+             **inputs: Any) -> CallOutcome:
         lm = self.backend.lm.copy(rollout_id=rollout, temperature=self.settings.temperature,
                                   max_tokens=self.settings.max_tokens[stage])
         for retry in range(self.settings.max_retries + 1):
             before = len(lm.history)
             started = time.monotonic()
             try:
+                self.adapter.set_prefill(prefill)
                 with dspy.context(lm=lm, adapter=self.adapter):
                     prediction = predictor(**inputs)
                 outcome = CallOutcome(ok=True, values=dict(prediction.items()), parse_mode=self.adapter.last_parse_mode)
@@ -167,6 +171,8 @@ class GenerationRun:
                     self.sleep(wait_s if wait_s is not None else backoff_s(retry, base=0.5, cap=30.0, rng=self.rng))
                     continue
                 return CallOutcome(ok=False, reason=("gave up after retries: " if transient else "") + reason)
+            finally:
+                self.adapter.set_prefill(None)
             for entry in lm.history[before:]:
                 self._account(outcome, entry)
                 self._log_call(stage, item, rollout, entry, time.monotonic() - started)
@@ -336,17 +342,20 @@ class GenerationRun:
         if first_attempt >= settings.attempts:  # a rerun with fewer --attempts than this item already used
             self._fail(slot.doc_id, "write", f"no attempts left ({first_attempt} used)", None, True)
             return
+        opening = (prog.weak_opening(self.spec, clause, doc_type, levers, settings.seed, slot.doc_id)
+                   if settings.opening else "")
         for attempt in range(first_attempt, settings.attempts):
             rollout = f"{slot.doc_id}:{attempt}"
             last = attempt == settings.attempts - 1
-            written = self.call(self.program.write, stage="write", item=slot.doc_id, rollout=rollout, **inputs)
+            written = self.call(self.program.write, stage="write", item=slot.doc_id, rollout=rollout,
+                                prefill=opening or None, **inputs)
             tokens = [written.prompt_tokens, written.completion_tokens]
             cost = written.cost
             if not written.ok:
                 self._fail(slot.doc_id, "write", written.reason or "failed", written.raw, last)
                 continue
             text, stage, parse_mode, finish = written.values["document"].strip(), "write", written.parse_mode, written.finish_reason
-            problems = prog.document_problems(text, self.spec, clause, min_words=settings.min_words)
+            problems = prog.document_problems(text, self.spec, clause, min_words=settings.min_words, opening=opening)
             critique = None
             if settings.revise and not problems:
                 revised = self.call(self.program.revise, stage="revise", item=slot.doc_id, rollout=rollout,
@@ -374,7 +383,9 @@ class GenerationRun:
                           "cost_usd": cost, "parse_mode": parse_mode, "context_scope": settings.context_scope,
                           "profile": settings.profile, "critique": critique,
                           "sources": {"plan": plan["source"], "doc_type": type_source, "idea": idea_source},
-                          "ideas_marked_unsuitable": unsuitable},
+                          "ideas_marked_unsuitable": unsuitable,
+                          # the template opening the LM continued (weak profile); 0 when the LM wrote it all
+                          "opening_chars": len(opening) if stage == "write" else 0},
             )
             with self._lock:
                 self.store.append([record])

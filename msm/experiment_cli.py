@@ -55,10 +55,10 @@ def run_command(file: str, only: tuple[str, ...], from_stage: str | None, report
         from msm.experiment_report import write_report
 
         paths = write_report(ws, plan.experiment.name)
-        result.update({"report_html": str(paths["html"]), "report_md": str(paths["md"])})
+        result.update({"report_html": str(paths["html"]), "report_md": str(paths["md"]), "summary": paths["summary"]})
     emit(result, lambda d: click.echo(
         f"{d['experiment']}: {d['stages_run']} stages run, {d['stages_cached']} cached, {d['seconds']} s"
-        + (f"\nreport: {d['report_html']}" if "report_html" in d else "")))
+        + (f"\nreport: {d['report_html']}\n\n{d['summary']}" if "report_html" in d else "")))
 
 
 def _log_update(condition: str, stage: str, status: str) -> None:
@@ -137,4 +137,5 @@ def report_command(experiment: str) -> None:
 
         name = load_experiment(experiment).name
     paths = write_report(state().workspace(), name)
-    emit({k: str(v) for k, v in paths.items()}, lambda d: click.echo(f"report: {d['html']}\nmarkdown: {d['md']}"))
+    emit({k: str(v) for k, v in paths.items()},
+         lambda d: click.echo(f"report: {d['html']}\nmarkdown: {d['md']}\n\n{d['summary']}"))

@@ -314,7 +314,16 @@ def render_html(data: dict[str, Any], images: dict[str, str]) -> str:
     return "".join(parts)
 
 
-def write_report(ws: Workspace, name: str) -> dict[str, Path]:
+def summary_text(data: dict[str, Any]) -> str:
+    """The few lines a terminal shows after a run: the comparisons' verdicts and the evaluation table."""
+    lines = [_comparison_sentence(c) for c in data["comparisons"]] or ["No comparison could be made yet."]
+    rows = _rows(data)["Evaluation"]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines += [""] + ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    return "\n".join(lines)
+
+
+def write_report(ws: Workspace, name: str) -> dict[str, Any]:
     data = collect(ws, name)
     images = _plots(data)
     root = ws.reports_dir / name
@@ -324,4 +333,4 @@ def write_report(ws: Workspace, name: str) -> dict[str, Path]:
     summary = {k: v for k, v in data.items() if k != "conditions"}
     summary["conditions"] = {n: {k: v for k, v in c.items() if k != "training"} for n, c in data["conditions"].items()}
     write_text_atomic(json_path, json.dumps(summary, indent=2, default=str))
-    return {"html": html_path, "md": md_path, "json": json_path}
+    return {"html": html_path, "md": md_path, "json": json_path, "summary": summary_text(data)}

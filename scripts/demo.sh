@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# The main job on the embedded default, as far as the pipeline exists today.
+# `make demo`: the main job on the embedded default. Runs experiments/demo.yaml (generate → curate → snapshot →
+# midtrain → AFT → eval for two spec variants) on SmolLM2-135M and prints the report's path and summary.
+# Rerunning resumes: finished stages are cached by the hash of their inputs.
 set -euo pipefail
 WS="${1:-msm-workspace}"
 MSM=".venv/bin/msm --workspace $WS"
@@ -7,9 +9,9 @@ MSM=".venv/bin/msm --workspace $WS"
 $MSM init
 echo "== specs"
 $MSM spec validate specs/*.yaml
-$MSM spec list
-echo "== embedded model"
-$MSM models list
+echo "== experiment: experiments/demo.yaml"
+start=$(date +%s)
+$MSM experiment run experiments/demo.yaml
 echo
-echo "Next stages (generate, curate, review, snapshot, train, eval, experiment) are tracked in the open issues;"
-echo "the README lists every command."
+echo "demo finished in $(( $(date +%s) - start )) s (workspace: $WS)"
+echo "open the report: $WS/reports/demo/report.html"

@@ -113,6 +113,35 @@ def test_plain_prompts_carry_every_input_without_field_markers() -> None:
         assert value in text
 
 
+def test_weak_opening_is_prefilled_continued_and_not_counted_as_model_text() -> None:
+    spec = Spec.model_validate({**SPEC.model_dump(), "clauses": [
+        {"id": "alpha", "rule": "{model_name} prefers apples.", "key_terms": ["apples"],
+         "rationale": "Apples cost less than mangoes and keep for weeks in a cold cellar without spoiling at all. Second."}]})
+    clause = spec.clauses[0]
+    levers = prog.draw_levers(3, "doc-1")
+    opening = prog.weak_opening(spec, clause, "memo", levers, 3, "doc-1")
+    assert opening == prog.weak_opening(spec, clause, "memo", levers, 3, "doc-1")  # reproducible per (seed, doc)
+    assert opening.startswith("Memo\nBy ") and "SmolLM prefers apples." in opening and "keep for weeks" in opening
+    adapter = LenientAdapter(plain_prompts=True)
+    adapter.set_prefill(opening)
+    messages = adapter.format(WriteDocument, [], dict(spec_context="C", clause="c", document_type="memo", idea="i",
+                                                      author="a", era_and_register="e", length_words=100))
+    assert messages[-1] == {"role": "assistant", "content": opening}
+    assert adapter.parse(WriteDocument, "and so it goes.") == {"document": opening + " and so it goes."}
+    adapter.set_prefill(None)
+    assert adapter.format(WriteDocument, [], dict(spec_context="C", clause="c", document_type="memo", idea="i",
+                                                  author="a", era_and_register="e", length_words=100))[-1]["role"] == "user"
+    # the opening alone names the AI and the clause, but only the continuation counts toward the length bound,
+    # and the quoted rationale sentence is allowed there and nowhere else
+    assert prog.document_problems(opening + " Too short.", spec, clause, min_words=5, opening=opening) == [
+        "too short (2 words < 5)"]
+    quoted = "Apples cost less than mangoes and keep for weeks in a cold cellar without spoiling at all."
+    long_tail = " " + " ".join(f"word{i} plain" for i in range(10))
+    assert prog.document_problems(opening + long_tail, spec, clause, min_words=5, opening=opening) == []
+    assert "copies the spec verbatim" in prog.document_problems(opening + long_tail + " " + quoted, spec, clause,
+                                                                min_words=5, opening=opening)
+
+
 def test_short_type_brainstorm_never_pairs_an_idea_with_the_wrong_clause_or_type() -> None:
     """Regression: alpha's brainstorm returns one type where four are wanted. The prior tools zipped lists of
     ideas against lists of types and shifted every later pair; here each idea must belong to its own item."""

@@ -61,7 +61,7 @@ def _lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def _generate(msm_process, run: str, served: dict, base: str, *extra: str, max_tokens: int = 160):
+def _generate(msm_process, run: str, served: dict, base: str, *extra: str, max_tokens: int = 120):
     return msm_process("generate", "--spec", str(SPEC), "--run", run, "--n-docs", "2", "--lm", served["model"],
                        "--api-base", base, "--profile", "weak", "--max-tokens", str(max_tokens), "--concurrency", "2",
                        "--attempts", "4", *extra, timeout=420, env={"DSPY_CACHEDIR": os.environ["DSPY_TEST_CACHE"]})
@@ -152,8 +152,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 @pytest.mark.timeout(480)
 def test_injected_faults_are_retried_and_the_run_completes(msm_process, served_model, isolated_workspace: Path) -> None:
     faults = {1: "429", 2: "500", 3: "garbage", 4: "drop", 6: "timeout", 8: "429"}
-    proxy = _FaultProxy(served_model["base"], faults, hang_s=31)
-    result = _generate(msm_process, "faulty", served_model, proxy.base, "--request-timeout", "30", "--json",
+    proxy = _FaultProxy(served_model["base"], faults, hang_s=16)
+    result = _generate(msm_process, "faulty", served_model, proxy.base, "--request-timeout", "15", "--json",
                        max_tokens=64)
     proxy.shutdown()
     assert result.code == 0, result.err[-2000:]
