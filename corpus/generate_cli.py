@@ -7,6 +7,7 @@ import os
 import click
 
 from msm.cli_support import emit, info, json_option, progress, state
+from msm.errors import BadInput, MsmError
 
 
 @click.command("generate")
@@ -35,16 +36,30 @@ from msm.cli_support import emit, info, json_option, progress, state
               help="Token limit of the write stage [default: 240 weak, 1600 strong].")
 @click.option("--request-timeout", type=click.FloatRange(min=1), default=120.0, show_default=True,
               help="Seconds before an API call counts as timed out (and is retried).")
+@click.option("--batch", "batch", is_flag=True,
+              help="Run each stage as one round of OpenAI Batch API requests (half price, up to 24 h a round); "
+                   "batch ids are kept with the run, so a killed run resumes them instead of submitting again.")
+@click.option("--batch-file-only", "batch_file_only", type=click.Path(file_okay=False), default=None,
+              help="Write the next stage's requests as batch JSONL files into this directory (for `vllm run-batch`) "
+                   "and stop.")
+@click.option("--ingest-batch-output", "ingest_outputs", type=click.Path(exists=True, dir_okay=False), multiple=True,
+              help="Read a batch output file (OpenAI or `vllm run-batch` format) into the run first; repeatable.")
+@click.option("--poll-interval", type=click.FloatRange(min=0.01), default=30.0, show_default=True,
+              help="Seconds between status checks of running batches (--batch).")
 @json_option
 def generate_command(spec: str, run_name: str, n_docs: int, lm: str, api_base: str | None, program: str | None,
                      concurrency: int | None, seed: int, profile: str, revise: bool | None, opening: bool | None,
                      max_failures: int | None,
-                     attempts: int, max_tokens: int | None, request_timeout: float) -> None:
+                     attempts: int, max_tokens: int | None, request_timeout: float, batch: bool,
+                     batch_file_only: str | None, ingest_outputs: tuple[str, ...], poll_interval: float) -> None:
     """Generate documents that discuss SPEC's clauses into run NAME (resumable).
 
     Each document is written for one (clause, document type, idea) with a seeded persona, author name, era,
     register and length. Kill it at any time and rerun the same command: finished documents and finished
     brainstorm answers are kept and never paid for again.
+
+    With --batch, --batch-file-only or --ingest-batch-output every stage runs as rounds of batch requests
+    (API models only); the same checks and records apply.
     """
     from msm.corpus.lm_backends import build_backend, is_local_name
     from msm.corpus.program import load_program, program_hash
@@ -69,6 +84,15 @@ def generate_command(spec: str, run_name: str, n_docs: int, lm: str, api_base: s
         revise=revise, opening=opening, attempts=attempts, max_tokens=stage_tokens,
     )
     store = RunStore(ws, run_name)
+    if batch or batch_file_only or ingest_outputs:
+        if local:
+            raise BadInput(f"--lm {lm}: batch generation needs an API model (provider/model), not a local one")
+        if batch and batch_file_only:
+            raise BadInput("--batch and --batch-file-only: pick one (the API, or files for `vllm run-batch`)")
+        _generate_in_batches(store, the_spec, gen_program, settings, api_base=api_base, batch=batch,
+                             file_dir=batch_file_only, ingest_outputs=ingest_outputs, poll_interval=poll_interval,
+                             request_timeout=request_timeout, max_failures=max_failures)
+        return
     in_flight = concurrency or (16 if local else 8)
     with run_lock(store):
         open_run(store, settings)
@@ -89,3 +113,68 @@ def generate_command(spec: str, run_name: str, n_docs: int, lm: str, api_base: s
                               f"({d['new_documents']} new), {d['failed_items']} failed items, {d['calls']} LM calls, "
                               f"{d['retries']} retries, {d['prompt_tokens'] + d['completion_tokens']} tokens, "
                               f"${d['cost_usd']:.4f}"))
+
+
+def _generate_in_batches(store, spec, program, settings, *, api_base: str | None, batch: bool, file_dir: str | None,
+                         ingest_outputs: tuple[str, ...], poll_interval: float, request_timeout: float,
+                         max_failures: int | None) -> None:
+    from pathlib import Path
+
+    from msm.corpus.batch_generation import BatchGenerationRun
+    from msm.corpus.lm_backends import build_backend
+    from msm.corpus.run_generation import open_run, run_lock
+
+    client = None
+    if batch:
+        import openai
+
+        api_key = os.environ.get("MSM_API_KEY") or os.environ.get("OPENAI_API_KEY")
+        if not api_key and not api_base:
+            raise BadInput("--batch: no API key (set OPENAI_API_KEY or MSM_API_KEY)")
+        client = openai.OpenAI(base_url=api_base, api_key=api_key or "not-needed", timeout=request_timeout)
+    with run_lock(store):
+        open_run(store, settings)
+        backend = build_backend(settings.lm, ws=None, api_base=api_base, api_key=os.environ.get("MSM_API_KEY"))
+        job = BatchGenerationRun(store, spec, backend, program, settings, client=client, poll_s=poll_interval,
+                                 max_failures=max_failures,
+                                 round_progress=lambda description, total: progress(description, total=total),
+                                 log=lambda message: info(f"generate: {message}"))
+        ingested = {"answered": 0, "errors": 0, "skipped": 0}
+        for path in ingest_outputs:
+            result = job.ingest_output_file(Path(path))
+            info(f"generate: {path}: {result.answered} answers applied, {result.errors} per-request errors "
+                 f"(asked again in the next file), {result.skipped} lines for work already done")
+            for key in ingested:
+                ingested[key] += getattr(result, key)
+        files: list[str] = []
+        next_stages = None
+        if batch:
+            import openai
+
+            try:
+                job.run()
+            except openai.OpenAIError as exc:
+                raise MsmError(f"batch API: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}; "
+                               f"rerun the same command to resume") from None
+        elif file_dir:
+            next_stages, paths, n_requests = job.write_request_files(Path(file_dir))
+            files = [str(p) for p in paths]
+            if paths:
+                info(f"generate: wrote {n_requests} {next_stages} requests to {len(paths)} file(s); run them "
+                     f"(e.g. `vllm run-batch -i FILE -o OUT --model MODEL`), then rerun with --ingest-batch-output OUT")
+        else:
+            next_stages = ",".join(sorted({r.stage for r in job.open_requests()})) or None
+    totals = job.totals
+    documents = sum(1 for _ in store.documents())
+    emit({"run": store.name, "documents": documents, "target": settings.n_docs, "failed_items": totals.failed,
+          "new_documents": totals.done, "calls": totals.calls, "retries": totals.retries,
+          "prompt_tokens": totals.prompt_tokens, "completion_tokens": totals.completion_tokens, "cost_usd": totals.cost,
+          "cost_basis": "batch price: LiteLLM list price x 0.5 (0 for models LiteLLM does not know)",
+          "batches_submitted": job.batches_submitted, "rounds": job.rounds, "ingested": ingested,
+          "files_written": files, "next_stages": next_stages},
+         lambda d: click.echo(f"run {d['run']}: {d['documents']}/{d['target']} documents "
+                              f"({d['new_documents']} new), {d['failed_items']} failed items, {d['calls']} batch "
+                              f"results, {d['retries']} retried, {d['prompt_tokens'] + d['completion_tokens']} tokens, "
+                              f"${d['cost_usd']:.4f} at batch price, {d['batches_submitted']} batches submitted"
+                              + (f"; {len(d['files_written'])} request file(s) written" if d['files_written'] else "")
+                              + (f"; next: {d['next_stages']}" if d['next_stages'] else "")))

@@ -8,6 +8,7 @@ What a run keeps on disk, all append-only (a kill -9 loses at most the calls in 
     runs/<name>/calls.jsonl       one line per LM call: stage, item, tokens, cost, cache hit, error
     runs/<name>/documents.jsonl   finished documents with provenance (RunStore)
     runs/<name>/failures.jsonl    rejected attempts with the raw LM text; `permanent` marks a given-up item
+    runs/<name>/batches.jsonl     batch ids and files of `--batch` runs (see batch_generation.py)
 
 Doc ids come from (run, spec hash, clause, k) — never from LM output — so a rerun sees exactly the same slots,
 skips the finished and permanently failed ones, and continues an unfinished item after its last failed attempt.
@@ -22,6 +23,7 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Literal
 
 import dspy
@@ -105,6 +107,41 @@ class CallOutcome:
 
 
 @dataclass
+class Draft:
+    """A document that passed the checks after its write (or revise) call, with what those calls cost."""
+
+    text: str
+    stage: str
+    parse_mode: str | None
+    finish_reason: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float
+    critique: str | None = None
+
+
+@dataclass
+class WriteJob:
+    slot: prog.Slot
+    clause: Clause
+    plan: dict
+    doc_type: str
+    type_source: str
+    idea: str
+    idea_source: str
+    unsuitable: int
+    levers: prog.Levers
+    inputs: dict[str, Any]
+    opening: str
+
+    def rollout(self, attempt: int) -> str:
+        return f"{self.slot.doc_id}:{attempt}"
+
+    def revise_inputs(self, text: str) -> dict[str, Any]:
+        return dict(spec_context=self.inputs["spec_context"], clause=self.inputs["clause"], document=text)
+
+
+@dataclass
 class Totals:
     done: int = 0
     failed: int = 0
@@ -139,11 +176,15 @@ class GenerationRun:
         self.started = time.monotonic()
         self.stages_path = store.dir / "stages.jsonl"
         self.calls_path = store.dir / "calls.jsonl"
-        for path in (self.stages_path, self.calls_path):
-            repair_jsonl_tail(path)
+        for path in (self.stages_path, self.calls_path, store.documents_path, store.failures_path):
+            repair_jsonl_tail(path)  # a killed run's torn last line; from here on only this process appends
         self.stage_cache: dict[tuple[str, str], dict] = {}
         for rec in read_jsonl(self.stages_path):
             self.stage_cache.setdefault((rec["stage"], rec["key"]), rec)
+
+    def _append(self, path: Path, records: list[dict]) -> None:
+        """Every record the run writes goes through here (called under `_lock`)."""
+        append_jsonl(path, records)
 
     # ---- one LM call, with retries and accounting -----------------------------------------------------------
     def call(self, predictor: dspy.Predict, *, stage: str, item: str, rollout: str, prefill: str | None = None,
@@ -189,7 +230,7 @@ class GenerationRun:
         outcome.finish_reason = _finish_reason(entry.get("response"))
 
     def _log_call(self, stage: str, item: str, rollout: str, entry: dict | None, latency: float,
-                  error: str | None = None) -> None:
+                  error: str | None = None, **extra: Any) -> None:
         usage = (entry or {}).get("usage") or {}
         response = (entry or {}).get("response")
         record = {"schema_version": STAGE_SCHEMA_VERSION, "stage": stage, "item": item, "rollout": rollout,
@@ -197,13 +238,13 @@ class GenerationRun:
                   "completion_tokens": int(usage.get("completion_tokens") or 0),
                   "cost": float((entry or {}).get("cost") or 0.0),
                   "cache_hit": bool(getattr(response, "cache_hit", False)), "error": error,
-                  "latency_s": round(latency, 3), "at": utc_now().isoformat()}
+                  "latency_s": round(latency, 3), "at": utc_now().isoformat(), **extra}
         with self._lock:
             self.totals.calls += 1
             self.totals.prompt_tokens += record["prompt_tokens"]
             self.totals.completion_tokens += record["completion_tokens"]
             self.totals.cost += record["cost"]
-            append_jsonl(self.calls_path, [record])
+            self._append(self.calls_path, [record])
 
     # ---- cached brainstorm stages -----------------------------------------------------------------------------
     def _stage(self, predictor: dspy.Predict, stage: str, key: str, **inputs: Any) -> dict:
@@ -212,14 +253,17 @@ class GenerationRun:
         if cached is not None:
             return cached
         outcome = self.call(predictor, stage=stage, item=key, rollout=f"{stage}:{key}", **inputs)
+        return self.record_stage(stage, key, outcome)
+
+    def record_stage(self, stage: str, key: str, outcome: CallOutcome, **extra: Any) -> dict:
         if not outcome.ok and outcome.raw is None:
             # the provider never answered (outage, bad key): not cached, so a rerun asks again
             return {"stage": stage, "key": key, "ok": False, "output": {}, "reason": outcome.reason}
         record = {"schema_version": STAGE_SCHEMA_VERSION, "stage": stage, "key": key, "ok": outcome.ok,
                   "output": outcome.values, "raw": outcome.raw, "reason": outcome.reason,
-                  "parse_mode": outcome.parse_mode, "lm": self.settings.lm, "at": utc_now().isoformat()}
+                  "parse_mode": outcome.parse_mode, "lm": self.settings.lm, "at": utc_now().isoformat(), **extra}
         with self._lock:
-            append_jsonl(self.stages_path, [record])
+            self._append(self.stages_path, [record])
             self.stage_cache.setdefault((stage, key), record)
         return record
 
@@ -271,8 +315,8 @@ class GenerationRun:
         return ideas, unsuitable
 
     # ---- the run --------------------------------------------------------------------------------------------
-    def run(self) -> Totals:
-        settings = self.settings
+    def pending_slots(self) -> tuple[list[prog.Slot], list[prog.Slot], dict[str, int]]:
+        """(all slots, slots still to write, failed attempts used per item), from the run's files."""
         done = self.store.done_ids()
         failures = list(self.store.failures())
         given_up = {f.item_id for f in failures if f.permanent}
@@ -280,8 +324,29 @@ class GenerationRun:
         for f in failures:
             attempts_used[f.item_id] = attempts_used.get(f.item_id, 0) + 1
         self.totals.failed = len(given_up)
-        all_slots = prog.slots(self.store.name, self.spec, settings.n_docs)
+        all_slots = prog.slots(self.store.name, self.spec, self.settings.n_docs)
         pending = [s for s in all_slots if s.doc_id not in done and s.doc_id not in given_up]
+        return all_slots, pending, attempts_used
+
+    def place_slots(self, clause_ids: list[str], types: dict[str, list[tuple[str, str]]]
+                    ) -> tuple[dict[str, tuple[str, str, str, int]], dict[tuple[str, str], int]]:
+        """Which type (and which of that type's ideas) each slot gets: {"clause/k": (type, source, clause, j)}, and
+        how many ideas each (clause, type) needs. Every slot of a clause is placed (not only pending ones) so a
+        resume assigns identically."""
+        quota = prog.quotas(self.spec, self.settings.n_docs)
+        placed: dict[str, tuple[str, str, str, int]] = {}
+        need: dict[tuple[str, str], int] = {}
+        for cid in clause_ids:
+            for k in range(quota[cid]):
+                doc_type, type_source = types[cid][k % len(types[cid])]
+                j = need.get((cid, doc_type), 0)
+                need[(cid, doc_type)] = j + 1
+                placed[f"{cid}/{k}"] = (doc_type, type_source, cid, j)
+        return placed, need
+
+    def run(self) -> Totals:
+        settings = self.settings
+        all_slots, pending, attempts_used = self.pending_slots()
         self.on_progress(len(all_slots) - len(pending), **self._status())
         if not pending:
             return self.totals
@@ -293,15 +358,7 @@ class GenerationRun:
             types = dict(zip(wanted_clauses, pool.map(
                 lambda cid: self.doc_types(clauses[cid], plans[cid], min(quota[cid], settings.types_per_clause)),
                 wanted_clauses)))
-            # every slot of a clause is placed (not only pending ones) so a resume assigns identically
-            placed: dict[str, tuple[str, str, str, int]] = {}
-            need: dict[tuple[str, str], int] = {}
-            for cid in wanted_clauses:
-                for k in range(quota[cid]):
-                    doc_type, type_source = types[cid][k % len(types[cid])]
-                    j = need.get((cid, doc_type), 0)
-                    need[(cid, doc_type)] = j + 1
-                    placed[f"{cid}/{k}"] = (doc_type, type_source, cid, j)
+            placed, need = self.place_slots(wanted_clauses, types)
             pairs = list(need)
             idea_lists = dict(zip(pairs, pool.map(lambda p: self.ideas(clauses[p[0]], p[1], need[p]), pairs)))
             futures: dict[Future, str] = {}
@@ -334,69 +391,98 @@ class GenerationRun:
     def write_item(self, *, slot: prog.Slot, clause: Clause, plan: dict, doc_type: str, type_source: str, idea: str,
                    idea_source: str, unsuitable: int, first_attempt: int) -> None:
         settings = self.settings
+        job = self.write_job(slot=slot, clause=clause, plan=plan, doc_type=doc_type, type_source=type_source,
+                             idea=idea, idea_source=idea_source, unsuitable=unsuitable)
+        if first_attempt >= settings.attempts:  # a rerun with fewer --attempts than this item already used
+            self._fail(slot.doc_id, "write", f"no attempts left ({first_attempt} used)", None, True)
+            return
+        for attempt in range(first_attempt, settings.attempts):
+            written = self.call(self.program.write, stage="write", item=slot.doc_id, rollout=job.rollout(attempt),
+                                prefill=job.opening or None, **job.inputs)
+            draft = self.check_written(job, attempt, written)
+            if draft is not None and settings.revise:
+                revised = self.call(self.program.revise, stage="revise", item=slot.doc_id,
+                                    rollout=job.rollout(attempt), **job.revise_inputs(draft.text))
+                draft = self.check_revised(job, attempt, draft, revised)
+            if draft is not None:
+                self.store_document(job, attempt, draft)
+                return
+
+    def write_job(self, *, slot: prog.Slot, clause: Clause, plan: dict, doc_type: str, type_source: str, idea: str,
+                  idea_source: str, unsuitable: int) -> "WriteJob":
+        """Everything one slot's write (and revise) calls need, reproducible from the run's seed and the slot."""
+        settings = self.settings
         levers = prog.draw_levers(settings.seed, slot.doc_id, length_choices=settings.length_choices)
         context = prog.spec_context(self.spec, settings.context_scope)
         inputs = dict(spec_context=context, clause=prog.clause_text(self.spec, clause), document_type=doc_type,
                       idea=idea, author=f"{levers.author}, {levers.persona}",
                       era_and_register=f"{levers.era}; {levers.register}", length_words=levers.length_words)
-        if first_attempt >= settings.attempts:  # a rerun with fewer --attempts than this item already used
-            self._fail(slot.doc_id, "write", f"no attempts left ({first_attempt} used)", None, True)
-            return
         opening = (prog.weak_opening(self.spec, clause, doc_type, levers, settings.seed, slot.doc_id)
                    if settings.opening else "")
-        for attempt in range(first_attempt, settings.attempts):
-            rollout = f"{slot.doc_id}:{attempt}"
-            last = attempt == settings.attempts - 1
-            written = self.call(self.program.write, stage="write", item=slot.doc_id, rollout=rollout,
-                                prefill=opening or None, **inputs)
-            tokens = [written.prompt_tokens, written.completion_tokens]
-            cost = written.cost
-            if not written.ok:
-                self._fail(slot.doc_id, "write", written.reason or "failed", written.raw, last)
-                continue
-            text, stage, parse_mode, finish = written.values["document"].strip(), "write", written.parse_mode, written.finish_reason
-            problems = prog.document_problems(text, self.spec, clause, min_words=settings.min_words, opening=opening)
-            critique = None
-            if settings.revise and not problems:
-                revised = self.call(self.program.revise, stage="revise", item=slot.doc_id, rollout=rollout,
-                                    spec_context=context, clause=inputs["clause"], document=text)
-                tokens = [tokens[0] + revised.prompt_tokens, tokens[1] + revised.completion_tokens]
-                cost += revised.cost
-                if not revised.ok:
-                    self._fail(slot.doc_id, "revise", revised.reason or "failed", revised.raw, last)
-                    continue
-                text, stage, parse_mode, finish = (revised.values["revised_document"].strip(), "revise",
-                                                   revised.parse_mode, revised.finish_reason)
-                critique = revised.values.get("critique")
-                problems = prog.document_problems(text, self.spec, clause, min_words=settings.min_words)
-            if problems:
-                self._fail(slot.doc_id, stage, "; ".join(problems), text, last)
-                continue
-            record = DocumentRecord(
-                doc_id=slot.doc_id, run=self.store.name, text=text, created_at=utc_now(), stage=stage,
-                spec_id=self.spec.id, spec_hash=self.spec.content_hash, clause_id=clause.id, domain=plan["domain"],
-                doc_type=doc_type, idea=idea, persona=levers.persona, lm=settings.lm,
-                program_hash=settings.program_hash, seed=settings.seed, prompt_tokens=tokens[0],
-                completion_tokens=tokens[1], finish_reason=finish,
-                metadata={"author": levers.author, "era": levers.era, "register": levers.register,
-                          "length_target_words": levers.length_words, "rollout_id": rollout, "attempt": attempt,
-                          "cost_usd": cost, "parse_mode": parse_mode, "context_scope": settings.context_scope,
-                          "profile": settings.profile, "critique": critique,
-                          "sources": {"plan": plan["source"], "doc_type": type_source, "idea": idea_source},
-                          "ideas_marked_unsuitable": unsuitable,
-                          # the template opening the LM continued (weak profile); 0 when the LM wrote it all
-                          "opening_chars": len(opening) if stage == "write" else 0},
-            )
-            with self._lock:
-                self.store.append([record])
-                self.totals.done += 1
-            return
+        return WriteJob(slot=slot, clause=clause, plan=plan, doc_type=doc_type, type_source=type_source, idea=idea,
+                        idea_source=idea_source, unsuitable=unsuitable, levers=levers, inputs=inputs, opening=opening)
+
+    def check_written(self, job: "WriteJob", attempt: int, written: CallOutcome) -> "Draft | None":
+        """The write call's document if it passes the checks; otherwise the failure is recorded and None returned."""
+        last = attempt == self.settings.attempts - 1
+        if not written.ok:
+            self._fail(job.slot.doc_id, "write", written.reason or "failed", written.raw, last)
+            return None
+        draft = Draft(text=written.values["document"].strip(), stage="write", parse_mode=written.parse_mode,
+                      finish_reason=written.finish_reason, prompt_tokens=written.prompt_tokens,
+                      completion_tokens=written.completion_tokens, cost=written.cost)
+        problems = prog.document_problems(draft.text, self.spec, job.clause, min_words=self.settings.min_words,
+                                          opening=job.opening)
+        if problems:
+            self._fail(job.slot.doc_id, "write", "; ".join(problems), draft.text, last)
+            return None
+        return draft
+
+    def check_revised(self, job: "WriteJob", attempt: int, draft: "Draft", revised: CallOutcome) -> "Draft | None":
+        last = attempt == self.settings.attempts - 1
+        tokens = (draft.prompt_tokens + revised.prompt_tokens, draft.completion_tokens + revised.completion_tokens)
+        if not revised.ok:
+            self._fail(job.slot.doc_id, "revise", revised.reason or "failed", revised.raw, last)
+            return None
+        text = revised.values["revised_document"].strip()
+        problems = prog.document_problems(text, self.spec, job.clause, min_words=self.settings.min_words)
+        if problems:
+            self._fail(job.slot.doc_id, "revise", "; ".join(problems), text, last)
+            return None
+        return Draft(text=text, stage="revise", parse_mode=revised.parse_mode, finish_reason=revised.finish_reason,
+                     prompt_tokens=tokens[0], completion_tokens=tokens[1], cost=draft.cost + revised.cost,
+                     critique=revised.values.get("critique"))
+
+    def store_document(self, job: "WriteJob", attempt: int, draft: "Draft",
+                       extra_metadata: dict[str, Any] | None = None) -> None:
+        settings, levers, slot = self.settings, job.levers, job.slot
+        record = DocumentRecord(
+            doc_id=slot.doc_id, run=self.store.name, text=draft.text, created_at=utc_now(), stage=draft.stage,
+            spec_id=self.spec.id, spec_hash=self.spec.content_hash, clause_id=job.clause.id, domain=job.plan["domain"],
+            doc_type=job.doc_type, idea=job.idea, persona=levers.persona, lm=settings.lm,
+            program_hash=settings.program_hash, seed=settings.seed, prompt_tokens=draft.prompt_tokens,
+            completion_tokens=draft.completion_tokens, finish_reason=draft.finish_reason,
+            metadata={"author": levers.author, "era": levers.era, "register": levers.register,
+                      "length_target_words": levers.length_words, "rollout_id": job.rollout(attempt),
+                      "attempt": attempt, "cost_usd": draft.cost, "parse_mode": draft.parse_mode,
+                      "context_scope": settings.context_scope, "profile": settings.profile,
+                      "critique": draft.critique,
+                      "sources": {"plan": job.plan["source"], "doc_type": job.type_source,
+                                  "idea": job.idea_source},
+                      "ideas_marked_unsuitable": job.unsuitable,
+                      # the template opening the LM continued (weak profile); 0 when the LM wrote it all
+                      "opening_chars": len(job.opening) if draft.stage == "write" else 0,
+                      **(extra_metadata or {})},
+        )
+        with self._lock:
+            self._append(self.store.documents_path, [record.model_dump(mode="json")])
+            self.totals.done += 1
 
     def _fail(self, item_id: str, stage: str, reason: str, raw: str | None, permanent: bool) -> None:
         failure = FailureRecord(run=self.store.name, item_id=item_id, stage=stage, reason=reason[:500], raw=raw,
                                 created_at=utc_now(), permanent=permanent)
         with self._lock:
-            self.store.append_failures([failure])
+            self._append(self.store.failures_path, [failure.model_dump(mode="json")])
             if permanent:
                 self.totals.failed += 1
 
