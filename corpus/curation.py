@@ -17,15 +17,25 @@ the rules that dropped it, '' when kept — `exact_duplicate` / `near_duplicate`
 Marks reflect exactly the steps of this curation (`--steps filters` marks by the filters alone). The
 representative of a duplicate cluster is its member with the fewest drop rules fired, then the earliest
 `created_at`, then the smallest doc_id.
+
+Two engines run the same steps (`--engine local|ray`). Each step on a batch of records is one function both
+call: `signals_step` (DuckDB signals + rule marks of a batch of documents), and in `dedup` the signature,
+bucket, verification and representative steps. The local engine feeds them from an in-process DuckDB table;
+`ray_engine` runs them in Ray Data tasks over Parquet shards of the documents. Assembling the marks, the
+diversity report and the files is shared too, so both engines write identical marks.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
+import uuid
+from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import duckdb
 import pyarrow as pa
@@ -41,6 +51,10 @@ from msm.workspace import Workspace, utc_now
 
 CURATION_SUMMARY_SCHEMA_VERSION = 1
 STEPS = ("dedup", "filters")
+ENGINES = ("local", "ray")
+DOC_COLUMNS = {"doc_idx": "BIGINT", "doc_id": "VARCHAR", "text": "VARCHAR", "spec_id": "VARCHAR",
+               "spec_hash": "VARCHAR", "clause_id": "VARCHAR", "doc_type": "VARCHAR", "finish_reason": "VARCHAR",
+               "created_at": "TIMESTAMP"}
 MARK_COLUMNS = ("doc_id", "kept", "rules", "dropped_by", "flagged_by", "cluster_id", "is_representative",
                 "duplicate_of", "exact_key")
 _LOAD_BATCH = 5000
@@ -94,8 +108,7 @@ def parse_steps(steps: str) -> list[str]:
 
 
 def _document_batches(store: RunStore) -> Iterator[pa.RecordBatch]:
-    columns: dict[str, list] = {c: [] for c in ("doc_idx", "doc_id", "text", "spec_id", "spec_hash", "clause_id",
-                                                "doc_type", "finish_reason", "created_at")}
+    columns: dict[str, list] = {c: [] for c in DOC_COLUMNS}
     index = 0
     for doc in store.documents():
         for name in columns:
@@ -108,19 +121,91 @@ def _document_batches(store: RunStore) -> Iterator[pa.RecordBatch]:
         yield pa.RecordBatch.from_pydict(columns)
 
 
+def _create_docs_table(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    con.execute(f"CREATE TABLE {name} (" + ", ".join(f"{c} {t}" for c, t in DOC_COLUMNS.items()) + ")")
+
+
 def load_documents(con: duckdb.DuckDBPyConnection, store: RunStore) -> int:
-    con.execute("""CREATE TABLE docs (doc_idx BIGINT, doc_id VARCHAR, text VARCHAR, spec_id VARCHAR,
-                   spec_hash VARCHAR, clause_id VARCHAR, doc_type VARCHAR, finish_reason VARCHAR, created_at TIMESTAMP)""")
+    _create_docs_table(con, "docs")
     for batch in _document_batches(store):
         con.register("doc_batch", batch)
-        con.execute("INSERT INTO docs SELECT doc_idx, doc_id, text, spec_id, spec_hash, clause_id, doc_type, "
-                    "finish_reason, created_at FROM doc_batch")
+        con.execute(f"INSERT INTO docs SELECT {', '.join(DOC_COLUMNS)} FROM doc_batch")
         con.unregister("doc_batch")
     return con.execute("SELECT count(*) FROM docs").fetchall()[0][0]
 
 
-def load_spec_tables(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    """spec_grams + clause_terms for the specs the documents name; returns spec_id -> problem for missing ones."""
+def write_document_shards(store: RunStore, directory: Path) -> int:
+    """The run's documents as Parquet shards `part-NNNNN.parquet` (the `docs` table's schema, converted by the
+    same DuckDB insert as `load_documents`), streamed: only one batch is in memory."""
+    directory.mkdir(parents=True)
+    con = duckdb.connect()
+    n_docs = 0
+    try:
+        _create_docs_table(con, "doc_shard")
+        for number, batch in enumerate(_document_batches(store)):
+            con.register("doc_batch", batch)
+            con.execute(f"INSERT INTO doc_shard SELECT {', '.join(DOC_COLUMNS)} FROM doc_batch")
+            con.unregister("doc_batch")
+            con.execute(f"COPY doc_shard TO '{_sql_path(directory / f'part-{number:05d}.parquet')}' (FORMAT parquet)")
+            con.execute("DELETE FROM doc_shard")
+            n_docs += batch.num_rows
+    finally:
+        con.close()
+    return n_docs
+
+
+@dataclass(frozen=True)
+class SignalInputs:
+    """What `signals_step` needs besides the documents: small and picklable, so Ray ships it to its workers."""
+    spec_grams: pa.Table | None       # (spec_id, gram) word 8-grams of the specs the documents name
+    clause_terms: pa.Table | None     # (spec_id, clause_id, term)
+    rules: tuple[CompiledRule, ...]
+
+
+def signals_step(docs: pa.Table, inputs: SignalInputs, threads: int | None = None) -> pa.Table:
+    """Signals and rule marks of a batch of documents: (doc_idx, doc_id, *SIGNAL_COLUMNS, dropped_by,
+    flagged_by), by doc_idx. Every signal reads only its own document and the spec tables, so any split of the
+    documents into batches gives the same rows."""
+    con = duckdb.connect()
+    try:
+        if threads:
+            con.execute(f"SET threads = {int(threads)}")
+        con.register("docs", docs)
+        for name, table in (("spec_grams", inputs.spec_grams), ("clause_terms", inputs.clause_terms)):
+            if table is not None:
+                con.register(f"{name}_rows", table)
+                con.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM {name}_rows")
+        compute_signals(con)
+        apply_rules(con, list(inputs.rules))
+        return con.sql("""SELECT s.*, m.dropped_by, m.flagged_by FROM signals s JOIN rule_marks m USING (doc_idx)
+                              ORDER BY doc_idx""").to_arrow_table()
+    finally:
+        con.close()
+
+
+def _local_signal_batches(con: duckdb.DuckDBPyConnection, n_docs: int, inputs: SignalInputs) -> Iterator[pa.Table]:
+    for lo in range(0, n_docs, _LOAD_BATCH):
+        batch = con.sql("SELECT * FROM docs WHERE doc_idx >= $lo AND doc_idx < $hi ORDER BY doc_idx",
+                        params={"lo": lo, "hi": lo + _LOAD_BATCH}).to_arrow_table()
+        yield signals_step(batch, inputs)
+
+
+def store_signal_batches(con: duckdb.DuckDBPyConnection, batches: Iterable[pa.Table]) -> None:
+    """Tables `signals` (doc_idx, doc_id, *SIGNAL_COLUMNS) and `rule_marks` (doc_idx, dropped_by, flagged_by)."""
+    created = False
+    for batch in batches:
+        con.register("signal_batch", batch)
+        con.execute("INSERT INTO signal_marks SELECT * FROM signal_batch" if created else
+                    "CREATE TEMP TABLE signal_marks AS SELECT * FROM signal_batch")
+        con.unregister("signal_batch")
+        created = True
+    con.execute("CREATE TEMP TABLE signals AS SELECT * EXCLUDE (dropped_by, flagged_by) FROM signal_marks ORDER BY doc_idx")
+    con.execute("CREATE TEMP TABLE rule_marks AS SELECT doc_idx, dropped_by, flagged_by FROM signal_marks ORDER BY doc_idx")
+    con.execute("DROP TABLE signal_marks")
+
+
+def load_spec_tables(con: duckdb.DuckDBPyConnection) -> tuple[pa.Table | None, pa.Table | None, dict[str, str]]:
+    """(spec_grams, clause_terms, spec_id -> problem for missing specs) for the specs the documents name."""
     from msm.spec import load_spec, resolve_spec_path
 
     problems: dict[str, str] = {}
@@ -149,7 +234,9 @@ def load_spec_tables(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
         con.register("clause_term_rows", pa.Table.from_pylist(terms))
         con.execute("CREATE TEMP TABLE clause_terms AS SELECT * FROM clause_term_rows")
         con.unregister("clause_term_rows")
-    return problems
+    spec_grams = con.sql("SELECT * FROM spec_grams ORDER BY ALL").to_arrow_table() if texts else None
+    clause_terms = con.sql("SELECT * FROM clause_terms").to_arrow_table() if terms else None
+    return spec_grams, clause_terms, problems
 
 
 def apply_rules(con: duckdb.DuckDBPyConnection, rules: list[CompiledRule]) -> None:
@@ -203,10 +290,18 @@ def diversity_report(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
 
 
 def curate_run(ws: Workspace, run: str, config_path: str | None = None, steps: list[str] | None = None,
-               progress: Callable[[str, int], Any] | None = None) -> CurationSummary:
+               progress: Callable[[str, int], Any] | None = None, engine: str = "local",
+               ray_address: str | None = None, ray_scratch: str | None = None,
+               ray_shuffle: str = "sort") -> CurationSummary:
     """Curate `run` and make the result current. `progress(description, total)` returns a context manager
-    yielding advance(n) (msm.cli_support.progress), or None for no progress display."""
+    yielding advance(n) (msm.cli_support.progress), or None for no progress display.
+
+    engine "ray" runs the per-batch steps on a Ray cluster (`ray_address`, else a running session, else a
+    local one); `ray_scratch` is where its workers read the document shards, `ray_shuffle` Ray's shuffle
+    implementation (see `ray_engine`)."""
     steps = steps or list(STEPS)
+    if engine not in ENGINES:
+        raise BadInput(f"--engine: {engine!r} is not an engine (choose from {', '.join(ENGINES)})")
     store = RunStore(ws, run)
     store.config()                                   # BadInput if the run does not exist
     config, source = load_config(config_path)
@@ -214,15 +309,32 @@ def curate_run(ws: Workspace, run: str, config_path: str | None = None, steps: l
     timings: dict[str, float] = {}
     started = time.perf_counter()
     con = duckdb.connect()
+    cleanup = ExitStack()
     try:
-        n_docs = load_documents(con, store)
+        if engine == "ray":
+            from msm.corpus.ray_engine import RayCuration
+
+            work_dir = curation_root(ws, run) / f".ray-{uuid.uuid4().hex[:12]}"
+            cleanup.callback(shutil.rmtree, work_dir, True)
+            n_docs = write_document_shards(store, work_dir / "documents")
+            if n_docs:
+                con.execute(f"CREATE VIEW docs AS SELECT * FROM read_parquet('{_sql_path(work_dir / 'documents')}/*.parquet')")
+        else:
+            n_docs = load_documents(con, store)
         if n_docs == 0:
             raise BadInput(f"run {run!r} has no documents to curate")
         timings["load"] = time.perf_counter() - started
         t = time.perf_counter()
-        spec_problems = load_spec_tables(con)
-        compute_signals(con)
-        apply_rules(con, rules)
+        spec_grams, clause_terms, spec_problems = load_spec_tables(con)
+        inputs = SignalInputs(spec_grams, clause_terms, tuple(rules))
+        if engine == "ray":
+            ray_run = cleanup.enter_context(RayCuration(work_dir / "documents", n_docs, ray_address, ray_scratch,
+                                                             ray_shuffle))
+            timings["ray_start"] = time.perf_counter() - t
+            t = time.perf_counter()
+            store_signal_batches(con, ray_run.signal_batches(inputs, config.dedup if "dedup" in steps else None))
+        else:
+            store_signal_batches(con, _local_signal_batches(con, n_docs, inputs))
         timings["signals_and_rules"] = time.perf_counter() - t
         rule_names = [r.name for r in rules]
         step_stats: dict[str, dict[str, Any]] = {}
@@ -238,15 +350,20 @@ def curate_run(ws: Workspace, run: str, config_path: str | None = None, steps: l
             if spec_problems:
                 step_stats["filters"]["specs_not_found"] = spec_problems
         # Representative ranking: fewest drop rules fired, then earliest, then smallest id.
-        rank = [r for (r,) in con.execute("""
-            SELECT rank FROM (SELECT d.doc_idx, row_number() OVER (ORDER BY len(m.dropped_by), d.created_at, d.doc_id) AS rank
-                              FROM docs d JOIN rule_marks m USING (doc_idx)) ORDER BY doc_idx""").fetchall()]
+        rank = con.sql("""
+            SELECT rank FROM (SELECT d.doc_idx, row_number() OVER (ORDER BY len(m.dropped_by), d.created_at, d.doc_id,
+                                                                            d.doc_idx) AS rank
+                              FROM docs d JOIN rule_marks m USING (doc_idx)) ORDER BY doc_idx""").to_arrow_table()
+        rank = rank.column(0).to_numpy()
         dedup_columns = {"doc_idx": list(range(n_docs)), "cluster_rep": [None] * n_docs, "dup_kind": [None] * n_docs,
                          "exact_key": [None] * n_docs}
         if "dedup" in steps:
             t = time.perf_counter()
-            with (progress("dedup", n_docs) if progress else _null_progress()) as advance:
-                result = find_duplicates(_texts(con), n_docs, config.dedup, rank, advance)
+            if engine == "ray":
+                result = ray_run.find_duplicates(config.dedup, rank)
+            else:
+                with (progress("dedup", n_docs) if progress else _null_progress()) as advance:
+                    result = find_duplicates(_texts(con), n_docs, config.dedup, rank, advance)
             dedup_columns["cluster_rep"] = [c if c >= 0 else None for c in result.cluster_of]
             dedup_columns["dup_kind"] = result.duplicate_kind
             dedup_columns["exact_key"] = result.exact_keys
@@ -294,6 +411,7 @@ def curate_run(ws: Workspace, run: str, config_path: str | None = None, steps: l
         write_text_atomic(curation_root(ws, run) / "CURRENT", curation_id + "\n")
     finally:
         con.close()
+        cleanup.close()
     with ws.catalog() as catalog:
         catalog.execute("INSERT INTO curations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [curation_id, run, config.content_hash, config.canonical_json(), ",".join(steps), created,

@@ -33,6 +33,7 @@ from msm.errors import BadInput
 from msm.yaml_files import read_yaml_mapping
 
 CURATION_SCHEMA_VERSION = 1
+DEFAULT_MAX_BUCKET_NEIGHBOURS = 64
 DEFAULT_CONFIG_NAME = "default_curation.yaml"
 
 # Scalar functions a rule may call. Everything reads only the row it is given.
@@ -57,7 +58,11 @@ class DedupSettings(BaseModel):
                                                                      "weights; recall-leaning, verification removes FPs.")
     hash_scheme: str = Field("affine32", description="datasketch permutation scheme: affine32 or affine64.")
     seed: int = 1
-    workers: int = Field(2, ge=1, le=64, description="Processes that compute signatures.")
+    workers: int = Field(2, ge=1, le=64, description="Threads that compute signatures (local engine; the Ray "
+                                                     "engine uses the cluster's CPUs).")
+    max_bucket_neighbours: int = Field(DEFAULT_MAX_BUCKET_NEIGHBOURS, ge=1, le=100_000, description=(
+        "Cap for an oversized LSH bucket: each member is paired with at most this many following members in "
+        "document order (verified links still chain the whole bucket). The same in both engines."))
 
     @field_validator("hash_scheme")
     @classmethod
