@@ -4,16 +4,21 @@ Why a visible loop and not `transformers.Trainer`: resume has to replay the exac
 checkpoint (our order is a pure function of seed, epoch and step, so the loop just starts at step k),
 every optimizer step's loss goes into the model's provenance, and the benchmark compares this loop with a
 bare PyTorch loop — there is nothing between the two but what is written here. `accelerate.Accelerator`
-supplies what Trainer would have: device placement, DDP across processes and bf16 autocast on GPUs, so
+supplies what Trainer would have: device placement, DDP or FSDP2 across processes and bf16 autocast on GPUs.
 
-    accelerate launch --multi_gpu --num_processes 4 -m msm train midtrain --snapshot S --base M --out N
-
-runs the same loop data-parallel (each process takes its slice of every global batch; only process 0
-writes files).
+Several processes (`accelerate launch -m msm.train ...`, `torchrun -m msm.train ...`) train as one:
+- the schedule below is the distributed sampler: every global micro-batch holds `batch_size × processes`
+  examples and process r takes rows [r·b, (r+1)·b) of it, so an optimizer step sees
+  `batch_size × processes × grad_accum` examples and N processes follow the same data order as one;
+- the loss of a step is the mean over every loss-carrying token of that global step (all micro-batches, all
+  processes), so the update does not depend on how the step is split — one process with batch 4 and two
+  with batch 2 compute the same gradient, also when SFT examples carry different numbers of tokens;
+- every process takes part in gathering checkpoints and final weights; only process 0 writes files.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -23,6 +28,7 @@ from typing import Callable, Sequence
 
 import torch
 
+from msm.errors import MsmError
 from msm.train.chat_data import IGNORE_INDEX
 from msm.train.records import Hyperparameters
 
@@ -79,37 +85,86 @@ def collate(examples: Sequence[Example], pad_id: int) -> dict[str, torch.Tensor]
     return {"input_ids": input_ids, "labels": labels, "attention_mask": attention}
 
 
-def _save_checkpoint(path: Path, model, optimizer, scheduler, state: LoopState) -> None:
-    trainable = {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
-    payload = {"state": state.__dict__, "trainable": trainable, "optimizer": optimizer.state_dict(),
-               "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state()}
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(payload, tmp)
-    with open(tmp, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)  # a kill leaves either the previous checkpoint or this one, never half of one
+def loss_tokens(example: Example) -> int:
+    """Tokens whose next-token prediction carries loss (labels are shifted by one inside the loss)."""
+    return int((example.labels[1:] != IGNORE_INDEX).sum())
 
 
-def _load_checkpoint(path: Path, model, optimizer, scheduler) -> LoopState:
-    payload = torch.load(path, map_location="cpu", weights_only=False)
-    params = dict(model.named_parameters())
-    with torch.no_grad():
-        for name, tensor in payload["trainable"].items():
-            params[name].copy_(tensor)
-    optimizer.load_state_dict(payload["optimizer"])
+def _torch_optimizer(optimizer):
+    return getattr(optimizer, "optimizer", optimizer)  # accelerate wraps the torch optimizer
+
+
+def _checkpoint_options(**extra):
+    from torch.distributed.checkpoint.state_dict import StateDictOptions
+
+    # full (unsharded) tensors keyed by parameter name: one file resumes under one process, DDP or FSDP
+    return StateDictOptions(full_state_dict=True, ignore_frozen_params=True, **extra)
+
+
+def _trainable_names(module) -> set[str]:
+    return {name for name, p in module.named_parameters() if p.requires_grad}
+
+
+def _save_checkpoint(path: Path, model, optimizer, scheduler, state: LoopState, accelerator) -> None:
+    """Every process joins the gather (under FSDP each holds a shard); process 0 writes the file."""
+    from torch.distributed.checkpoint.state_dict import get_state_dict
+
+    weights, optimizer_state = get_state_dict(model, _torch_optimizer(optimizer),
+                                              options=_checkpoint_options(cpu_offload=True))
+    if accelerator.is_main_process:
+        # a frozen weight tied to another (LoRA's embeddings = lm_head) slips past ignore_frozen_params
+        wanted = _trainable_names(accelerator.unwrap_model(model))
+        trainable = {name: tensor for name, tensor in weights.items() if name in wanted}
+        payload = {"state": state.__dict__, "trainable": trainable, "optimizer": optimizer_state,
+                   "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state()}
+        tmp = path.with_name(f".{path.name}.tmp")
+        torch.save(payload, tmp)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)  # a kill leaves either the previous checkpoint or this one, never half of one
+    accelerator.wait_for_everyone()
+
+
+def _load_checkpoint(path: Path, model, optimizer, scheduler, accelerator) -> LoopState:
+    """Every process reads the file (the workspace is shared) into its own replica or shard."""
+    from torch.distributed.checkpoint.state_dict import set_state_dict
+
+    # memory-mapped: the processes of one machine share a single page-cached copy of the file, and under
+    # FSDP each reads only the slices of its own shard
+    payload = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    missing = _trainable_names(accelerator.unwrap_model(model)) - set(payload["trainable"])
+    if missing:
+        raise MsmError(f"{path}: checkpoint lacks trainable weights {sorted(missing)[:3]}; "
+                       f"delete the directory to start over")
+    # not strict: the frozen weights are deliberately absent from the file
+    set_state_dict(model, _torch_optimizer(optimizer), model_state_dict=payload["trainable"],
+                   optim_state_dict=payload["optimizer"], options=_checkpoint_options(strict=False))
     scheduler.load_state_dict(payload["scheduler"])
     torch.set_rng_state(payload["torch_rng"])
     return LoopState(**payload["state"])
 
 
+def summed_token_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Next-token cross-entropy summed over the batch's loss-carrying tokens; the caller divides by the
+    token count of the whole global step (a per-micro-batch mean would weight short examples up)."""
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch.get("attention_mask")).logits
+    # shift the labels, not the logits: slicing the logits would copy the largest tensor of the step
+    targets = torch.nn.functional.pad(batch["labels"][:, 1:], (0, 1), value=IGNORE_INDEX)
+    return torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(),
+                                             ignore_index=IGNORE_INDEX, reduction="sum")
+
+
 def train_loop(model, examples: Sequence[Example], hp: Hyperparameters, *, accelerator, pad_id: int,
                work_dir: Path | None, on_step: Callable[[int, int, float], None] = lambda *_: None,
                log: Callable[[str], None] = lambda _m: None) -> LoopState:
-    """Train `model` in place (its trainable parameters); return the loss curve and counters.
+    """Train `model`'s trainable parameters in place; return the loss curve and counters.
 
-    With `work_dir`, a checkpoint is written there every `hp.checkpoint_every` steps and an existing one
-    is resumed from — the caller makes sure it belongs to the same run.
+    Under several processes `model` is wrapped (DDP) or sharded in place (FSDP2) by `accelerator`; the
+    caller gathers its weights with `gather_full_state_dict`. With `work_dir`, a checkpoint is written
+    there every `hp.checkpoint_every` steps and an existing one is resumed from — the caller makes sure it
+    belongs to the same run (same settings, same number of processes).
     """
+    from accelerate.utils import DistributedType
     from transformers import get_cosine_schedule_with_warmup
 
     world, rank = accelerator.num_processes, accelerator.process_index
@@ -122,45 +177,66 @@ def train_loop(model, examples: Sequence[Example], hp: Hyperparameters, *, accel
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=hp.lr,
                                   weight_decay=hp.weight_decay)
     scheduler = get_cosine_schedule_with_warmup(optimizer, int(hp.warmup_ratio * total_steps), total_steps)
+    model.train()
+    # model and optimizer in one call: FSDP2 re-points the optimizer at the sharded parameters
+    wrapped, optimizer = accelerator.prepare(model, optimizer)
+    # Skipping the gradient all-reduce on all but the last micro-batch saves bandwidth under DDP; under
+    # FSDP it would keep a full unsharded gradient on every GPU, which is what FSDP is there to avoid.
+    skip_sync = world > 1 and accelerator.distributed_type != DistributedType.FSDP
+
     state = LoopState()
     checkpoint = work_dir / CHECKPOINT_FILE if work_dir else None
     if checkpoint and checkpoint.exists():
-        state = _load_checkpoint(checkpoint, model, optimizer, scheduler)
+        state = _load_checkpoint(checkpoint, wrapped, optimizer, scheduler, accelerator)
         state.resumed_from.append(state.step)
         log(f"resuming from checkpoint at step {state.step}/{total_steps} ({checkpoint})")
 
-    model.train()
-    model, optimizer = accelerator.prepare(model, optimizer)
     started = time.monotonic()
     for step in range(state.step, total_steps):
+        micro_batches = schedule[step * hp.grad_accum:(step + 1) * hp.grad_accum]
+        # counted over the global batch, which every process holds: no communication needed
+        step_tokens = max(1, sum(loss_tokens(examples[i]) for micro in micro_batches for i in micro))
+        state.tokens_seen += sum(len(examples[i].input_ids) for micro in micro_batches for i in micro)
+        state.trained_tokens += step_tokens
         step_loss = torch.zeros((), device=accelerator.device)
-        for micro in schedule[step * hp.grad_accum:(step + 1) * hp.grad_accum]:
+        for number, micro in enumerate(micro_batches):
             batch = collate([examples[i] for i in micro[rank * hp.batch_size:(rank + 1) * hp.batch_size]], pad_id)
-            state.tokens_seen += int(batch["attention_mask"].sum()) if "attention_mask" in batch else batch["input_ids"].numel()
-            state.trained_tokens += int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
             batch = {k: v.to(accelerator.device) for k, v in batch.items()}
-            with accelerator.autocast():
-                loss = model(**batch).loss / hp.grad_accum
-            accelerator.backward(loss)
-            step_loss += loss.detach()
-        accelerator.clip_grad_norm_(model.parameters(), hp.max_grad_norm)
+            last = number == len(micro_batches) - 1
+            with accelerator.no_sync(wrapped) if skip_sync and not last else contextlib.nullcontext():
+                with accelerator.autocast():
+                    summed = summed_token_loss(wrapped, batch)
+                # DDP and FSDP average gradients over processes; × world turns that into the global token mean
+                accelerator.backward(summed * world / step_tokens)
+            step_loss += summed.detach() / step_tokens
+        accelerator.clip_grad_norm_(wrapped.parameters(), hp.max_grad_norm)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
 
-        loss_value = accelerator.reduce(step_loss, reduction="mean").item() if world > 1 else step_loss.item()
+        loss_value = accelerator.reduce(step_loss, reduction="sum").item() if world > 1 else step_loss.item()
         state.step = step + 1
         state.loss_rows.append({"step": state.step, "epoch": round(state.step * hp.grad_accum / batches_per_epoch, 4),
                                 "loss": loss_value, "lr": scheduler.get_last_lr()[0],
-                                "tokens_seen": state.tokens_seen * world})
+                                "tokens_seen": state.tokens_seen})
         on_step(state.step, total_steps, loss_value)
         if checkpoint and state.step % hp.checkpoint_every == 0 and state.step < total_steps:
             state.wall_time_s += time.monotonic() - started
             started = time.monotonic()
-            if accelerator.is_main_process:
-                _save_checkpoint(checkpoint, accelerator.unwrap_model(model), optimizer, scheduler, state)
-            accelerator.wait_for_everyone()
+            _save_checkpoint(checkpoint, wrapped, optimizer, scheduler, state, accelerator)
     state.wall_time_s += time.monotonic() - started
-    state.tokens_seen *= world
-    state.trained_tokens *= world
     return state
+
+
+def gather_full_state_dict(model) -> dict[str, torch.Tensor]:
+    """All weights as full CPU tensors on process 0 (an empty dict elsewhere). Every process must call it:
+    under FSDP each holds one shard of every parameter."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+
+
+def is_sharded(model) -> bool:
+    from torch.distributed.tensor import DTensor
+
+    return any(isinstance(p, DTensor) for p in model.parameters())

@@ -22,7 +22,8 @@ MAX_PACKING_WASTE = 0.02
 
 def run_midtrain(ws: Workspace, *, snapshot: str, base: str, out: str, hp: Hyperparameters,
                  mixes: list[replay.ReplaySource] = (), log: Callable[[str], None] = lambda _m: None,
-                 on_step: Callable[[int, int, float], None] = lambda *_: None) -> ModelManifest | None:
+                 on_step: Callable[[int, int, float], None] = lambda *_: None,
+                 gradient_checkpointing: bool = False) -> ModelManifest | None:
     final, work = output_paths(ws, out)
     snapshot_manifest, parquet = open_verified_snapshot(ws, snapshot)  # MsmError (exit 1) on any tampering
     resolved = resolve(base, ws)
@@ -56,12 +57,14 @@ def run_midtrain(ws: Workspace, *, snapshot: str, base: str, out: str, hp: Hyper
     spec_ids = inherited_specs + [s for s in snapshot_manifest.specs if s not in inherited_specs]
     fingerprint = {"stage": "midtrain", "base": resolved.describe(), "data": data.model_dump(mode="json"),
                    "hyperparameters": hp.model_dump(mode="json")}
-    with work_dir(work, fingerprint, log) as work_path:
-        accelerator = make_accelerator()
-        model = load_model_for_training(resolved, hp)
+    accelerator = make_accelerator()
+    # the global batch, and so the data order, depends on the number of processes: resume only with the same
+    fingerprint["num_processes"] = accelerator.num_processes
+    with work_dir(work, fingerprint, log, main=accelerator.is_main_process) as work_path:
+        model = load_model_for_training(resolved, hp, gradient_checkpointing=gradient_checkpointing)
         examples = [Example(block, block) for block in blocks]
         state = train_loop(model, examples, hp, accelerator=accelerator, pad_id=tokenizer.pad_token_id,
                            work_dir=work_path, on_step=on_step, log=log)
         return finish_model(ws, name=out, stage="midtrain", final=final, work=work_path, model=model,
-                            tokenizer=tokenizer, accelerator=accelerator, base_record=base_record, spec_ids=spec_ids,
-                            data=data, hp=hp, state=state, log=log)
+                            tokenizer=tokenizer, accelerator=accelerator, base=resolved, base_record=base_record,
+                            spec_ids=spec_ids, data=data, hp=hp, state=state, log=log)

@@ -4,12 +4,16 @@ train (LoRA or full), and writing the finished model with its provenance.
     models/<name>/          the finished model (renamed into place only when complete)
     models/.<name>.work/    run.json (the run's fingerprint), checkpoint.pt, lock — kept until the model
                             is written, so rerunning the same command after a kill resumes from it
+
+Under several processes every one of them runs the same code on the same (shared) workspace; process 0
+alone holds the lock and writes run.json, checkpoints and the model, the others join the collectives.
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
+import os
 import shutil
 import time
 import warnings
@@ -20,7 +24,7 @@ from typing import Any, Callable, Iterator
 from msm.atomic import atomic_directory, write_json_atomic
 from msm.errors import BadInput, MsmError
 from msm.models import ResolvedModel
-from msm.train.loop import LoopState
+from msm.train.loop import LoopState, gather_full_state_dict, is_sharded
 from msm.train.provenance import (LOSS_CSV, LOSS_PNG, msm_git_commit, package_versions, read_manifest,
                                   register_model, write_loss_curve, write_manifest)
 from msm.train.records import DataProvenance, Hyperparameters, ModelManifest
@@ -38,8 +42,14 @@ def output_paths(ws: Workspace, name: str) -> tuple[Path, Path]:
 
 
 @contextmanager
-def work_dir(path: Path, fingerprint: dict[str, Any], log: Callable[[str], None]) -> Iterator[Path]:
-    """Create or reopen the run's work dir, held under an exclusive lock for the run's lifetime."""
+def work_dir(path: Path, fingerprint: dict[str, Any], log: Callable[[str], None], *, main: bool = True) -> Iterator[Path]:
+    """Create or reopen the run's work dir, held under an exclusive lock for the run's lifetime.
+
+    Only the main process (`main`) locks and checks it: the other processes of the same launch share it.
+    """
+    if not main:
+        yield path
+        return
     path.mkdir(parents=True, exist_ok=True)
     with open(path / "lock", "w") as lock:
         try:
@@ -69,8 +79,12 @@ def check_context_length(base: ResolvedModel, tokens: int, option: str) -> None:
         raise BadInput(f"{option} {tokens}: longer than {base.name}'s context of {limit} tokens")
 
 
-def load_model_for_training(base: ResolvedModel, hp: Hyperparameters):
-    """The base model in fp32 master weights (bf16 comes from autocast on GPUs), wrapped in LoRA if asked."""
+def load_model_for_training(base: ResolvedModel, hp: Hyperparameters, *, gradient_checkpointing: bool = False):
+    """The base model in fp32 master weights (bf16 comes from autocast on GPUs), wrapped in LoRA if asked.
+
+    `gradient_checkpointing` recomputes each layer's activations in the backward pass (about a third more
+    compute) instead of keeping them: for DDP runs of large models; the FSDP configs do it themselves.
+    """
     import torch
     from transformers import AutoModelForCausalLM, set_seed
     from transformers.utils import logging as hf_logging
@@ -79,6 +93,8 @@ def load_model_for_training(base: ResolvedModel, hp: Hyperparameters):
     set_seed(hp.seed)  # LoRA's A matrices are random: same seed, same start
     model = AutoModelForCausalLM.from_pretrained(base.location, dtype=torch.float32)
     model.config.use_cache = False
+    if gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if hp.method == "lora":
         from peft import LoraConfig, get_peft_model
 
@@ -96,12 +112,25 @@ def merged(model):
     return model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
 
 
+def launched_rank() -> int:
+    """This process's rank under `accelerate launch` / `torchrun` (0 when run plainly), known before any
+    process group exists — so ranks other than 0 can stay quiet from the start."""
+    return int(os.environ.get("RANK", "0"))
+
+
 def make_accelerator():
     import torch
     from accelerate import Accelerator
 
+    world = int(os.environ.get("WORLD_SIZE", "1"))
     bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    return Accelerator(mixed_precision="bf16" if bf16 else "no")
+    # accelerate runs several CPU processes (gloo) only when asked for the CPU explicitly; without GPUs a
+    # launcher's processes would otherwise each train alone and all write the same model
+    accelerator = Accelerator(mixed_precision="bf16" if bf16 else "no", cpu=world > 1 and not torch.cuda.is_available())
+    if accelerator.num_processes != world:
+        raise MsmError(f"launched as {world} processes but accelerate set up {accelerator.num_processes}; "
+                       f"check the launcher's settings (distributed_type, num_processes)")
+    return accelerator
 
 
 def base_lineage(base: ResolvedModel) -> tuple[dict[str, Any], list[dict[str, str]]]:
@@ -119,15 +148,40 @@ def base_lineage(base: ResolvedModel) -> tuple[dict[str, Any], list[dict[str, st
     return record, []
 
 
-def finish_model(ws: Workspace, *, name: str, stage: str, final: Path, work: Path, model, tokenizer, accelerator,
-                 base_record: dict, spec_ids: list[dict[str, str]], data: DataProvenance, hp: Hyperparameters,
-                 state: LoopState, log: Callable[[str], None]) -> ModelManifest | None:
-    """Merge, save, write provenance, register in the catalog, drop the work dir. Main process only writes."""
-    accelerator.wait_for_everyone()
+LORA_ADAPTER_DIR = "lora_adapter"
+
+
+def _gathered_model(model, accelerator, base: ResolvedModel, hp: Hyperparameters):
+    """The trained model with full weights on the main process (None elsewhere), LoRA still unmerged.
+
+    Unsharded (one process, DDP) every process already holds it. Under FSDP each process holds a shard of
+    every parameter: all of them join the gather, and process 0 loads the full weights into a fresh copy
+    built from the base (host memory: two fp32 copies of the model).
+    """
+    if not is_sharded(model):
+        return accelerator.unwrap_model(model) if accelerator.is_main_process else None
+    full_state = gather_full_state_dict(model)
     if not accelerator.is_main_process:
         return None
-    plain = merged(accelerator.unwrap_model(model))
+    fresh = load_model_for_training(base, hp)
+    fresh.load_state_dict(full_state)
+    return fresh
+
+
+def finish_model(ws: Workspace, *, name: str, stage: str, final: Path, work: Path, model, tokenizer, accelerator,
+                 base: ResolvedModel, base_record: dict, spec_ids: list[dict[str, str]], data: DataProvenance,
+                 hp: Hyperparameters, state: LoopState, log: Callable[[str], None]) -> ModelManifest | None:
+    """Gather, save (LoRA: the adapter, then the merged model), write provenance, register in the catalog,
+    drop the work dir. Every process joins the gather; only the main process writes."""
+    accelerator.wait_for_everyone()
+    trained = _gathered_model(model, accelerator, base, hp)
+    if not accelerator.is_main_process:
+        accelerator.wait_for_everyone()
+        return None
     losses = [row["loss"] for row in state.loss_rows]
+    files = {"loss_curve": LOSS_CSV, "loss_plot": LOSS_PNG}
+    if hp.method == "lora":
+        files["lora_adapter"] = LORA_ADAPTER_DIR
     manifest = ModelManifest(
         name=name, stage=stage, created_at=utc_now(), base_model=base_record, spec_ids=spec_ids, data=data,
         hyperparameters=hp, seed=hp.seed, optimizer_steps=state.step, tokens_seen=state.tokens_seen,
@@ -135,12 +189,15 @@ def finish_model(ws: Workspace, *, name: str, stage: str, final: Path, work: Pat
         loss_last=losses[-1] if losses else None, wall_time_s=round(state.wall_time_s, 3),
         resumed_from_step=state.resumed_from, device=str(accelerator.device),
         precision=str(accelerator.mixed_precision), num_processes=accelerator.num_processes,
-        package_versions=package_versions(), msm_git_commit=msm_git_commit(),
-        files={"loss_curve": LOSS_CSV, "loss_plot": LOSS_PNG},
+        package_versions=package_versions(), msm_git_commit=msm_git_commit(), files=files,
     )
     log(f"saving {name} to {final}")
     started = time.monotonic()
     with atomic_directory(final) as staging:
+        if hp.method == "lora":
+            # the adapter alone, before merging: PeftModel.from_pretrained(base model, this dir) loads it
+            trained.save_pretrained(staging / LORA_ADAPTER_DIR)
+        plain = merged(trained)
         plain.config.use_cache = True
         plain.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
@@ -149,4 +206,5 @@ def finish_model(ws: Workspace, *, name: str, stage: str, final: Path, work: Pat
     register_model(ws, manifest, final)
     shutil.rmtree(work, ignore_errors=True)
     log(f"saved in {time.monotonic() - started:.1f}s")
+    accelerator.wait_for_everyone()  # the others leave only once the model is in place
     return manifest

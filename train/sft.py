@@ -18,7 +18,8 @@ from msm.workspace import Workspace
 
 def run_sft(ws: Workspace, *, model: str, data: str, out: str, hp: Hyperparameters, with_reasoning: bool = False,
             log: Callable[[str], None] = lambda _m: None,
-            on_step: Callable[[int, int, float], None] = lambda *_: None) -> ModelManifest | None:
+            on_step: Callable[[int, int, float], None] = lambda *_: None,
+            gradient_checkpointing: bool = False) -> ModelManifest | None:
     final, work = output_paths(ws, out)
     path = resolve_aft_path(data)
     conversations = load_demonstrations(path, with_reasoning=with_reasoning)
@@ -53,11 +54,13 @@ def run_sft(ws: Workspace, *, model: str, data: str, out: str, hp: Hyperparamete
     base_record, spec_ids = base_lineage(resolved)
     fingerprint = {"stage": "sft", "base": resolved.describe(), "data": provenance.model_dump(mode="json"),
                    "hyperparameters": hp.model_dump(mode="json")}
-    with work_dir(work, fingerprint, log) as work_path:
-        accelerator = make_accelerator()
-        trainable = load_model_for_training(resolved, hp)
+    accelerator = make_accelerator()
+    # the global batch, and so the data order, depends on the number of processes: resume only with the same
+    fingerprint["num_processes"] = accelerator.num_processes
+    with work_dir(work, fingerprint, log, main=accelerator.is_main_process) as work_path:
+        trainable = load_model_for_training(resolved, hp, gradient_checkpointing=gradient_checkpointing)
         state = train_loop(trainable, examples, hp, accelerator=accelerator, pad_id=tokenizer.pad_token_id,
                            work_dir=work_path, on_step=on_step, log=log)
         return finish_model(ws, name=out, stage="sft", final=final, work=work_path, model=trainable,
-                            tokenizer=tokenizer, accelerator=accelerator, base_record=base_record, spec_ids=spec_ids,
-                            data=provenance, hp=hp, state=state, log=log)
+                            tokenizer=tokenizer, accelerator=accelerator, base=resolved, base_record=base_record,
+                            spec_ids=spec_ids, data=provenance, hp=hp, state=state, log=log)
