@@ -24,14 +24,33 @@ def list_command() -> None:
 
 @runs_group.command("show")
 @click.argument("name")
+@click.option("--diversity/--no-diversity", default=True, show_default=True,
+              help="Include the corpus diversity report (distinct-n, compression, MinHash similarity, coverage).")
 @json_option
-def show_command(name: str) -> None:
-    """Counts per clause and type, failures, tokens and cost of run NAME."""
+def show_command(name: str, diversity: bool) -> None:
+    """Counts per clause and type, failures, tokens, cost and corpus diversity of run NAME."""
     from msm.corpus.run_generation import run_summary
     from msm.corpus.run_store import RunStore
 
     store = RunStore(state().workspace(), name)
-    emit(run_summary(store), _print_run_summary)
+    summary = run_summary(store)
+    if diversity:
+        summary["diversity"] = _diversity(store)
+    emit(summary, _print_run_summary)
+
+
+def _diversity(store) -> dict:
+    from msm.corpus.diversity import corpus_diversity
+    from msm.spec import load_spec, resolve_spec_path
+
+    clause_ids = None
+    spec_id = store.config().get("spec_id")
+    if spec_id:
+        try:
+            clause_ids = [c.id for c in load_spec(resolve_spec_path(spec_id)).clauses]
+        except Exception:  # an imported run may name a spec this machine does not have; coverage still works
+            clause_ids = None
+    return corpus_diversity(store.documents(), clause_ids=clause_ids)
 
 
 def _print_run_summary(s: dict) -> None:
@@ -46,6 +65,31 @@ def _print_run_summary(s: dict) -> None:
             click.echo("")
             table([{title: k, "count": v} for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))],
                   [title, "count"])
+    if s.get("diversity"):
+        click.echo("")
+        print_diversity(s["diversity"])
+
+
+def print_diversity(d: dict) -> None:
+    if not d.get("documents"):
+        click.echo("diversity: no documents")
+        return
+    click.echo(f"diversity over {d['documents']} documents: distinct-1 {d['distinct_1']} · distinct-2 {d['distinct_2']}"
+               f" · distinct-3 {d['distinct_3']} · compression ratio {d['compression_ratio']} · mean pairwise "
+               f"MinHash Jaccard {d['mean_pairwise_jaccard']} (within clause {d['mean_pairwise_jaccard_within_clause']})"
+               f" · words p10/p50/p90 {d['words_p10_p50_p90']}")
+    click.echo(f"coverage: {d['coverage_cells']} (clause, doc type) cells"
+               + (f"; clauses without documents: {', '.join(d['clauses_without_documents'])}"
+                  if d["clauses_without_documents"] else ""))
+    table([{"clause": c, "doc type": t, "documents": n} for c, row in sorted(d["coverage"].items())
+           for t, n in sorted(row.items(), key=lambda kv: (-kv[1], kv[0]))], ["clause", "doc type", "documents"])
+    if d["top_capitalized_words"]:
+        click.echo("")
+        table([{"name": w["word"], "documents": w["documents"], "share": w["share"]} for w in d["top_capitalized_words"]],
+              ["name", "documents", "share"])
+    if d["top_phrases"]:
+        click.echo("")
+        table(d["top_phrases"], ["phrase", "documents", "share"])
 
 
 @runs_group.command("export")
