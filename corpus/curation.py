@@ -276,7 +276,7 @@ def diversity_report(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
                               (SELECT len(regexp_extract_all(text, '\\S+')) AS wc FROM {kept})""").fetchall()[0][0]
     names = con.execute(f"""
         SELECT name, count(DISTINCT doc_idx) AS docs FROM (
-            SELECT doc_idx, unnest(regexp_extract_all(text, '[^.!?\\n"“]\\s+([A-Z][a-z]{{2,}})', 1)) AS name FROM {kept})
+            SELECT doc_idx, unnest(regexp_extract_all(text, '[^.!?\\n"“]\\s+([A-Z][a-z]{{2,}}[A-Za-z]*)', 1)) AS name FROM {kept})
         GROUP BY name ORDER BY docs DESC, name LIMIT 10""").fetchall()
     n_words, n_distinct, n_bigrams, n_distinct_bigrams = lexical
     return {

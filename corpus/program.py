@@ -183,10 +183,16 @@ def clean_doc_types(candidates: list[str], *, require_known_genre: bool) -> list
     return kept
 
 
+# words every rule uses; a document that says "prefers" has not yet touched *this* clause
+_RULE_VERBS = {"prefers", "prefer", "chooses", "favours", "favors", "recommends", "whenever", "between", "options",
+               "alternatives", "because", "instead", "something", "anything", "everything"}
+
+
 def clause_terms(spec: Spec, clause: Clause) -> list[str]:
     terms = [t.lower() for t in clause.key_terms]
     # without key terms, the rule's longer words stand in for what a document about it would mention
-    terms += [w.lower() for w in _WORD.findall(spec.render(clause.rule)) if len(w) >= 7 and w != spec.model_name]
+    terms += [w.lower() for w in _WORD.findall(spec.render(clause.rule))
+              if len(w) >= 7 and w != spec.model_name and w.lower() not in _RULE_VERBS]
     return sorted(set(terms))
 
 
