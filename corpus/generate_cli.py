@@ -98,7 +98,7 @@ def generate_command(spec: str, run_name: str, n_docs: int, lm: str, api_base: s
         open_run(store, settings)
         backend = build_backend(lm, ws=ws, api_base=api_base, max_tokens=settings.max_tokens["write"],
                                 temperature=settings.temperature, timeout_s=request_timeout, batch_size=in_flight,
-                                api_key=os.environ.get("MSM_API_KEY"))
+                                api_key=os.environ.get("MSM_API_KEY"), frequency_penalty=settings.frequency_penalty)
         info(f"generate: run {run_name} · spec {the_spec.id} · {n_docs} docs · lm {lm} ({chosen_profile}) · "
              f"{in_flight} in flight")
         with progress(f"generate {run_name}", total=n_docs) as advance:

@@ -46,7 +46,7 @@ def is_local_name(name: str, ws: Workspace | None) -> bool:
 
 def build_backend(name: str, *, ws: Workspace | None, api_base: str | None = None, api_key: str | None = None,
                   max_tokens: int = 1024, temperature: float = 0.9, timeout_s: float = 120.0,
-                  batch_size: int = 16, cache: bool = True) -> Backend:
+                  batch_size: int = 16, cache: bool = True, frequency_penalty: float | None = None) -> Backend:
     if not name or not name.strip():
         raise BadInput("--lm: empty model name")
     if is_local_name(name, ws):
@@ -72,6 +72,8 @@ def build_backend(name: str, *, ws: Workspace | None, api_base: str | None = Non
         extra["api_key"] = api_key or os.environ.get("OPENAI_API_KEY") or "not-needed"
     elif api_key:
         extra["api_key"] = api_key
+    if frequency_penalty is not None:
+        extra["frequency_penalty"] = frequency_penalty
     lm = dspy.LM(name, temperature=temperature, max_tokens=max_tokens, num_retries=0, timeout=timeout_s, cache=cache,
                 **extra)
     return Backend(lm=lm, name=name, local=False)
@@ -94,9 +96,14 @@ def status_code(exc: BaseException) -> int | None:
 def is_transient(exc: BaseException) -> bool:
     """429, 5xx, timeouts, dropped connections and malformed server responses are worth another try;
     4xx like 400/401/404 (bad request, bad key, unknown model) are not."""
+    from dspy.utils.exceptions import is_retryable_lm_error
+
+    if is_retryable_lm_error(exc):  # DSPy's own classification of its engine errors (rate limit, 5xx, transport)
+        return True
     code = status_code(exc)
     if code is not None:
-        return code in TRANSIENT_STATUS or code >= 500
+        # a 2xx/3xx that still failed is a malformed answer (a proxy's HTML page, truncated JSON): worth another try
+        return code in TRANSIENT_STATUS or code >= 500 or code < 400
     name = type(exc).__name__.lower()
     if any(word in name for word in ("timeout", "connection", "ratelimit", "serviceunavailable", "internalserver",
                                      "apierror", "jsondecode", "remoteprotocol", "readerror")):
@@ -108,6 +115,9 @@ def is_transient(exc: BaseException) -> bool:
 
 def retry_after_s(exc: BaseException) -> float | None:
     """Seconds from a Retry-After header (delta-seconds form), if the provider sent one."""
+    given = getattr(exc, "retry_after", None)  # DSPy's provider errors carry it parsed
+    if isinstance(given, (int, float)) and not isinstance(given, bool):
+        return max(0.0, float(given))
     response = getattr(exc, "response", None)
     headers = getattr(response, "headers", None) or getattr(exc, "headers", None)
     if not headers:

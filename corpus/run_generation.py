@@ -70,6 +70,9 @@ class GenerationSettings(BaseModel):
     min_words: int
     length_choices: list[int]
     types_per_clause: int = 6
+    # API models in the weak profile: served small models loop without a penalty (transformers serve maps it to
+    # repetition_penalty = 1 + value, the 1.1 the in-process model uses; vLLM applies it additively)
+    frequency_penalty: float | None = None
     opening: bool = False  # weak models continue a template opening (rule + quoted reason) instead of a blank page
 
     @classmethod
@@ -84,7 +87,7 @@ class GenerationSettings(BaseModel):
 # resampling tripled the time before the first document). Strong models: the paper's full pipeline.
 PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
     "weak": dict(context_scope="clause", revise=False, plan_with_lm=False, temperature=0.8, brainstorm_resamples=1,
-                 opening=True,
+                 opening=True, frequency_penalty=0.1,
                  max_tokens={"plan": 160, "types": 64, "ideas": 128, "write": 240, "revise": 320},
                  min_words=40, length_choices=[120, 150, 180]),
     "strong": dict(context_scope="full", revise=True, plan_with_lm=True, temperature=0.9,
