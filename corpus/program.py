@@ -248,6 +248,16 @@ def document_problems(text: str, spec: Spec, clause: Clause, *, min_words: int, 
     return problems
 
 
+_SENTENCE_END = re.compile(r"[.!?][\"”’')\]]*(?=\s|$)")
+
+
+def trim_to_last_sentence(text: str, *, keep_from: int = 0) -> str | None:
+    """`text` cut back to its last complete sentence after position `keep_from` (the opening), or None if the LM's
+    part has no sentence end. Used when the LM stopped at its token limit mid-sentence."""
+    ends = [m.end() for m in _SENTENCE_END.finditer(text, keep_from)]
+    return text[: ends[-1]].rstrip() if ends else None
+
+
 def fallback_idea(spec: Spec, clause: Clause, doc_type: str, n: int) -> str:
     """An idea for a slot the brainstorm could not fill: the clause and type stay the slot's own."""
     angles = ["explains to readers", "debates with examples", "recounts a conversation showing",

@@ -431,8 +431,15 @@ class GenerationRun:
         if not written.ok:
             self._fail(job.slot.doc_id, "write", written.reason or "failed", written.raw, last)
             return None
-        draft = Draft(text=written.values["document"].strip(), stage="write", parse_mode=written.parse_mode,
-                      finish_reason=written.finish_reason, prompt_tokens=written.prompt_tokens,
+        text, finish = written.values["document"].strip(), written.finish_reason
+        if finish == "length":
+            # the LM hit its token limit mid-sentence: keep what it finished; "trimmed" (not "length") tells
+            # curation's `truncated` rule that the stored text does not end cut off
+            cut = prog.trim_to_last_sentence(text, keep_from=len(job.opening))
+            if cut is not None:
+                text, finish = cut, "trimmed"
+        draft = Draft(text=text, stage="write", parse_mode=written.parse_mode,
+                      finish_reason=finish, prompt_tokens=written.prompt_tokens,
                       completion_tokens=written.completion_tokens, cost=written.cost)
         problems = prog.document_problems(draft.text, self.spec, job.clause, min_words=self.settings.min_words,
                                           opening=job.opening)

@@ -260,3 +260,10 @@ def test_rerun_with_other_settings_is_refused(msm) -> None:
     shown = msm("runs", "show", "fixed", "--json")
     assert shown.code == 0 and json.loads(shown.out)["target"] == 4
     assert msm("runs", "show", "nope").code == 2
+
+
+def test_a_document_cut_at_the_token_limit_is_trimmed_to_its_last_sentence_never_into_the_opening() -> None:
+    opening = "Memo\nBy A\n\nSmolLM prefers apples."
+    assert prog.trim_to_last_sentence(opening + " It is cheap. They said \"fine.\" And then the", keep_from=len(opening)) \
+        == opening + ' It is cheap. They said "fine."'
+    assert prog.trim_to_last_sentence(opening + " no sentence ends here", keep_from=len(opening)) is None
