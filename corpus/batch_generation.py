@@ -425,29 +425,31 @@ class BatchGenerationRun(GenerationRun):
                 return self.totals
             self._await_and_ingest(self._submit(requests))
 
-    def _submit(self, requests: list[BatchRequest]) -> list[dict]:
-        round_no = self._next_round()
-        self.rounds += 1
-        submitted = []
-        by_stage: dict[str, list[BatchRequest]] = {}
-        for r in requests:
-            by_stage.setdefault(r.stage, []).append(r)
+    def _request_files(self, by_stage: dict[str, list["BatchRequest"]], round_no: int):
+        """(stage, part, file name, JSONL lines) of one round, stage by stage, split at the per-file limits."""
         for stage in sorted(by_stage, key=STAGE_ORDER.index):
             parts = split_requests([r.line() for r in by_stage[stage]], max_requests=self.max_requests,
                                    max_bytes=self.max_bytes)
             for part, lines in enumerate(parts):
-                name = f"{self.store.name}-r{round_no}-{stage}-{part}.jsonl"
-                uploaded = self.client.files.create(file=(name, io.BytesIO(b"".join(lines))), purpose="batch")
-                self._event(event="uploaded", stage=stage, round=round_no, part=part, input_file_id=uploaded.id,
-                            requests=len(lines), bytes=sum(map(len, lines)))
-                batch = self.client.batches.create(
-                    input_file_id=uploaded.id, endpoint=ENDPOINT, completion_window="24h",
-                    metadata={"msm_run": self.store.name, "msm_stage": stage, "msm_round": str(round_no)})
-                event = dict(event="submitted", stage=stage, round=round_no, part=part, input_file_id=uploaded.id,
-                             batch_id=batch.id, status=batch.status, requests=len(lines))
-                self._event(**event)  # recorded before any wait: a killed process resumes this batch
-                self.batches_submitted += 1
-                submitted.append(event)
+                yield stage, part, f"{self.store.name}-r{round_no}-{stage}-{part}.jsonl", lines
+
+    def _submit(self, requests: list[BatchRequest]) -> list[dict]:
+        round_no = self._next_round()
+        self.rounds += 1
+        submitted = []
+        by_stage = _by_stage(requests)
+        for stage, part, name, lines in self._request_files(by_stage, round_no):
+            uploaded = self.client.files.create(file=(name, io.BytesIO(b"".join(lines))), purpose="batch")
+            self._event(event="uploaded", stage=stage, round=round_no, part=part, input_file_id=uploaded.id,
+                        requests=len(lines), bytes=sum(map(len, lines)))
+            batch = self.client.batches.create(
+                input_file_id=uploaded.id, endpoint=ENDPOINT, completion_window="24h",
+                metadata={"msm_run": self.store.name, "msm_stage": stage, "msm_round": str(round_no)})
+            event = dict(event="submitted", stage=stage, round=round_no, part=part, input_file_id=uploaded.id,
+                         batch_id=batch.id, status=batch.status, requests=len(lines))
+            self._event(**event)  # recorded before any wait: a killed process resumes this batch
+            self.batches_submitted += 1
+            submitted.append(event)
         counts = ", ".join(f"{stage} {len(by_stage[stage])}" for stage in sorted(by_stage, key=STAGE_ORDER.index))
         self.log(f"round {round_no}: {counts} requests in {len(submitted)} batch(es)")
         return submitted
@@ -540,18 +542,13 @@ class BatchGenerationRun(GenerationRun):
         round_no = self._next_round()
         out_dir.mkdir(parents=True, exist_ok=True)
         paths = []
-        by_stage: dict[str, list[BatchRequest]] = {}
-        for r in requests:
-            by_stage.setdefault(r.stage, []).append(r)
-        for stage in sorted(by_stage, key=STAGE_ORDER.index):
-            parts = split_requests([r.line() for r in by_stage[stage]], max_requests=self.max_requests,
-                                   max_bytes=self.max_bytes)
-            for part, lines in enumerate(parts):
-                path = out_dir / f"{self.store.name}-r{round_no}-{stage}-{part}.jsonl"
-                path.write_bytes(b"".join(lines))
-                self._event(event="file_written", stage=stage, round=round_no, part=part, path=str(path.resolve()),
-                            requests=len(lines))
-                paths.append(path)
+        by_stage = _by_stage(requests)
+        for stage, part, name, lines in self._request_files(by_stage, round_no):
+            path = out_dir / name
+            path.write_bytes(b"".join(lines))
+            self._event(event="file_written", stage=stage, round=round_no, part=part, path=str(path.resolve()),
+                        requests=len(lines))
+            paths.append(path)
         return ",".join(sorted(by_stage, key=STAGE_ORDER.index)), paths, len(requests)
 
     def ingest_output_file(self, path: Path) -> RoundResult:
@@ -572,3 +569,10 @@ class BatchGenerationRun(GenerationRun):
         self._event(event="ingested", batch_id=f"file:{path.resolve()}", answered=result.answered,
                     errors=result.errors, skipped=result.skipped)
         return result
+
+
+def _by_stage(requests: list["BatchRequest"]) -> dict[str, list["BatchRequest"]]:
+    grouped: dict[str, list[BatchRequest]] = {}
+    for r in requests:
+        grouped.setdefault(r.stage, []).append(r)
+    return grouped
