@@ -5,7 +5,7 @@ call goes through) with the same prompts and a fixed number of new tokens per ro
 that other load on the machine hits both alike. The second arm drives the real `dspy.BaseLM` with concurrent
 callers, so the queueing that gathers calls into batches is part of what is measured.
 
-    .venv/bin/python benchmarks/bench_local_lm.py [--batch 16] [--tokens 48] [--rounds 2]
+    .venv/bin/python benchmarks/bench_local_lm.py [--batch 32] [--tokens 48] [--rounds 2]
 Goal (issue #3): batched ≥ 6x one-stream tokens/s on 2 CPU cores.
 """
 
@@ -56,7 +56,7 @@ def batched_through_lm(lm, prompts: list[str], tokens: int) -> tuple[float, list
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--batch", type=int, default=16, help="Concurrent calls in the batched arm.")
+    parser.add_argument("--batch", type=int, default=32, help="Concurrent calls in the batched arm.")
     parser.add_argument("--tokens", type=int, default=48, help="New tokens per prompt (fixed).")
     parser.add_argument("--streams", type=int, default=2, help="Sequential prompts per one-stream measurement.")
     parser.add_argument("--rounds", type=int, default=2, help="Alternating rounds of both arms.")
