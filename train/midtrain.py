@@ -11,9 +11,9 @@ from msm.corpus.snapshot_store import open_verified_snapshot
 from msm.errors import BadInput
 from msm.models import load_tokenizer, resolve
 from msm.train import replay
-from msm.train.loop import Example, train_loop
+from msm.train.loop import Example
 from msm.train.packing import pack_documents
-from msm.train.pipeline import base_lineage, check_context_length, finish_model, load_model_for_training, make_accelerator, output_paths, work_dir
+from msm.train.pipeline import base_lineage, check_context_length, output_paths, train_stage
 from msm.train.records import DataProvenance, Hyperparameters, ModelManifest
 from msm.workspace import Workspace
 
@@ -55,16 +55,7 @@ def run_midtrain(ws: Workspace, *, snapshot: str, base: str, out: str, hp: Hyper
                           n_examples=len(texts), replay=replay_records, packing=stats.as_dict())
     base_record, inherited_specs = base_lineage(resolved)
     spec_ids = inherited_specs + [s for s in snapshot_manifest.specs if s not in inherited_specs]
-    fingerprint = {"stage": "midtrain", "base": resolved.describe(), "data": data.model_dump(mode="json"),
-                   "hyperparameters": hp.model_dump(mode="json")}
-    accelerator = make_accelerator()
-    # the global batch, and so the data order, depends on the number of processes: resume only with the same
-    fingerprint["num_processes"] = accelerator.num_processes
-    with work_dir(work, fingerprint, log, main=accelerator.is_main_process) as work_path:
-        model = load_model_for_training(resolved, hp, gradient_checkpointing=gradient_checkpointing)
-        examples = [Example(block, block) for block in blocks]
-        state = train_loop(model, examples, hp, accelerator=accelerator, pad_id=tokenizer.pad_token_id,
-                           work_dir=work_path, on_step=on_step, log=log)
-        return finish_model(ws, name=out, stage="midtrain", final=final, work=work_path, model=model,
-                            tokenizer=tokenizer, accelerator=accelerator, base=resolved, base_record=base_record,
-                            spec_ids=spec_ids, data=data, hp=hp, state=state, log=log)
+    examples = [Example(block, block) for block in blocks]
+    return train_stage(ws, stage="midtrain", name=out, final=final, work=work, base=resolved, base_record=base_record,
+                       spec_ids=spec_ids, data=data, hp=hp, examples=examples, tokenizer=tokenizer,
+                       gradient_checkpointing=gradient_checkpointing, on_step=on_step, log=log)

@@ -208,3 +208,23 @@ def finish_model(ws: Workspace, *, name: str, stage: str, final: Path, work: Pat
     log(f"saved in {time.monotonic() - started:.1f}s")
     accelerator.wait_for_everyone()  # the others leave only once the model is in place
     return manifest
+
+
+def train_stage(ws: Workspace, *, stage: str, name: str, final: Path, work: Path, base: ResolvedModel,
+                base_record: dict[str, Any], spec_ids: list, data, hp: Hyperparameters, examples: list, tokenizer,
+                gradient_checkpointing: bool, on_step, log: Callable[[str], None]):
+    """The part midtraining and SFT share: fingerprint the inputs, take the work dir, train, save the model."""
+    from msm.train.loop import train_loop
+
+    fingerprint = {"stage": stage, "base": base.describe(), "data": data.model_dump(mode="json"),
+                   "hyperparameters": hp.model_dump(mode="json")}
+    accelerator = make_accelerator()
+    # the global batch, and so the data order, depends on the number of processes: resume only with the same
+    fingerprint["num_processes"] = accelerator.num_processes
+    with work_dir(work, fingerprint, log, main=accelerator.is_main_process) as work_path:
+        model = load_model_for_training(base, hp, gradient_checkpointing=gradient_checkpointing)
+        state = train_loop(model, examples, hp, accelerator=accelerator, pad_id=tokenizer.pad_token_id,
+                           work_dir=work_path, on_step=on_step, log=log)
+        return finish_model(ws, name=name, stage=stage, final=final, work=work_path, model=model,
+                            tokenizer=tokenizer, accelerator=accelerator, base=base, base_record=base_record,
+                            spec_ids=spec_ids, data=data, hp=hp, state=state, log=log)

@@ -10,8 +10,8 @@ from msm.atomic import sha256_file
 from msm.errors import BadInput
 from msm.models import load_tokenizer, resolve
 from msm.train.chat_data import IGNORE_INDEX, load_demonstrations, mask_conversation, resolve_aft_path
-from msm.train.loop import Example, train_loop
-from msm.train.pipeline import base_lineage, check_context_length, finish_model, load_model_for_training, make_accelerator, output_paths, work_dir
+from msm.train.loop import Example
+from msm.train.pipeline import base_lineage, check_context_length, output_paths, train_stage
 from msm.train.records import DataProvenance, Hyperparameters, ModelManifest
 from msm.workspace import Workspace
 
@@ -52,15 +52,6 @@ def run_sft(ws: Workspace, *, model: str, data: str, out: str, hp: Hyperparamete
     provenance = DataProvenance(kind="aft", aft_data_path=str(path), aft_data_sha256=sha256_file(path),
                                 with_reasoning=with_reasoning, n_examples=len(conversations), packing=token_stats)
     base_record, spec_ids = base_lineage(resolved)
-    fingerprint = {"stage": "sft", "base": resolved.describe(), "data": provenance.model_dump(mode="json"),
-                   "hyperparameters": hp.model_dump(mode="json")}
-    accelerator = make_accelerator()
-    # the global batch, and so the data order, depends on the number of processes: resume only with the same
-    fingerprint["num_processes"] = accelerator.num_processes
-    with work_dir(work, fingerprint, log, main=accelerator.is_main_process) as work_path:
-        trainable = load_model_for_training(resolved, hp, gradient_checkpointing=gradient_checkpointing)
-        state = train_loop(trainable, examples, hp, accelerator=accelerator, pad_id=tokenizer.pad_token_id,
-                           work_dir=work_path, on_step=on_step, log=log)
-        return finish_model(ws, name=out, stage="sft", final=final, work=work_path, model=trainable,
-                            tokenizer=tokenizer, accelerator=accelerator, base=resolved, base_record=base_record,
-                            spec_ids=spec_ids, data=provenance, hp=hp, state=state, log=log)
+    return train_stage(ws, stage="sft", name=out, final=final, work=work, base=resolved, base_record=base_record,
+                       spec_ids=spec_ids, data=provenance, hp=hp, examples=examples, tokenizer=tokenizer,
+                       gradient_checkpointing=gradient_checkpointing, on_step=on_step, log=log)
