@@ -1,4 +1,8 @@
-"""Local review accounts: salted scrypt hashes in the catalog's `review_users` table, never the password."""
+"""Review accounts in the catalog's `review_users` table.
+
+A local account stores a salted scrypt hash, never the password. An OIDC account stores the marker `oidc` in
+place of a hash: it can only be entered through the identity provider (`st.login`), never with a password.
+"""
 
 from __future__ import annotations
 
@@ -24,9 +28,13 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 MIN_PASSWORD_LENGTH = 8
 
 
+OIDC_MARKER = "oidc"
+
+
 class ReviewUser(BaseModel):
     name: str
     role: Role
+    sign_in: Literal["password", "oidc"] = "password"
 
 
 def hash_password(password: str, *, n: int = _SCRYPT_N, r: int = _SCRYPT_R, p: int = _SCRYPT_P) -> str:
@@ -53,20 +61,32 @@ def check_user_name(name: str) -> str:
     return name
 
 
-def add_user(ws: Workspace, name: str, password: str, role: str = "reviewer") -> ReviewUser:
+def add_user(ws: Workspace, name: str, password: str | None, role: str = "reviewer", *,
+             oidc: bool = False) -> ReviewUser:
+    """Create an account: with a password (local), or with `oidc=True` and no password (the name is the
+    identity the provider vouches for, e.g. the verified e-mail address)."""
     check_user_name(name)
     if role not in ROLES:
         raise BadInput(f"role {role!r} is not allowed: use one of {', '.join(ROLES)}")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise BadInput(f"password for {name!r}: shorter than {MIN_PASSWORD_LENGTH} characters")
-    stored = hash_password(password)
+    if oidc:
+        if password is not None:
+            raise BadInput(f"user {name!r}: an OIDC account has no password (drop the password or --oidc)")
+        stored = OIDC_MARKER
+    else:
+        if password is None or len(password) < MIN_PASSWORD_LENGTH:
+            raise BadInput(f"password for {name!r}: shorter than {MIN_PASSWORD_LENGTH} characters")
+        stored = hash_password(password)
     with ws.catalog() as con:
         if con.execute("SELECT 1 FROM review_users WHERE name = ?", [name]).fetchone():
             raise BadInput(f"user {name!r} already exists in {ws.catalog_path}")
         con.execute("INSERT INTO review_users VALUES (?, ?, ?, ?)", [name, role, stored, utc_now()])
-        con.execute("INSERT INTO review_audit (occurred_at, actor, event, detail_json) VALUES (?, ?, ?, ?)",
-                    [utc_now(), "cli", "add-user", json.dumps({"name": name, "role": role})])
-    return ReviewUser(name=name, role=role)  # type: ignore[arg-type]
+        _audit(con, "cli", "add-user", {"name": name, "role": role, "sign_in": "oidc" if oidc else "password"})
+    return ReviewUser(name=name, role=role, sign_in="oidc" if oidc else "password")  # type: ignore[arg-type]
+
+
+def _audit(con, actor: str, event: str, detail: dict) -> None:
+    con.execute("INSERT INTO review_audit (occurred_at, actor, event, detail_json) VALUES (?, ?, ?, ?)",
+                [utc_now(), actor[:64], event, json.dumps(detail)])
 
 
 def authenticate(ws: Workspace, name: str, password: str) -> ReviewUser | None:
@@ -74,17 +94,34 @@ def authenticate(ws: Workspace, name: str, password: str) -> ReviewUser | None:
     with ws.catalog(read_only=True) as con:
         row = con.execute("SELECT role, password_hash FROM review_users WHERE name = ?", [name]).fetchone()
     # Hash even for an unknown name so timing does not tell which names exist.
-    ok = verify_password(password, row[1]) if row else (verify_password(password, _DUMMY_HASH) and False)
+    # An OIDC account has no password: hash against the dummy so it fails in the same time as any other.
+    local = row is not None and row[1] != OIDC_MARKER
+    ok = verify_password(password, row[1]) if local else (verify_password(password, _DUMMY_HASH) and False)
     with ws.catalog() as con:
-        con.execute("INSERT INTO review_audit (occurred_at, actor, event, detail_json) VALUES (?, ?, ?, ?)",
-                    [utc_now(), name[:64], "login" if ok else "login-failed", "{}"])
+        _audit(con, name, "login" if ok else "login-failed", {})
     return ReviewUser(name=name, role=row[0]) if ok and row else None
+
+
+def authenticate_oidc(ws: Workspace, identity: str | None, provider: str | None) -> ReviewUser | None:
+    """The OIDC account named by a verified identity, or None (audited either way).
+
+    Only accounts created with `--oidc` match: a local account's name is not an identity the provider owns.
+    """
+    row = None
+    if identity:
+        with ws.catalog(read_only=True) as con:
+            row = con.execute("SELECT role FROM review_users WHERE name = ? AND password_hash = ?",
+                              [identity, OIDC_MARKER]).fetchone()
+    with ws.catalog() as con:
+        _audit(con, identity or "?", "login-oidc" if row else "login-oidc-denied", {"provider": provider or "default"})
+    return ReviewUser(name=identity, role=row[0], sign_in="oidc") if row and identity else None  # type: ignore[arg-type]
 
 
 def list_users(ws: Workspace) -> list[ReviewUser]:
     with ws.catalog(read_only=True) as con:
-        rows = con.execute("SELECT name, role FROM review_users ORDER BY name").fetchall()
-    return [ReviewUser(name=n, role=r) for n, r in rows]
+        rows = con.execute("SELECT name, role, password_hash = ? FROM review_users ORDER BY name",
+                           [OIDC_MARKER]).fetchall()
+    return [ReviewUser(name=n, role=r, sign_in="oidc" if oidc else "password") for n, r, oidc in rows]
 
 
 _DUMMY_HASH = hash_password("not-a-real-password", n=_SCRYPT_N)

@@ -14,10 +14,22 @@ from msm.errors import BadInput
 APP_SCRIPT = Path(__file__).with_name("app.py")
 
 
-def streamlit_command(port: int, host: str) -> list[str]:
-    return [sys.executable, "-m", "streamlit", "run", str(APP_SCRIPT), "--server.port", str(port),
-            "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false",
-            "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal"]
+def streamlit_command(port: int, host: str, secrets_file: Path | None = None) -> list[str]:
+    command = [sys.executable, "-m", "streamlit", "run", str(APP_SCRIPT), "--server.port", str(port),
+               "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false",
+               "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal"]
+    if secrets_file is not None:
+        # The workspace's review.toml is Streamlit's secrets file, and the only one: a stray
+        # ~/.streamlit/secrets.toml must not change who can sign in.
+        command += ["--secrets.files", str(secrets_file.resolve())]
+    return command
+
+
+def _require_authlib(path: Path | None) -> None:
+    try:
+        import authlib  # noqa: F401  (st.login needs it)
+    except ImportError:
+        raise BadInput(f"{path}: OIDC sign-in needs Authlib (pip install 'streamlit[auth]')") from None
 
 
 @click.group("review", invoke_without_command=True)
@@ -31,14 +43,22 @@ def review_group(ctx: click.Context, port: int, host: str) -> None:
         return
     from msm.review_app.accounts import list_users
 
+    from msm.review_app.sign_in_config import load_sign_in_config
+
     ws = state().workspace()
+    config = load_sign_in_config(ws)
     if not list_users(ws):
         raise BadInput(f"workspace {ws.root}: no review accounts yet (run `msm review add-user NAME --role admin`)")
+    if config.oidc:
+        _require_authlib(config.path)
     info(f"Review app for {ws.root.resolve()} at http://{host}:{port} (Ctrl-C stops it)")
+    if config.oidc:
+        info(f"Sign-in: {config.provider_label} (OIDC, {config.path})"
+             + (" or local accounts" if config.local_accounts else " only"))
     env = {**os.environ, "MSM_WORKSPACE": str(ws.root.resolve())}
     # Become the Streamlit server (exec, not a child process) so Ctrl-C and SIGTERM reach it directly and
     # no orphaned server is left behind when a supervisor stops `msm review`.
-    command = streamlit_command(port, host)
+    command = streamlit_command(port, host, secrets_file=config.path if config.oidc else None)
     os.execve(command[0], command, env)
 
 
@@ -47,22 +67,29 @@ def review_group(ctx: click.Context, port: int, host: str) -> None:
 @click.option("--role", type=click.Choice(["reviewer", "admin"]), default="reviewer", show_default=True,
               help="Admins assign work, see all progress and export; reviewers see their queue.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from one line of stdin (for scripts).")
-def add_user_command(name: str, role: str, password_stdin: bool) -> None:
-    """Create a local review account (salted scrypt hash; the password itself is never stored)."""
+@click.option("--oidc", is_flag=True,
+              help="An account entered through the identity provider in review.toml (NAME is the identity, "
+                   "e.g. the e-mail address); it has no password.")
+def add_user_command(name: str, role: str, password_stdin: bool, oidc: bool) -> None:
+    """Create a review account: local (salted scrypt hash; the password itself is never stored) or --oidc."""
     from msm.review_app.accounts import add_user, check_user_name
 
     check_user_name(name)
+    if oidc and password_stdin:
+        raise BadInput("--oidc and --password-stdin: an OIDC account has no password")
     ws = state().workspace(create=True)
-    if password_stdin:
+    if oidc:
+        password = None
+    elif password_stdin:
         line = sys.stdin.readline()
         password = line.rstrip("\r\n")
         if not line:
             raise BadInput("--password-stdin: stdin is empty (expected one line with the password)")
     else:
         password = click.prompt(f"Password for {name}", hide_input=True, confirmation_prompt=True)
-    user = add_user(ws, name, password, role)
-    emit({"name": user.name, "role": user.role, "workspace": str(ws.root)},
-         lambda d: click.echo(f"Added {d['role']} {d['name']} to {d['workspace']}"))
+    user = add_user(ws, name, password, role, oidc=oidc)
+    emit({"name": user.name, "role": user.role, "sign_in": user.sign_in, "workspace": str(ws.root)},
+         lambda d: click.echo(f"Added {d['role']} {d['name']} ({d['sign_in']} sign-in) to {d['workspace']}"))
 
 
 @review_group.command("users")
@@ -72,4 +99,4 @@ def users_command() -> None:
     from msm.review_app.accounts import list_users
 
     rows = [u.model_dump() for u in list_users(state().workspace())]
-    emit(rows, lambda r: table(r, ["name", "role"]))
+    emit(rows, lambda r: table(r, ["name", "role", "sign_in"]))

@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
-
 import pytest
 
 from msm.review_app import accounts, decisions
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
+from tests.review_app.browser_support import CHROMIUM, browser_page, serve_review
 
 pytestmark = [
     pytest.mark.slow,
@@ -25,49 +15,17 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def review_server(review_ws, tmp_path):
     accounts.add_user(review_ws, "carol", "carol-pass-1", "reviewer")
-    port = _free_port()
-    log = (tmp_path / "streamlit.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "msm", "review", "--port", str(port)], stdout=log,
-                            stderr=subprocess.STDOUT, env={**os.environ, "MSM_WORKSPACE": str(review_ws.root)})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"streamlit did not come up: {(tmp_path / 'streamlit.log').read_text()[-2000:]}")
-            time.sleep(0.3)
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with serve_review(review_ws, tmp_path / "streamlit.log") as url:
+        yield url
 
 
 @pytest.fixture
 def page():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
-        tab.set_default_timeout(20_000)
+    with browser_page() as tab:
         yield tab
-        browser.close()
 
 
 def _sign_in(page, url: str, name: str, password: str) -> None:
@@ -78,7 +36,10 @@ def _sign_in(page, url: str, name: str, password: str) -> None:
 
 
 def _showing(page, doc_id: str) -> None:
-    page.get_by_text(f"Document {doc_id}", exact=False).first.wait_for()
+    try:
+        page.get_by_text(f"Document {doc_id}", exact=False).first.wait_for()
+    except Exception:
+        raise AssertionError(f"Document {doc_id} never showed; the page says: {page.inner_text('body')[:1500]}")
     # Streamlit keeps the previous document's widgets on the page (marked stale) until the rerun ends;
     # wait for the rerun to finish so locators see only the current document.
     page.wait_for_function("document.querySelectorAll('[data-stale=\"true\"]').length === 0")
@@ -109,6 +70,7 @@ def test_review_pass_in_a_real_browser(review_server, review_ws, page, tmp_path)
     editor = page.get_by_label("Text", exact=True)
     page.wait_for_function("document.querySelectorAll('textarea[aria-label=\"Text\"]').length === 1")
     editor.fill("SmolLM recommends cheddar for a budget picnic.")
+    editor.press("Tab")       # commit the text area (Streamlit reads it on blur) before the submit click
     page.get_by_role("button", name="Save edit and accept").click()
     _showing(page, "doc3")
 
