@@ -19,6 +19,7 @@ import os
 import re
 import time
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
@@ -31,6 +32,8 @@ from msm.errors import BadInput, MsmError
 CATALOG_FILE = "catalog.duckdb"
 SUBDIRS = ("runs", "snapshots", "models", "reports", "cache")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+# (catalog path, connection) of the read-only connection `Workspace.shared_reads` holds in this thread/context.
+_SHARED_READ: ContextVar[tuple[str, duckdb.DuckDBPyConnection] | None] = ContextVar("msm_shared_read", default=None)
 
 
 def default_workspace_path() -> Path:
@@ -142,16 +145,47 @@ class Workspace:
     def catalog(self, *, read_only: bool = False, wait_s: float = 30.0) -> Iterator[duckdb.DuckDBPyConnection]:
         """A short-lived connection. DuckDB lets one process write a file at a time, so the CLI and the
         review app each connect only for the statements they run, and wait briefly for the lock."""
-        deadline = time.monotonic() + wait_s
-        while True:
-            try:
-                con = duckdb.connect(str(self.catalog_path), read_only=read_only and self.catalog_path.exists())
-                break
-            except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                    raise MsmError(f"catalog {self.catalog_path}: {str(exc).splitlines()[0]}") from None
-                time.sleep(0.2)
+        shared = _SHARED_READ.get()
+        if shared is not None and shared[0] == str(self.catalog_path):
+            if read_only:
+                yield shared[1]     # inside shared_reads(): reuse its connection, the block closes it
+                return
+            # A write inside a shared-read block: DuckDB refuses a read-write and a read-only connection to
+            # one file in one process, so the shared one is closed and later reads connect on their own.
+            shared[1].close()
+            _SHARED_READ.set(None)
+        con = self._connect(read_only=read_only, wait_s=wait_s)
         try:
             yield con
         finally:
             con.close()
+
+    @contextmanager
+    def shared_reads(self, *, wait_s: float = 30.0) -> Iterator[None]:
+        """Serve every `catalog(read_only=True)` inside the block from one connection.
+
+        Opening a DuckDB file costs ~10-20 ms; a page that runs ten small queries would spend most of its time
+        connecting. The connection is held only for the block, so other processes can write right after.
+        """
+        if _SHARED_READ.get() is not None or not self.catalog_path.exists():
+            yield
+            return
+        con = self._connect(read_only=True, wait_s=wait_s)
+        token = _SHARED_READ.set((str(self.catalog_path), con))
+        try:
+            yield
+        finally:
+            current = _SHARED_READ.get()
+            _SHARED_READ.reset(token)
+            if current is not None:
+                current[1].close()
+
+    def _connect(self, *, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                return duckdb.connect(str(self.catalog_path), read_only=read_only and self.catalog_path.exists())
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise MsmError(f"catalog {self.catalog_path}: {str(exc).splitlines()[0]}") from None
+                time.sleep(0.2)

@@ -50,6 +50,7 @@ def oidc_sign_in(config: SignInConfig) -> None:
         if st.button("Sign out", key="oidc-denied-sign-out"):
             st.session_state.clear()
             st.logout()
+            st.stop()
         return
     for provider in config.providers:
         label = config.provider_label if provider is None else f"{config.provider_label} ({provider})"
@@ -70,7 +71,10 @@ def sign_in_page(config: SignInConfig) -> None:
 def sign_out(user: ReviewUser) -> None:
     st.session_state.clear()
     if user.sign_in == "oidc":
-        st.logout()     # clears Streamlit's identity cookie; otherwise the next visit signs straight back in
+        # Clears Streamlit's identity cookie (otherwise the next visit signs straight back in) by sending the
+        # browser to /auth/logout; stop rather than rerun so that redirect is delivered.
+        st.logout()
+        st.stop()
     st.rerun()
 
 

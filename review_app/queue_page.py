@@ -11,7 +11,7 @@ from msm.corpus.records import DocumentRecord
 from msm.review_app import decisions, review_data
 from msm.review_app.accounts import ReviewUser
 from msm.review_app.decisions import Decision
-from msm.review_app.session import choose_run, require_user, run_curation, run_documents, workspace
+from msm.review_app.session import choose_run, require_user, run_curation, run_documents, run_spec, workspace
 
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
 
@@ -40,7 +40,7 @@ def queue_order(run: str, user: ReviewUser, docs: dict[str, DocumentRecord]) -> 
 
 
 def guidelines_panel(run: str, doc: DocumentRecord) -> None:
-    spec, warning = review_data.load_run_spec(workspace(), run)
+    spec, warning = run_spec(run)
     st.subheader("Guidelines")
     if warning:
         st.warning(warning)
@@ -118,49 +118,64 @@ def cluster_panel(run: str, doc: DocumentRecord, docs: dict[str, DocumentRecord]
             st.code("\n".join(diff) or "(identical)", language="diff")
 
 
+# Actions are on_click callbacks: Streamlit runs them before the script, so one rerun records the decision and
+# renders the next document (a handler in the script body would need a second, full rerun via st.rerun()).
+def _decide(action: str, base: dict) -> None:
+    _record(Decision(action=action, **base))     # made at click time: its created_at is when it was decided
+
+
 def _record(decision: Decision) -> None:
     decisions.record(workspace(), decision)
     st.session_state["flash"] = f"{decision.action} recorded for {decision.doc_id}"
     st.session_state.pop("focus_doc", None)
 
 
+def _reject(base: dict) -> None:
+    note = (st.session_state.get("reject_note") or "").strip()
+    _record(Decision(action="reject", reason=st.session_state["reject_reason"], note=note or None, **base))
+
+
+def _save_edit(base: dict, text: str, key: str) -> None:
+    edited = st.session_state.get(f"{key}-text", text)
+    if edited == text:
+        st.session_state["flash_warning"] = "The text is unchanged: use Accept instead."
+        return
+    note = (st.session_state.get(f"{key}-note") or "").strip()
+    decisions.save_edit(workspace(), run=base["run"], doc_id=base["doc_id"], base_version=base["doc_version"],
+                        text=edited, reviewer=base["reviewer"], note=note or None)
+    st.session_state["flash"] = f"edit saved for {base['doc_id']}"
+    st.session_state.pop("focus_doc", None)
+
+
+def _tag(base: dict) -> None:
+    parsed = [t.strip() for t in (st.session_state.get("tags_input") or "").split(",") if t.strip()]
+    if parsed:
+        decisions.record(workspace(), Decision(action="tag", tags=parsed, **base))
+        st.session_state["flash"] = f"tagged {base['doc_id']}: {', '.join(parsed)}"
+
+
 def actions_panel(run: str, doc: DocumentRecord, user: ReviewUser, version: int, text: str) -> None:
     base = {"run": run, "doc_id": doc.doc_id, "doc_version": version, "reviewer": user.name}
     accept_col, skip_col = st.columns(2)
-    if accept_col.button("Accept", type="primary", shortcut="A", use_container_width=True):
-        _record(Decision(action="accept", **base))
-        st.rerun()
-    if skip_col.button("Skip", shortcut="S", use_container_width=True):
-        _record(Decision(action="skip", **base))
-        st.rerun()
+    accept_col.button("Accept", type="primary", shortcut="A", use_container_width=True, on_click=_decide,
+                      args=("accept", base))
+    skip_col.button("Skip", shortcut="S", use_container_width=True, on_click=_decide,
+                    args=("skip", base))
     with st.form("reject", clear_on_submit=True, border=True):
-        reason = st.selectbox("Reject reason", list(decisions.REJECT_REASONS),
-                              format_func=lambda r: f"{r} — {decisions.REJECT_REASONS[r]}")
-        note = st.text_area("Reject note", height=68)
-        if st.form_submit_button("Reject", shortcut="X"):
-            _record(Decision(action="reject", reason=reason, note=note.strip() or None, **base))
-            st.rerun()
+        st.selectbox("Reject reason", list(decisions.REJECT_REASONS), key="reject_reason",
+                     format_func=lambda r: f"{r} — {decisions.REJECT_REASONS[r]}")
+        st.text_area("Reject note", height=68, key="reject_note")
+        st.form_submit_button("Reject", shortcut="X", on_click=_reject, args=(base,))
+    # Keyed on the document and version, so the editor starts from this document's text.
+    key = f"edit-{doc.doc_id}-{version}"
     with st.expander("Edit text (saves a new version; the original is kept)"):
         with st.form("edit"):
-            edited = st.text_area("Text", value=text, height=300)
-            edit_note = st.text_input("Edit note")
-            if st.form_submit_button("Save edit and accept"):
-                if edited == text:
-                    st.warning("The text is unchanged: use Accept instead.")
-                else:
-                    decisions.save_edit(workspace(), run=run, doc_id=doc.doc_id, base_version=version, text=edited,
-                                        reviewer=user.name, note=edit_note.strip() or None)
-                    st.session_state["flash"] = f"edit saved for {doc.doc_id}"
-                    st.session_state.pop("focus_doc", None)
-                    st.rerun()
+            st.text_area("Text", value=text, height=300, key=f"{key}-text")
+            st.text_input("Edit note", key=f"{key}-note")
+            st.form_submit_button("Save edit and accept", on_click=_save_edit, args=(base, text, key))
     with st.form("tag", clear_on_submit=True, border=False):
-        tags = st.text_input("Tags (comma-separated)")
-        if st.form_submit_button("Add tags"):
-            parsed = [t.strip() for t in tags.split(",") if t.strip()]
-            if parsed:
-                decisions.record(workspace(), Decision(action="tag", tags=parsed, **base))
-                st.session_state["flash"] = f"tagged {doc.doc_id}: {', '.join(parsed)}"
-                st.rerun()
+        st.text_input("Tags (comma-separated)", key="tags_input")
+        st.form_submit_button("Add tags", on_click=_tag, args=(base,))
 
 
 def render() -> None:
@@ -168,9 +183,17 @@ def render() -> None:
     run = choose_run()
     if run is None:
         return
-    docs = run_documents(run)
+    docs = run_documents(run)     # outside the shared read: a cold load of a large run takes seconds
     if flash := st.session_state.pop("flash", None):
         st.toast(flash)
+    if warning := st.session_state.pop("flash_warning", None):
+        st.warning(warning)
+    # One catalog connection for the page's queries (queue, version, text, history).
+    with workspace().shared_reads():
+        render_document(run, user, docs)
+
+
+def render_document(run: str, user: ReviewUser, docs: dict[str, DocumentRecord]) -> None:
     remaining, done = queue_order(run, user, docs)
     focus = st.session_state.get("focus_doc")
     doc_id = focus if focus in docs else (remaining[0] if remaining else None)

@@ -66,9 +66,26 @@ def run_curation(run: str) -> dict[str, curation_view.CurationMark] | None:
     return _curation(str(ws.root), run, str(directory) if directory else None)
 
 
+# Parsing the spec's YAML costs ~80 ms, too much for every click; a changed spec shows within a minute.
+@st.cache_resource(max_entries=16, ttl=60)
+def _run_spec(root: str, run: str):
+    return review_data.load_run_spec(Workspace(Path(root)), run)
+
+
+def run_spec(run: str):
+    """The run's spec and a warning when it is missing or changed since generation (review_data.load_run_spec)."""
+    return _run_spec(str(workspace().root), run)
+
+
+# New runs are rare; a catalog connection per click is not (~10-30 ms). A new run appears within 10 s.
+@st.cache_data(ttl=10, show_spinner=False)
+def _run_names(root: str) -> list[str]:
+    return review_data.run_names(Workspace(Path(root)))
+
+
 def choose_run() -> str | None:
     """The run under review, chosen in the sidebar and shared by all pages."""
-    runs = review_data.run_names(workspace())
+    runs = _run_names(str(workspace().root))
     if not runs:
         st.info("No runs in this workspace yet: generate or import one (`msm generate`, `msm corpus import`).")
         return None

@@ -31,3 +31,23 @@ def test_torn_jsonl_tail_is_skipped_and_repaired(tmp_path: Path):
     repair_jsonl_tail(path)
     append_jsonl(path, [{"a": 4}])
     assert [r["a"] for r in read_jsonl(path)] == [1, 2, 4]
+
+
+def test_shared_reads_serve_reads_from_one_connection_and_let_writes_through(tmp_path: Path):
+    ws = Workspace.open(tmp_path / "ws", create=True)
+    with ws.shared_reads():
+        with ws.catalog(read_only=True) as first:
+            pass
+        with ws.catalog(read_only=True) as second:
+            assert second is first                      # reused, not reopened
+            assert second.execute("SELECT 1").fetchone() == (1,)   # and not closed by the inner block
+        # A write in the block closes the shared connection (DuckDB allows one configuration per file per
+        # process) and goes through; later reads connect on their own and see it.
+        with ws.catalog() as con:
+            con.execute("INSERT INTO review_audit (occurred_at, actor, event, detail_json) "
+                        "VALUES (now(), 'test', 'e', '{}')")
+        with ws.catalog(read_only=True) as con:
+            assert con.execute("SELECT count(*) FROM review_audit").fetchone() == (1,)
+    # Outside the block every statement connects and closes again: another writer gets in.
+    with ws.catalog() as con:
+        con.execute("INSERT INTO review_audit (occurred_at, actor, event, detail_json) VALUES (now(), 't', 'e', '{}')")

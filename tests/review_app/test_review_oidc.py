@@ -7,6 +7,7 @@ import json
 import secrets
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -148,6 +149,15 @@ def test_sign_in_through_an_oidc_provider_in_a_real_browser(review_ws, tmp_path)
             extra='[review]\nlocal_accounts = false\nprovider_label = "Test SSO"\n'))
         with serve_review(review_ws, tmp_path / "streamlit.log", port=port) as url, browser_page() as page:
 
+            def sign_out() -> None:
+                page.get_by_role("button", name="Sign out").click()
+                page.get_by_role("button", name="Sign in with Test SSO").wait_for()
+                # The identity cookie goes once the browser has followed Streamlit's /auth/logout redirect.
+                deadline = time.monotonic() + 20
+                while any(c["name"].startswith("_streamlit_user") for c in page.context.cookies()):
+                    assert time.monotonic() < deadline, "sign-out left the identity cookie in the browser"
+                    time.sleep(0.2)
+
             def sign_in_as(email: str) -> None:
                 page.goto(url)
                 page.get_by_role("button", name="Sign in with Test SSO").click()
@@ -163,14 +173,12 @@ def test_sign_in_through_an_oidc_provider_in_a_real_browser(review_ws, tmp_path)
             sign_in_as("mallory@example.org")
             page.get_by_text("mallory@example.org, which has no review account").wait_for()
             assert "cheddar" not in page.content().lower()
-            page.get_by_role("button", name="Sign out").click()
-            page.get_by_role("button", name="Sign in with Test SSO").wait_for()
+            sign_out()
 
             # An account whose e-mail the provider says is unverified is not entered.
             sign_in_as("erin@example.org")
             page.get_by_text("without a verified email").wait_for()
-            page.get_by_role("button", name="Sign out").click()
-            page.get_by_role("button", name="Sign in with Test SSO").wait_for()
+            sign_out()
 
             sign_in_as("dana@example.org")
             page.get_by_text("Signed in as dana@example.org (reviewer)").wait_for()
@@ -180,8 +188,7 @@ def test_sign_in_through_an_oidc_provider_in_a_real_browser(review_ws, tmp_path)
             page.get_by_text("Document doc1").wait_for()
 
             # Signing out ends the provider session too: the next visit shows the sign-in page again.
-            page.get_by_role("button", name="Sign out").click()
-            page.get_by_role("button", name="Sign in with Test SSO").wait_for()
+            sign_out()
             page.goto(url)
             page.get_by_role("button", name="Sign in with Test SSO").wait_for()
             assert "cheddar" not in page.content().lower()
