@@ -14,7 +14,9 @@ import json
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from msm.atomic import append_jsonl, read_jsonl, repair_jsonl_tail, write_json_atomic
+from pydantic import ValidationError
+
+from msm.atomic import append_jsonl, read_jsonl, read_jsonl_lines, repair_jsonl_tail, write_json_atomic
 from msm.errors import BadInput
 from msm.workspace import Workspace, utc_now
 from msm.corpus.records import DocumentRecord, FailureRecord, RunKind
@@ -68,8 +70,15 @@ class RunStore:
     def documents(self) -> Iterator[DocumentRecord]:
         """Each finished document once (first write wins if a crash ever left a repeat)."""
         seen: set[str] = set()
-        for raw in read_jsonl(self.documents_path):
-            doc = DocumentRecord.model_validate(raw)
+        for line in read_jsonl_lines(self.documents_path):
+            # Parsing and validating in one step in pydantic-core is ~4x faster than json.loads + validate,
+            # which is most of the review app's first load of a 100k-document run.
+            try:
+                doc = DocumentRecord.model_validate_json(line)
+            except ValidationError as exc:
+                if any(e["type"] == "json_invalid" for e in exc.errors()):
+                    continue    # not JSON (as read_jsonl skips it); a JSON line of the wrong shape still raises
+                raise
             if doc.doc_id in seen:
                 continue
             seen.add(doc.doc_id)

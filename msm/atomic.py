@@ -76,8 +76,8 @@ def append_jsonl(path: Path, records: list[dict]) -> None:
         os.fsync(handle.fileno())
 
 
-def read_jsonl(path: Path) -> Iterator[dict]:
-    """Yield complete JSON lines; a torn last line (a write cut by a kill) is skipped, never half-read."""
+def read_jsonl_lines(path: Path) -> Iterator[bytes]:
+    """Yield each complete, non-empty line; a torn last line (a write cut by a kill) is skipped, never half-read."""
     path = Path(path)
     if not path.exists():
         return
@@ -86,12 +86,17 @@ def read_jsonl(path: Path) -> Iterator[dict]:
             if not raw.endswith(b"\n"):
                 return  # torn tail from an interrupted append
             line = raw.strip()
-            if not line:
-                continue
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError:
-                continue
+            if line:
+                yield line
+
+
+def read_jsonl(path: Path) -> Iterator[dict]:
+    """Yield complete JSON lines as dicts (lines that are not JSON are skipped, like a torn tail)."""
+    for line in read_jsonl_lines(path):
+        try:
+            yield json.loads(line)
+        except json.JSONDecodeError:
+            continue
 
 
 def repair_jsonl_tail(path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from msm.review_app import curation_view, decisions, review_data
+from msm.review_app import decisions, review_data
 from msm.review_app.session import choose_run, require_user, run_curation, run_frame, workspace
 
 STATUSES = ["", "unreviewed", "accepted", "rejected", "conflict"]
@@ -19,7 +19,7 @@ def render() -> None:
     frame = run_frame(run)
     states = review_data.states_frame(decisions.document_states(workspace(), run))
     marks = run_curation(run)
-    curation = curation_view.marks_frame(marks) if marks is not None else None
+    curation = marks.frame() if marks is not None else None
 
     text = st.text_input("Search text, idea or id (case-insensitive substring)")
     c1, c2, c3, c4 = st.columns(4)
@@ -30,7 +30,7 @@ def render() -> None:
     rule = cluster = ""
     if curation is not None:
         c5, c6 = st.columns(2)
-        all_rules = sorted({r for m in marks.values() for r in m.rules + m.flagged})
+        all_rules = marks.rules_fired()
         rule = c5.selectbox("Rule fired", [""] + all_rules)
         cluster = c6.text_input("Cluster id")
     else:

@@ -102,7 +102,7 @@ def cluster_panel(run: str, doc: DocumentRecord, docs: dict[str, DocumentRecord]
     mark = marks.get(doc.doc_id) if marks else None
     if mark is None or not mark.cluster_id:
         return
-    members = [m for m, other in marks.items() if other.cluster_id == mark.cluster_id and m != doc.doc_id]
+    members = [m for m in marks.cluster_members(mark.cluster_id) if m != doc.doc_id]
     with st.expander(f"Near-duplicate cluster {mark.cluster_id}: {len(members)} other member(s)", expanded=True):
         for member in members[:5]:
             other = docs.get(member)
@@ -111,7 +111,7 @@ def cluster_panel(run: str, doc: DocumentRecord, docs: dict[str, DocumentRecord]
             left, right = st.columns(2)
             left.caption(f"this document ({doc.doc_id})")
             left.text(doc.text)
-            right.caption(f"member {member}" + (" · kept as the representative" if marks[member].kept else ""))
+            right.caption(f"member {member}" + (" · kept as the representative" if marks.get(member).kept else ""))
             right.text(other.text)
             diff = difflib.unified_diff(doc.text.splitlines(), other.text.splitlines(), doc.doc_id, member,
                                         lineterm="")
