@@ -185,7 +185,12 @@ class Workspace:
         while True:
             try:
                 return duckdb.connect(str(self.catalog_path), read_only=read_only and self.catalog_path.exists())
-            except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+            except (duckdb.IOException, duckdb.ConnectionException) as exc:
+                # IOException "lock": another process holds the file. ConnectionException "different
+                # configuration": another thread of this process (a second review session) has it open read-only
+                # while we want to write, or the reverse. Both clear when that connection closes.
+                message = str(exc).lower()
+                busy = "lock" in message or "different configuration" in message
+                if not busy or time.monotonic() > deadline:
                     raise MsmError(f"catalog {self.catalog_path}: {str(exc).splitlines()[0]}") from None
-                time.sleep(0.2)
+                time.sleep(0.05 if "different configuration" in message else 0.2)

@@ -51,3 +51,29 @@ def test_shared_reads_serve_reads_from_one_connection_and_let_writes_through(tmp
     # Outside the block every statement connects and closes again: another writer gets in.
     with ws.catalog() as con:
         con.execute("INSERT INTO review_audit (occurred_at, actor, event, detail_json) VALUES (now(), 't', 'e', '{}')")
+
+
+def test_a_write_waits_for_another_threads_shared_read(tmp_path: Path):
+    """Two review sessions in one server process: one renders (shared read-only connection) while the other
+    records a decision. DuckDB refuses mixed configurations in one process; the write must wait, not fail."""
+    import threading
+    import time
+
+    ws = Workspace.open(tmp_path / "ws", create=True)
+    reading = threading.Event()
+
+    def render() -> None:
+        with ws.shared_reads():
+            with ws.catalog(read_only=True) as con:
+                con.execute("SELECT count(*) FROM review_audit").fetchone()
+                reading.set()
+                time.sleep(0.5)
+
+    reader = threading.Thread(target=render)
+    reader.start()
+    reading.wait(5)
+    with ws.catalog(wait_s=10) as con:
+        con.execute("INSERT INTO review_audit (occurred_at, actor, event, detail_json) VALUES (now(), 't', 'e', '{}')")
+    reader.join()
+    with ws.catalog(read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM review_audit").fetchone() == (1,)
