@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 import secrets
 from typing import Literal
@@ -16,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from msm.errors import BadInput
+from msm.review_app.decisions import audit, insert_audit
 from msm.workspace import Workspace, utc_now
 
 Role = Literal["reviewer", "admin"]
@@ -80,13 +80,9 @@ def add_user(ws: Workspace, name: str, password: str | None, role: str = "review
         if con.execute("SELECT 1 FROM review_users WHERE name = ?", [name]).fetchone():
             raise BadInput(f"user {name!r} already exists in {ws.catalog_path}")
         con.execute("INSERT INTO review_users VALUES (?, ?, ?, ?)", [name, role, stored, utc_now()])
-        _audit(con, "cli", "add-user", {"name": name, "role": role, "sign_in": "oidc" if oidc else "password"})
+        insert_audit(con, "cli", "add-user", {"name": name, "role": role, "sign_in": "oidc" if oidc else "password"})
     return ReviewUser(name=name, role=role, sign_in="oidc" if oidc else "password")  # type: ignore[arg-type]
 
-
-def _audit(con, actor: str, event: str, detail: dict) -> None:
-    con.execute("INSERT INTO review_audit (occurred_at, actor, event, detail_json) VALUES (?, ?, ?, ?)",
-                [utc_now(), actor[:64], event, json.dumps(detail)])
 
 
 def authenticate(ws: Workspace, name: str, password: str) -> ReviewUser | None:
@@ -97,8 +93,7 @@ def authenticate(ws: Workspace, name: str, password: str) -> ReviewUser | None:
     # An OIDC account has no password: hash against the dummy so it fails in the same time as any other.
     local = row is not None and row[1] != OIDC_MARKER
     ok = verify_password(password, row[1]) if local else (verify_password(password, _DUMMY_HASH) and False)
-    with ws.catalog() as con:
-        _audit(con, name, "login" if ok else "login-failed", {})
+    audit(ws, name, "login" if ok else "login-failed")
     return ReviewUser(name=name, role=row[0]) if ok and row else None
 
 
@@ -112,8 +107,7 @@ def authenticate_oidc(ws: Workspace, identity: str | None, provider: str | None)
         with ws.catalog(read_only=True) as con:
             row = con.execute("SELECT role FROM review_users WHERE name = ? AND password_hash = ?",
                               [identity, OIDC_MARKER]).fetchone()
-    with ws.catalog() as con:
-        _audit(con, identity or "?", "login-oidc" if row else "login-oidc-denied", {"provider": provider or "default"})
+    audit(ws, identity or "?", "login-oidc" if row else "login-oidc-denied", {"provider": provider or "default"})
     return ReviewUser(name=identity, role=row[0], sign_in="oidc") if row and identity else None  # type: ignore[arg-type]
 
 

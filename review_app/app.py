@@ -1,8 +1,9 @@
 """Streamlit entry script of the review app (`msm review` runs `streamlit run` on this file).
 
 Nothing is read or written before a successful login: the sign-in page (a password form, and an SSO button
-when the workspace's review.toml configures OIDC) is the only thing an anonymous session can render. The catalog is opened per statement (Workspace.catalog), never held across reruns,
-so the CLI and other app processes can write between two clicks.
+when the workspace's review.toml configures OIDC) is the only thing an anonymous session can render. The catalog
+is never held across reruns (a write connects for its statements, a page's reads share one connection for that
+render), so the CLI and other app processes can write between two clicks.
 """
 
 from __future__ import annotations

@@ -42,7 +42,6 @@ def review_group(ctx: click.Context, port: int, host: str) -> None:
     if ctx.invoked_subcommand is not None:
         return
     from msm.review_app.accounts import list_users
-
     from msm.review_app.sign_in_config import load_sign_in_config
 
     ws = state().workspace()

@@ -90,10 +90,3 @@ def load_curation(ws: Workspace, run: str) -> CurationMarks | None:
         return None
     marks_path, signals_path = files
     return CurationMarks(pq.read_table(marks_path), pq.read_table(signals_path) if signals_path.exists() else None)
-
-
-def marks_frame(marks: dict[str, CurationMark]) -> pd.DataFrame:
-    """CurationMarks.frame() for marks held as objects (tests, callers that build marks by hand)."""
-    rows = [{"doc_id": m.doc_id, "kept": m.kept, "rules": ",".join(m.rules + m.flagged), "cluster_id": m.cluster_id}
-            for m in marks.values()]
-    return pd.DataFrame(rows, columns=["doc_id", "kept", "rules", "cluster_id"])

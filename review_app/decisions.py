@@ -207,8 +207,13 @@ def document_states(ws: Workspace, run: str) -> dict[str, DocState]:
 
 def audit(ws: Workspace, actor: str, event: str, detail: dict | None = None) -> None:
     with ws.catalog() as con:
-        con.execute("INSERT INTO review_audit (occurred_at, actor, event, detail_json) VALUES (?, ?, ?, ?)",
-                    [utc_now(), actor, event, json.dumps(detail or {}, default=str)])
+        insert_audit(con, actor, event, detail)
+
+
+def insert_audit(con, actor: str, event: str, detail: dict | None = None) -> None:
+    """One audit row on an open catalog connection (for callers that write it in the same transaction)."""
+    con.execute("INSERT INTO review_audit (occurred_at, actor, event, detail_json) VALUES (?, ?, ?, ?)",
+                [utc_now(), actor[:64], event, json.dumps(detail or {}, default=str)])
 
 
 def audit_log(ws: Workspace, limit: int = 500) -> list[dict]:

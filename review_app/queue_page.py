@@ -126,7 +126,12 @@ def _decide(action: str, base: dict) -> None:
 
 def _record(decision: Decision) -> None:
     decisions.record(workspace(), decision)
-    st.session_state["flash"] = f"{decision.action} recorded for {decision.doc_id}"
+    _moved_on(f"{decision.action} recorded for {decision.doc_id}")
+
+
+def _moved_on(message: str) -> None:
+    """After a verdict: say so on the next render and leave a document opened from Browse."""
+    st.session_state["flash"] = message
     st.session_state.pop("focus_doc", None)
 
 
@@ -143,8 +148,7 @@ def _save_edit(base: dict, text: str, key: str) -> None:
     note = (st.session_state.get(f"{key}-note") or "").strip()
     decisions.save_edit(workspace(), run=base["run"], doc_id=base["doc_id"], base_version=base["doc_version"],
                         text=edited, reviewer=base["reviewer"], note=note or None)
-    st.session_state["flash"] = f"edit saved for {base['doc_id']}"
-    st.session_state.pop("focus_doc", None)
+    _moved_on(f"edit saved for {base['doc_id']}")
 
 
 def _tag(base: dict) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from msm.review_app import decisions, review_data
-from msm.review_app.curation_view import CurationMark, marks_frame
+import pyarrow as pa
+
+from msm.review_app.curation_view import CurationMarks
 from msm.review_app.decisions import Decision
 
 
@@ -30,11 +32,12 @@ def test_filters_combine(review_ws):
     assert _search(review_ws, status="unreviewed", clause="cheese.cheddar") == ["doc2", "doc4"]
     assert _search(review_ws, reviewer="bob") == ["doc1"]
     assert _search(review_ws, reviewer="bo") == []
-    marks = {"doc2": CurationMark(doc_id="doc2", kept=False, rules=["too_short", "meta"], cluster_id="c1"),
-             "doc4": CurationMark(doc_id="doc4", kept=True, cluster_id="c1")}
+    marks = CurationMarks(pa.table({"doc_id": ["doc2", "doc4"], "kept": [False, True],
+                                    "dropped_by": [["too_short", "meta"], []], "flagged_by": [[], []],
+                                    "cluster_id": ["c1", "c1"], "duplicate_of": [None, None]}), None)
     frame = review_data.documents_frame(review_data.load_documents(review_ws, "demo"))
     states = review_data.states_frame(decisions.document_states(review_ws, "demo"))
-    hits = review_data.search_documents(frame, states, rule="meta", curation=marks_frame(marks))
+    hits = review_data.search_documents(frame, states, rule="meta", curation=marks.frame())
     assert hits["doc_id"].tolist() == ["doc2"]
-    hits = review_data.search_documents(frame, states, cluster="c1", curation=marks_frame(marks))
+    hits = review_data.search_documents(frame, states, cluster="c1", curation=marks.frame())
     assert hits["doc_id"].tolist() == ["doc2", "doc4"]
