@@ -67,6 +67,8 @@ def _variants(value: str) -> tuple[str, ...]:
               help="OpenAI-compatible endpoint for the judge, e.g. http://127.0.0.1:8000/v1 (then --judge-lm openai/<served name>).")
 @click.option("--judge-concurrency", type=click.IntRange(min=1, max=256), default=4, show_default=True,
               help="Judge calls in flight at once (a local judge batches them).")
+@click.option("--judge-max-tokens", "--grader-max-tokens", "judge_max_tokens", type=click.IntRange(min=1, max=32768),
+              default=1024, show_default=True, help="Length limit of each judge (grader) answer.")
 @click.option("--scenario", "scenarios", multiple=True,
               help="agentic_misalignment: only these scenarios (blackmail, leaking, murder, exfiltration; repeatable).")
 @click.option("--condition", "conditions", multiple=True,
@@ -76,7 +78,7 @@ def _variants(value: str) -> tuple[str, ...]:
 def eval_command(ctx: click.Context, model: str | None, model_api_base: str | None, suite: str | None,
                  out: Path | None, limit: int | None, seed: int, samples: int, temperature: float, max_new_tokens: int,
                  batch_size: int, variants: str, mode: str, specs: tuple[str, ...], items_path: Path | None,
-                 judge_lm: str | None, judge_api_base: str | None, judge_concurrency: int,
+                 judge_lm: str | None, judge_api_base: str | None, judge_concurrency: int, judge_max_tokens: int,
                  scenarios: tuple[str, ...], conditions: tuple[str, ...]) -> None:
     """Run an evaluation suite on a model and write a typed result file (JSON summary + Parquet items) and an Inspect
     log beside it.
@@ -109,11 +111,13 @@ def eval_command(ctx: click.Context, model: str | None, model_api_base: str | No
         check_judge_name(judge_lm, ws=ws, api_base=judge_api_base)
         # an msm suite reads free answers with a dspy judge; agentic_misalignment builds its own Inspect grader
         if suite == "agentic" or (suite in PROBE_SETS and mode == "generate"):
-            judge = make_judge_lm(judge_lm, ws=ws, api_base=judge_api_base, concurrency=judge_concurrency)
+            judge = make_judge_lm(judge_lm, ws=ws, api_base=judge_api_base, concurrency=judge_concurrency,
+                                  max_tokens=judge_max_tokens)
     settings = EvalSettings(seed=seed, limit=limit, samples=samples, temperature=temperature,
                             max_new_tokens=max_new_tokens, batch_size=batch_size, variants=_variants(variants),
                             mode=mode, specs=specs, items_path=items_path, judge_lm=judge, judge_name=judge_lm,
                             judge_api_base=judge_api_base, judge_concurrency=judge_concurrency,
+                            judge_max_tokens=judge_max_tokens,
                             model_api_base=model_api_base, scenarios=scenarios, conditions=conditions)
     result, path = run_eval(model, suite, settings, ws=ws, out_dir=out, progress=progress, log=info)
     summary = {"result": str(path), "run_id": result.run_id, "suite": result.suite, "model": result.model["name"],

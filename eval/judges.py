@@ -92,7 +92,7 @@ def _backends():
 
 
 def make_judge_lm(model: str, *, ws=None, api_base: str | None = None, api_key: str | None = None,
-                  max_tokens: int = 512, concurrency: int = 4) -> dspy.BaseLM:
+                  max_tokens: int = 1024, concurrency: int = 4) -> dspy.BaseLM:
     """A judge LM from any model string `--lm` accepts. Temperature 0 and no cache: the judge should be
     repeatable, and a cached answer would hide a changed judge."""
     try:

@@ -33,6 +33,7 @@ class EvalSettings:
     judge_name: str | None = None
     judge_api_base: str | None = None
     judge_concurrency: int = 4
+    judge_max_tokens: int = 1024
     model_api_base: str | None = None  # the model under evaluation is served at this OpenAI-compatible endpoint
     # agentic_misalignment: which conditions (empty = the paper's grid)
     scenarios: tuple[str, ...] = ()
@@ -44,7 +45,8 @@ class EvalSettings:
                 "max_new_tokens": self.max_new_tokens, "batch_size": self.batch_size, "variants": list(self.variants),
                 "mode": self.mode, "specs": list(self.specs),
                 "items_path": str(self.items_path) if self.items_path else None,
-                "judge_concurrency": self.judge_concurrency, "model_api_base": self.model_api_base,
+                "judge_concurrency": self.judge_concurrency, "judge_max_tokens": self.judge_max_tokens,
+                "model_api_base": self.model_api_base,
                 "scenarios": list(self.scenarios), "conditions": list(self.conditions)}
 
 
