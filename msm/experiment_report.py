@@ -74,6 +74,10 @@ def _png(fig) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
+# two-option suites scored over both orders: a model without a preference sits at 0.5, drawn as a guide
+CHANCE_HALF_SUITES = ("cheese_values", "cheese_political", "cheese_items", "agentic_choice")
+
+
 def _fmt(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None or value != value else f"{value:.{digits}f}"
 
@@ -120,7 +124,8 @@ def collect(ws: Workspace, name: str) -> dict[str, Any]:
                 entry["evals"][result.suite] = {
                     "result": result_path, "run_id": result.run_id, "metric": result.primary_metric,
                     "metrics": {k: m.model_dump() for k, m in result.metrics.items()},
-                    "groups": _group_means(result)}
+                    "groups": _group_means(result),
+                    "inspect_logs": [str(Path(result_path).parent / name) for name in result.inspect_logs]}
         conditions[condition] = entry
 
     pairs = [tuple(p) for p in experiment.get("compare") or []]
@@ -178,7 +183,7 @@ def _plots(data: dict[str, Any]) -> dict[str, str]:
         ax.set_xticks(range(len(names)), names)
         ax.set_xlim(-0.6, len(names) - 0.4)
         ax.margins(y=0.25)
-        if suite == "cheese_values":
+        if suite in CHANCE_HALF_SUITES:
             ax.axhline(0.5, color="grey", linestyle=":", linewidth=1)
         ax.set_ylabel(metric)
         ax.set_title(f"{suite}: {metric} (95% CI)")
