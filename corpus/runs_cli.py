@@ -29,7 +29,7 @@ def list_command() -> None:
 @json_option
 def show_command(name: str, diversity: bool) -> None:
     """Counts per clause and type, failures, tokens, cost and corpus diversity of run NAME."""
-    from msm.corpus.run_generation import run_summary
+    from msm.corpus.generate.engine import run_summary
     from msm.corpus.run_store import RunStore
 
     store = RunStore(state().workspace(), name)
@@ -40,7 +40,7 @@ def show_command(name: str, diversity: bool) -> None:
 
 
 def _diversity(store) -> dict:
-    from msm.corpus.diversity import corpus_diversity
+    from msm.corpus.curate.diversity import corpus_diversity
     from msm.spec import load_spec, resolve_spec_path
 
     clause_ids = None

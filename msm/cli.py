@@ -54,11 +54,11 @@ def init_command() -> None:
 def _register() -> None:
     from msm.spec_cli import spec_group
     from msm.models_cli import models_group
-    from msm.corpus.generate_cli import generate_command
+    from msm.corpus.generate.cli import generate_command
     from msm.corpus.runs_cli import corpus_group, runs_group
-    from msm.corpus.optimize_cli import optimize_command
-    from msm.corpus.curate_cli import curate_group
-    from msm.corpus.snapshot_cli import snapshot_group
+    from msm.corpus.optimize.cli import optimize_command
+    from msm.corpus.curate.cli import curate_group
+    from msm.corpus.snapshot.cli import snapshot_group
     from msm.review_app.cli import review_group
     from msm.train.cli import train_group
     from msm.eval.cli import eval_command

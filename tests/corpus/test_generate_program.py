@@ -9,11 +9,11 @@ import pytest
 from dspy.utils import DummyLM
 from dspy.utils.exceptions import AdapterParseError
 
-from msm.corpus import program as prog
-from msm.corpus.generator_signatures import BrainstormDocumentTypes, WriteDocument
-from msm.corpus.lenient_adapter import LenientAdapter, parse_list_lines
-from msm.corpus.lm_backends import Backend, is_transient, retry_after_s
-from msm.corpus.run_generation import GenerationRun, GenerationSettings, open_run, run_summary
+from msm.corpus.generate import program as prog
+from msm.corpus.generate.signatures import BrainstormDocumentTypes, WriteDocument
+from msm.corpus.generate.lm.lenient_adapter import LenientAdapter, parse_list_lines
+from msm.corpus.generate.lm.backends import Backend, is_transient, retry_after_s
+from msm.corpus.generate.engine import GenerationRun, GenerationSettings, open_run, run_summary
 from msm.corpus.run_store import RunStore
 from msm.spec import Spec
 from msm.workspace import Workspace
@@ -96,7 +96,7 @@ def test_lenient_adapter_reads_weak_answers_and_rejects_unparseable() -> None:
     assert adapter.parse(BrainstormDocumentTypes, listed) == {"document_types": ["forum thread", "news story", "policy FAQ"]}
     with pytest.raises(AdapterParseError):
         adapter.parse(WriteDocument, "   \n ")
-    from msm.corpus.generator_signatures import ReviseDocument
+    from msm.corpus.generate.signatures import ReviseDocument
 
     with pytest.raises(AdapterParseError):  # two outputs, no markers: cannot tell critique from rewrite
         adapter.parse(ReviseDocument, "It is fine. Here is the rewrite: ...")

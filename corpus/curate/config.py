@@ -34,7 +34,7 @@ from msm.yaml_files import read_yaml_mapping
 
 CURATION_SCHEMA_VERSION = 1
 DEFAULT_MAX_BUCKET_NEIGHBOURS = 64
-DEFAULT_CONFIG_NAME = "default_curation.yaml"
+DEFAULT_CONFIG_NAME = "default_config.yaml"
 
 # Scalar functions a rule may call. Everything reads only the row it is given.
 _ALLOWED_FUNCTIONS = {
@@ -107,7 +107,7 @@ class CompiledRule:
 
 
 def default_config_path() -> Path:
-    return Path(str(resources.files("msm.corpus").joinpath(DEFAULT_CONFIG_NAME)))
+    return Path(str(resources.files("msm.corpus.curate").joinpath(DEFAULT_CONFIG_NAME)))
 
 
 def load_config(path: str | Path | None = None) -> tuple[CurationConfig, str]:

@@ -30,17 +30,17 @@ import numpy as np
 from datasketch import MinHash
 from dspy.utils.exceptions import AdapterParseError
 
-from msm.corpus import program as prog
-from msm.corpus.curation_config import DedupSettings
-from msm.corpus.lenient_adapter import LenientAdapter
-from msm.corpus.minhash_signatures import SignatureComputer
-from msm.corpus.quality_signals import (META_COMMENTARY_RE, PLACEHOLDER_RE, PROMPT_MARKER_RE, REFUSAL_RE,
+from msm.corpus.generate import program as prog
+from msm.corpus.curate.config import DedupSettings
+from msm.corpus.generate.lm.lenient_adapter import LenientAdapter
+from msm.corpus.curate.minhash import SignatureComputer
+from msm.corpus.curate.signals import (META_COMMENTARY_RE, PLACEHOLDER_RE, PROMPT_MARKER_RE, REFUSAL_RE,
                                         SPEC_GRAM_WORDS)
 from msm.spec import Clause, Spec
 
 PARTS = ("faithfulness", "realism", "novelty")
 DEFAULT_WEIGHTS = {"faithfulness": 0.4, "realism": 0.4, "novelty": 0.2}
-MAX_SPEC_OVERLAP = 0.3      # the default curation rule `spec_copy` (default_curation.yaml)
+MAX_SPEC_OVERLAP = 0.3      # the default curation rule `spec_copy` (curate/default_config.yaml)
 LENGTH_RANGE = (0.5, 2.0)   # words / target words
 MIN_CLAUSE_TERMS = 2        # clause terms a faithful document mentions (all of them when the clause has fewer)
 # Running English prose spends roughly a third of its words on these; name lists and the 135M model's word salad
@@ -337,7 +337,7 @@ def float_metric(metric: CorpusQualityMetric):
 def accepted_documents(ws, spec: Spec, runs: Iterable[str] | None = None) -> NoveltyIndex:
     """NoveltyIndex over the documents of `runs` (default: every run of this spec in the workspace); in a
     curated run only the kept documents count as accepted."""
-    from msm.corpus.curation import read_marks
+    from msm.corpus.curate.engine import read_marks
     from msm.corpus.run_store import RunStore, list_runs
     from msm.errors import BadInput
 

@@ -21,10 +21,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from msm.atomic import atomic_directory
-from msm.corpus.curation import curate_run, current_curation_dir, read_summary
+from msm.corpus.curate.engine import curate_run, current_curation_dir, read_summary
 from msm.corpus.exporter import load_full_documents, review_states
 from msm.corpus.run_store import RunStore
-from msm.corpus.snapshot_store import MANIFEST_FILE, SnapshotManifest, open_verified_snapshot, write_snapshot
+from msm.corpus.snapshot.store import MANIFEST_FILE, SnapshotManifest, open_verified_snapshot, write_snapshot
 from msm.errors import BadInput
 from msm.workspace import Workspace, check_name
 

@@ -32,10 +32,10 @@ from typing import Any, Callable
 import dspy
 import numpy as np
 
-from msm.corpus import program as prog
-from msm.corpus.generator_signatures import ReviseDocument, WriteDocument
-from msm.corpus.lenient_adapter import LenientAdapter
-from msm.corpus.quality_metric import PARTS, CorpusQualityMetric, JudgeAdapter, accepted_documents, float_metric
+from msm.corpus.generate import program as prog
+from msm.corpus.generate.signatures import ReviseDocument, WriteDocument
+from msm.corpus.generate.lm.lenient_adapter import LenientAdapter
+from msm.corpus.optimize.metric import PARTS, CorpusQualityMetric, JudgeAdapter, accepted_documents, float_metric
 from msm.corpus.records import stable_id
 from msm.errors import BadInput
 from msm.spec import Spec
@@ -282,8 +282,8 @@ def optimize(ws: Workspace, request: OptimizeRequest, log: Callable[[str], None]
     from dspy.clients.base_lm import GLOBAL_HISTORY
 
     from msm.atomic import write_json_atomic
-    from msm.corpus.lm_backends import build_backend, is_local_name
-    from msm.corpus.run_generation import PROFILE_DEFAULTS
+    from msm.corpus.generate.lm.backends import build_backend, is_local_name
+    from msm.corpus.generate.engine import PROFILE_DEFAULTS
 
     started = time.monotonic()
     started_at = utc_now()

@@ -41,10 +41,10 @@ import dspy
 from dspy.utils.exceptions import AdapterParseError
 
 from msm.atomic import append_jsonl, read_jsonl, repair_jsonl_tail
-from msm.corpus import program as prog
-from msm.corpus.lenient_adapter import LenientAdapter
-from msm.corpus.lm_backends import TRANSIENT_STATUS, Backend
-from msm.corpus.run_generation import (STAGE_SCHEMA_VERSION, CallOutcome, Draft, GenerationRun, GenerationSettings,
+from msm.corpus.generate import program as prog
+from msm.corpus.generate.lm.lenient_adapter import LenientAdapter
+from msm.corpus.generate.lm.backends import TRANSIENT_STATUS, Backend
+from msm.corpus.generate.engine import (STAGE_SCHEMA_VERSION, CallOutcome, Draft, GenerationRun, GenerationSettings,
                                        Totals, WriteJob)
 from msm.corpus.run_store import RunStore
 from msm.errors import BadInput, MsmError

@@ -61,9 +61,9 @@ def generate_command(spec: str, run_name: str, n_docs: int, lm: str, api_base: s
     With --batch, --batch-file-only or --ingest-batch-output every stage runs as rounds of batch requests
     (API models only); the same checks and records apply.
     """
-    from msm.corpus.lm_backends import build_backend, is_local_name
-    from msm.corpus.program import load_program, program_hash
-    from msm.corpus.run_generation import PROFILE_DEFAULTS, GenerationRun, GenerationSettings, open_run, run_lock
+    from msm.corpus.generate.lm.backends import build_backend, is_local_name
+    from msm.corpus.generate.program import load_program, program_hash
+    from msm.corpus.generate.engine import PROFILE_DEFAULTS, GenerationRun, GenerationSettings, open_run, run_lock
     from msm.corpus.run_store import RunStore
     from msm.spec import load_spec, resolve_spec_path
     from msm.workspace import check_name
@@ -120,9 +120,9 @@ def _generate_in_batches(store, spec, program, settings, *, api_base: str | None
                          max_failures: int | None) -> None:
     from pathlib import Path
 
-    from msm.corpus.batch_generation import BatchGenerationRun
-    from msm.corpus.lm_backends import build_backend
-    from msm.corpus.run_generation import open_run, run_lock
+    from msm.corpus.generate.batch import BatchGenerationRun
+    from msm.corpus.generate.lm.backends import build_backend
+    from msm.corpus.generate.engine import open_run, run_lock
 
     client = None
     if batch:

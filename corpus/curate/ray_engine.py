@@ -40,11 +40,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from msm.corpus.curation import SignalInputs, signals_step
-from msm.corpus.curation_config import DedupSettings
-from msm.corpus.dedup import (DedupResult, band_keys, bucket_candidate_pairs, dedup_stats, exact_duplicate_groups,
+from msm.corpus.curate.engine import SignalInputs, signals_step
+from msm.corpus.curate.config import DedupSettings
+from msm.corpus.curate.dedup import (DedupResult, band_keys, bucket_candidate_pairs, dedup_stats, exact_duplicate_groups,
                               lsh_parameters, pair_similarity, representatives)
-from msm.corpus.minhash_signatures import SignatureComputer
+from msm.corpus.curate.minhash import SignatureComputer
 from msm.errors import MsmError
 
 SHUFFLES = {"sort": "sort_shuffle_pull_based", "hash": "hash_shuffle"}   # --ray-shuffle -> Ray's ShuffleStrategy

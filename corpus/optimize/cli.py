@@ -49,7 +49,7 @@ def optimize_command(spec: str, out: str, optimizer: str, lm: str, judge_lm: str
     """
     from pathlib import Path
 
-    from msm.corpus.optimize import OptimizeRequest, optimize
+    from msm.corpus.optimize.optimizer import OptimizeRequest, optimize
     from msm.spec import load_spec, resolve_spec_path
 
     the_spec = load_spec(resolve_spec_path(spec))

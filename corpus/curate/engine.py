@@ -42,9 +42,9 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from msm.atomic import write_json_atomic, write_text_atomic
-from msm.corpus.curation_config import CompiledRule, CurationConfig, compile_rules, load_config
-from msm.corpus.dedup import find_duplicates
-from msm.corpus.quality_signals import SIGNAL_COLUMNS, SPEC_GRAM_WORDS, compute_signals
+from msm.corpus.curate.config import CompiledRule, CurationConfig, compile_rules, load_config
+from msm.corpus.curate.dedup import find_duplicates
+from msm.corpus.curate.signals import SIGNAL_COLUMNS, SPEC_GRAM_WORDS, compute_signals
 from msm.corpus.run_store import RunStore
 from msm.errors import BadInput, MsmError
 from msm.workspace import Workspace, utc_now
@@ -312,7 +312,7 @@ def curate_run(ws: Workspace, run: str, config_path: str | None = None, steps: l
     cleanup = ExitStack()
     try:
         if engine == "ray":
-            from msm.corpus.ray_engine import RayCuration
+            from msm.corpus.curate.ray_engine import RayCuration
 
             work_dir = curation_root(ws, run) / f".ray-{uuid.uuid4().hex[:12]}"
             cleanup.callback(shutil.rmtree, work_dir, True)

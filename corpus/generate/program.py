@@ -25,12 +25,12 @@ from pathlib import Path
 import dspy
 import yaml
 
-from msm.corpus.generator_signatures import (BrainstormDocumentTypes, BrainstormIdeas, PlanClause, ReviseDocument,
+from msm.corpus.generate.signatures import (BrainstormDocumentTypes, BrainstormIdeas, PlanClause, ReviseDocument,
                                              WriteDocument)
 from msm.corpus.records import stable_id
 from msm.spec import Clause, Spec
 
-SEEDS_FILE = Path(__file__).with_name("generator_seeds.yaml")
+SEEDS_FILE = Path(__file__).with_name("seeds.yaml")
 
 
 class SpecDocumentProgram(dspy.Module):

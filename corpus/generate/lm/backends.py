@@ -53,7 +53,7 @@ def build_backend(name: str, *, ws: Workspace | None, api_base: str | None = Non
         if api_base:
             raise BadInput(f"--api-base {api_base}: only for API models, not the local model {name!r}")
         from msm import models
-        from msm.corpus.local_lm import LocalTransformersLM
+        from msm.corpus.generate.lm.local import LocalTransformersLM
 
         resolved = models.resolve(name, ws)
         if resolved.source == "hub":

@@ -31,9 +31,9 @@ from dspy.utils.exceptions import AdapterParseError
 from pydantic import BaseModel, ConfigDict
 
 from msm.atomic import append_jsonl, read_jsonl, repair_jsonl_tail
-from msm.corpus import program as prog
-from msm.corpus.lenient_adapter import LenientAdapter
-from msm.corpus.lm_backends import Backend, backoff_s, is_transient, retry_after_s
+from msm.corpus.generate import program as prog
+from msm.corpus.generate.lm.lenient_adapter import LenientAdapter
+from msm.corpus.generate.lm.backends import Backend, backoff_s, is_transient, retry_after_s
 from msm.corpus.records import DocumentRecord, FailureRecord
 from msm.corpus.run_store import RunStore
 from msm.errors import BadInput, MsmError

@@ -34,8 +34,8 @@ from typing import Callable, Iterable
 import numpy as np
 from datasketch import MinHash, MinHashLSH
 
-from msm.corpus.curation_config import DEFAULT_MAX_BUCKET_NEIGHBOURS, DedupSettings
-from msm.corpus.minhash_signatures import signature_batches
+from msm.corpus.curate.config import DEFAULT_MAX_BUCKET_NEIGHBOURS, DedupSettings
+from msm.corpus.curate.minhash import signature_batches
 
 
 class UnionFind:

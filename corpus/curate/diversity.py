@@ -23,8 +23,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from msm.corpus.curation import diversity_report as curation_diversity
-from msm.corpus.quality_metric import NoveltyIndex
+from msm.corpus.curate.engine import diversity_report as curation_diversity
+from msm.corpus.optimize.metric import NoveltyIndex
 
 MAX_PAIRS = 20_000
 TOP = 10
