@@ -6,7 +6,7 @@ cache (plan / types / ideas), then the documents are removed and the timed pass 
 pass makes exactly one LM call per document (weak profile: no revise) and the bound is K / latency docs/s.
 
     .venv/bin/python benchmarks/bench_api_concurrency.py [--latency 1.0] [--levels 1,4,16]
-Goal (issue #3): ≥ 0.9 of the bound at every level.
+Goal: ≥ 0.9 of the bound at every level.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from pathlib import Path
 def run_level(ws, spec, server_url: str, concurrency: int, n_docs: int) -> float:
     from msm.corpus.generate import program as prog
     from msm.corpus.generate.lm.backends import build_backend
-    from msm.corpus.generate.engine import GenerationRun, GenerationSettings, open_run
+    from msm.corpus.generate.engine import ItemEngine, open_run
+    from msm.corpus.generate.settings import GenerationSettings
     from msm.corpus.run_store import RunStore
 
     program = prog.SpecDocumentProgram()
@@ -36,7 +37,7 @@ def run_level(ws, spec, server_url: str, concurrency: int, n_docs: int) -> float
 
     def one_pass() -> float:
         started = time.perf_counter()
-        GenerationRun(store, spec, backend, program, settings, concurrency=concurrency).run()
+        ItemEngine(store, spec, backend, program, settings, concurrency=concurrency).run()
         return time.perf_counter() - started
 
     one_pass()  # fills stages.jsonl

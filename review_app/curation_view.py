@@ -1,6 +1,6 @@
 """Curation marks as the review app shows them: kept/dropped, rules fired, quality signals, cluster id.
 
-Reads the current curation of a run (issue #5's `runs/<run>/curation/<id>/marks.parquet` and `signals.parquet`,
+Reads the current curation of a run (`runs/<run>/curation/<id>/marks.parquet` and `signals.parquet`,
 found through `msm.corpus.curate.engine.curation_files`); a run that was never curated has no marks (None)."""
 
 from __future__ import annotations

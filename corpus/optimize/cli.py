@@ -1,4 +1,4 @@
-"""`msm optimize` — tune the generator's prompts with a DSPy optimizer (issue #4)."""
+"""`msm optimize` — tune the generator's prompts with a DSPy optimizer."""
 
 from __future__ import annotations
 

@@ -30,7 +30,8 @@ import numpy as np
 from datasketch import MinHash
 from dspy.utils.exceptions import AdapterParseError
 
-from msm.corpus.generate import program as prog
+from msm.corpus.generate.checks import clause_terms
+from msm.corpus.generate.planning import clause_text
 from msm.corpus.curate.config import DedupSettings
 from msm.corpus.generate.lm.lenient_adapter import LenientAdapter
 from msm.corpus.curate.minhash import SignatureComputer
@@ -165,7 +166,7 @@ def document_checks(text: str, spec: Spec, clause: Clause, *, length_words: int 
     written_words = words(written)
     n_words = len(written_words)
     low = written.lower()
-    terms = prog.clause_terms(spec, clause)
+    terms = clause_terms(spec, clause)
     hits = [t for t in terms if t in low]
     needed = min(MIN_CLAUSE_TERMS, len(terms))
     checks = [
@@ -266,7 +267,7 @@ class CorpusQualityMetric:
         try:
             # trace=None: the judge must not enter an optimizer's trace of the generator's predictors
             with dspy.context(lm=lm, adapter=self.judge_adapter, trace=None):
-                out = self.judge_program(spec=self.spec_text, clause=prog.clause_text(self.spec, clause),
+                out = self.judge_program(spec=self.spec_text, clause=clause_text(self.spec, clause),
                                          document_type=document_type, document=text)
             answers = {name: bool(out[name]) for name in JUDGE_PARTS}
         except AdapterParseError:

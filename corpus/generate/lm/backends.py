@@ -10,11 +10,6 @@ jitter, Retry-After and the count of retries are the same for every provider and
 from __future__ import annotations
 
 import os
-
-# LiteLLM fetches its model price list from GitHub at import unless told to use the copy it ships; offline that
-# costs ~25 s of retries on every run. The shipped copy is what cost accounting uses.
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-
 import random
 from dataclasses import dataclass
 from pathlib import Path
