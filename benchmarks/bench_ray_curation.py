@@ -49,7 +49,8 @@ def main() -> None:
     import pyarrow.parquet as pq
     import ray
 
-    from msm.corpus.curate.engine import curate_run, current_curation_dir
+    from msm.corpus.curate.engine import curate_run
+    from msm.corpus.curate.store import current_curation_dir
     from msm.workspace import Workspace
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -139,7 +140,7 @@ def _document_row_bytes(docs) -> float:
     import pyarrow as pa
     from datasketch import MinHash
 
-    from msm.corpus.curate.engine import DOC_COLUMNS, SignalInputs
+    from msm.corpus.curate.steps import DOC_COLUMNS, SignalInputs
     from msm.corpus.curate.config import compile_rules, load_config
     from msm.corpus.curate.signals import SIGNAL_COLUMNS
     from msm.corpus.curate.ray_engine import _document_rows

@@ -70,7 +70,7 @@ def curate_group(ctx: click.Context, run_name: str | None, config: str | None, s
 @json_option
 def report_command(run_name: str, examples: int) -> None:
     """Per-rule drop counts with examples, dedup clusters, and the diversity report of the kept documents."""
-    from msm.corpus.curate.engine import report
+    from msm.corpus.curate.store import report
 
     data = report(state().workspace(), run_name, examples)
 

@@ -1,6 +1,6 @@
 """The curation config: dedup settings plus named filter rules, read from YAML and validated before any work.
 
-A filter rule is a boolean DuckDB SQL *expression* over the signal columns (see `quality_signals.SIGNAL_COLUMNS`)
+A filter rule is a boolean DuckDB SQL *expression* over the signal columns (see `signals.SIGNAL_COLUMNS`)
 that is TRUE when the document should be dropped, e.g.
 
     - name: too_few_words

@@ -119,7 +119,7 @@ def request_model(lm: str) -> str:
 
 @lru_cache(maxsize=1)
 def _priced_models() -> frozenset[str]:
-    """The models in the price table LiteLLM ships (the one it uses offline, see lm_backends), read without
+    """The models in the price table LiteLLM ships (the one it uses offline, see the generate package), read without
     importing LiteLLM: that import takes several seconds, and a self-hosted model has no price anyway."""
     spec = importlib.util.find_spec("litellm")
     table = Path(next(iter(spec.submodule_search_locations or []), "")) / "model_prices_and_context_window_backup.json"

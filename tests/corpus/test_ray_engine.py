@@ -41,11 +41,11 @@ def _current(workspace: Path, run: str) -> Path:
 @pytest.mark.slow
 def test_ray_engine_marks_equal_local_engine(tmp_path: Path, msm, isolated_workspace: Path, ray_session,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    import msm.corpus.curate.engine as curation
     import msm.corpus.curate.ray_engine as ray_engine
+    import msm.corpus.curate.steps as steps
 
     # several batches and shards on both sides, cut at different places
-    monkeypatch.setattr(curation, "_LOAD_BATCH", 700)
+    monkeypatch.setattr(steps, "DOC_BATCH", 700)
     monkeypatch.setattr(ray_engine, "DOCS_PER_BATCH", 300)
     docs = planted.planted_corpus(2000, seed=5)
     # with a spec and clauses, so the spec tables (8-grams, key terms) travel to the workers too
