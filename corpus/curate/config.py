@@ -29,7 +29,7 @@ from typing import Any
 import duckdb
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from msm.errors import BadInput
+from msm.errors import BadInput, first_line
 from msm.yaml_files import read_yaml_mapping
 
 CURATION_SCHEMA_VERSION = 1
@@ -168,8 +168,7 @@ def compile_rules(config: CurationConfig, signal_columns: dict[str, str], source
             try:
                 con.execute(f"SELECT CAST(({expression_sql}) AS BOOLEAN) FROM signals", params).fetchall()
             except duckdb.Error as exc:
-                message = str(exc).splitlines()[0]
-                raise BadInput(f"{where}: {message}") from None
+                raise BadInput(f"{where}: {first_line(exc)}") from None
             compiled.append(CompiledRule(rule.name, expression_sql, params, rule.action))
         return compiled
     finally:

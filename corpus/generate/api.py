@@ -121,7 +121,7 @@ def generate(ws: Workspace, request: GenerateRequest, *, progress: ProgressFacto
         with progress(f"generate {request.run}", request.n_docs) as advance:
             engine = ItemEngine(store, spec, backend, program, settings, concurrency=in_flight,
                                 max_failures=request.max_failures, on_progress=advance)
-            totals = engine.run()
+            engine.run()
     return _result(store, settings, engine)
 
 

@@ -44,7 +44,7 @@ def program_hash(program: dspy.Module) -> str:
 
 
 def load_program(path: str | None) -> SpecDocumentProgram:
-    from msm.errors import BadInput
+    from msm.errors import BadInput, first_line
 
     program = SpecDocumentProgram()
     if path is None:
@@ -56,5 +56,5 @@ def load_program(path: str | None) -> SpecDocumentProgram:
         program.load(str(file))
     except Exception as exc:  # a foreign or corrupt JSON file
         raise BadInput(f"--program {path}: not a saved generator program ({type(exc).__name__}: "
-                       f"{(str(exc).splitlines() or [''])[0][:120]})") from None
+                       f"{first_line(exc, 120)})") from None
     return program
