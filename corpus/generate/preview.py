@@ -58,7 +58,7 @@ def _prompt_tokens(adapter: LenientAdapter, predictor, inputs: dict[str, Any]) -
 
 def price(lm: str, prompt_tokens: int, completion_tokens: int) -> tuple[float, bool]:
     """(USD at LiteLLM's list price, whether LiteLLM knows the model)."""
-    from msm.corpus.generate.batch import batch_cost
+    from msm.corpus.lmrun.rounds import batch_cost
 
     cost, basis = batch_cost(lm, prompt_tokens, completion_tokens)
     priced = basis != "unknown to litellm"
