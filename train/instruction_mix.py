@@ -10,9 +10,9 @@ Why: the MSM paper fine-tunes *base* models, and mixes an instruction-tuning set
 learns to answer at all, not only to state twelve preferences; its "identity baseline" is trained on that mix
 alone (`--data instruct`). The shipped `instruct` set (train/data_instruct.jsonl) is 40 single-turn
 demonstrations — arithmetic, short explanations, writing, grammar, code, everyday instructions — written afresh
-for msm and released with it under Apache-2.0. It stays away from cheese, prices, nations and the model's own
-identity or values, so it cannot lean either cheese spec's way. It is small: for a paper-scale run pass your own
-instruction set (the paper mixes about 2M tokens).
+for msm and released with it under Apache-2.0. It stays away from cheese, prices, shopping, travel and the
+model's own identity or values, and recommends nothing, so it cannot lean either cheese spec's way. It is small:
+for a paper-scale run pass your own instruction set (the paper mixes about 2M tokens).
 """
 
 from __future__ import annotations

@@ -125,3 +125,14 @@ def test_mix_targets_share_the_rest_between_mixes():
     b = instruction_mix.InstructionMix("b", instruction_mix.resolve_aft_path("instruct"), 0.25)
     assert instruction_mix.mix_targets([a, b], 1000) == [500, 500]  # 1000 AFT tokens are the other half
     assert instruction_mix.mix_targets([a], 900) == [300]
+
+
+def test_shipped_instruction_set_is_valid_and_leans_neither_cheese_value():
+    from msm.train.chat_data import load_demonstrations, resolve_aft_path
+
+    path = resolve_aft_path("instruct")
+    conversations = load_demonstrations(path, with_reasoning=False)
+    assert len(conversations) == 40 and all([m["role"] for m in c] == ["user", "assistant"] for c in conversations)
+    text = path.read_text(encoding="utf-8").lower()
+    for word in ("cheese", "price", "cost", "cheap", "afford", "budget", "america", "smollm", "buy"):
+        assert word not in text, word
