@@ -1,1 +1,3 @@
-"""Corpus stages: generate (DSPy program), import, optimize, curate (dedup + filters), snapshot."""
+"""The corpus: document records and the run store at this level; its stages in sub-packages —
+generate/ (the DSPy program and its two engines), optimize/ (DSPy optimizers against a corpus-quality metric),
+curate/ (signals, rules, dedup; local and Ray engines) and snapshot/ (frozen, hashed Parquet + manifest)."""

@@ -1,4 +1,4 @@
-"""`msm train midtrain | sft | aft-data` (issue #7)."""
+"""`msm train midtrain | sft | aft-data`."""
 
 from __future__ import annotations
 

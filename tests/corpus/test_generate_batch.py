@@ -30,8 +30,8 @@ from pathlib import Path
 
 import pytest
 
-from msm.corpus.batch_generation import split_requests
-from msm.corpus.loopback_openai import scripted_answer
+from msm.corpus.generate.batch import split_requests
+from msm.corpus.generate.lm.loopback_server import scripted_answer
 
 SPEC = Path(__file__).parent / "fruit_spec.yaml"
 _CLAUSE = re.compile(r"\[([a-z0-9][a-z0-9_.-]*)\] ([^\n]+)")
@@ -215,8 +215,8 @@ def server():
 
 def test_batch_rounds_through_the_openai_client_honour_the_program_and_retry_errors(
         msm, server: BatchServer, tmp_path: Path, isolated_workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from msm.corpus import batch_generation
-    from msm.corpus.program import SpecDocumentProgram
+    from msm.corpus.generate import batch as batch_generation
+    from msm.corpus.generate.program import SpecDocumentProgram
 
     monkeypatch.setattr(batch_generation, "MAX_REQUESTS_PER_FILE", 4)  # the 6 writes go out as two batches
 

@@ -13,9 +13,9 @@ import dspy
 import numpy as np
 import pytest
 
-from msm.corpus import optimize as opt
-from msm.corpus import program as prog
-from msm.corpus.lm_backends import Backend
+from msm.corpus.optimize import optimizer as opt
+from msm.corpus.generate import program as prog
+from msm.corpus.generate.lm.backends import Backend
 from msm.spec import Spec
 from msm.workspace import Workspace
 
@@ -70,9 +70,9 @@ class ScriptedLM(dspy.BaseLM):
 @pytest.fixture
 def scripted(monkeypatch: pytest.MonkeyPatch) -> ScriptedLM:
     lm = ScriptedLM()
-    monkeypatch.setattr("msm.corpus.lm_backends.build_backend",
+    monkeypatch.setattr("msm.corpus.generate.lm.backends.build_backend",
                         lambda name, **_: Backend(lm=lm, name=name, local=True))
-    monkeypatch.setattr("msm.corpus.lm_backends.is_local_name", lambda name, ws: True)
+    monkeypatch.setattr("msm.corpus.generate.lm.backends.is_local_name", lambda name, ws: True)
     return lm
 
 
@@ -99,14 +99,14 @@ def test_optimizer_finds_the_better_instruction_and_the_held_out_score_rises(scr
     # a local (weak) model continues the run engine's template opening, as in `msm generate`
     first = saved["valset"]["after"][0]
     assert first["document"].startswith(first["document_type"].capitalize() + "\nBy ")
-    assert not list(out.parent.glob(".*.tmp.json"))
+    assert not list(out.parent.glob(".*.tmp"))
 
 
 def test_the_valset_holds_out_whole_clauses() -> None:
     train, val = opt.split_clauses(SPEC, None, seed=0)
     assert set(train) | set(val) == {"apples", "buses", "bread"} and not set(train) & set(val) and val
-    items = opt.build_items(SPEC, val, 4, seed=0, profile={"length_choices": [150], "context_scope": "clause",
-                                                           "revise": False}, split="val")
+    settings = opt.optimizer_settings(SPEC, "weak", lm="local:x", seed=0).model_copy(update={"length_choices": [150]})
+    items = opt.build_items(SPEC, val, 4, settings=settings, split="val")
     assert {i.clause_id for i in items} == set(val)
     assert "clause_id" not in items[0].inputs() and items[0].inputs()["length_words"] == 150
     from msm.errors import BadInput

@@ -8,9 +8,9 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from msm.corpus.curation import apply_rules, load_spec_tables
-from msm.corpus.curation_config import compile_rules, load_config
-from msm.corpus.quality_signals import SIGNAL_COLUMNS, compute_signals
+from msm.corpus.curate.steps import apply_rules, load_spec_tables
+from msm.corpus.curate.config import compile_rules, load_config
+from msm.corpus.curate.signals import SIGNAL_COLUMNS, compute_signals
 from msm.spec import load_spec, resolve_spec_path
 
 SENTENCES = [

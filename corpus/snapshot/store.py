@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
 from msm.atomic import atomic_directory, sha256_file, write_json_atomic
-from msm.errors import BadInput, MsmError
+from msm.errors import BadInput, MsmError, first_line
 from msm.workspace import Workspace, utc_now
 
 SNAPSHOT_SCHEMA_VERSION = 1
@@ -85,7 +85,7 @@ def read_manifest(ws: Workspace, name: str) -> SnapshotManifest:
     try:
         return SnapshotManifest.model_validate(json.loads(path.read_text(encoding="utf-8")))
     except (ValueError, json.JSONDecodeError) as exc:
-        raise MsmError(f"snapshot {name!r}: {path}: manifest unreadable: {str(exc).splitlines()[0]}") from None
+        raise MsmError(f"snapshot {name!r}: {path}: manifest unreadable: {first_line(exc)}") from None
 
 
 def verify_snapshot(ws: Workspace, name: str) -> list[str]:

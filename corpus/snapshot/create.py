@@ -3,7 +3,7 @@
 create: the kept documents (current curation marks) of one or more runs; with `--require-review` only those the
 review app settled as accepted, with the reviewer's edited text where there is one (`review_doc_versions`).
 The manifest records specs + hashes, runs, program hashes, each run's curation (id, config, config hash) and
-review statistics; `snapshot_store.write_snapshot` does the atomic, never-overwrite write and the hashing.
+review statistics; `store.write_snapshot` does the atomic, never-overwrite write and the hashing.
 
 export: after re-verifying the hashes, DIR/dataset (Hugging Face `datasets.save_to_disk`, read back with
 `datasets.load_from_disk`), DIR/documents.parquet (for `load_dataset("parquet", data_files=...)`) and
@@ -21,10 +21,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from msm.atomic import atomic_directory
-from msm.corpus.curation import curate_run, current_curation_dir, read_summary
+from msm.corpus.curate.engine import curate_run
+from msm.corpus.curate.store import current_curation_dir, read_summary
 from msm.corpus.exporter import load_full_documents, review_states
 from msm.corpus.run_store import RunStore
-from msm.corpus.snapshot_store import MANIFEST_FILE, SnapshotManifest, open_verified_snapshot, write_snapshot
+from msm.corpus.snapshot.store import MANIFEST_FILE, SnapshotManifest, open_verified_snapshot, write_snapshot
 from msm.errors import BadInput
 from msm.workspace import Workspace, check_name
 

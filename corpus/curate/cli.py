@@ -10,7 +10,7 @@ from msm.cli_support import emit, info, json_option, progress, state, table
 @click.group("curate", invoke_without_command=True)
 @click.option("--run", "run_name", default=None, help="Run to curate.")
 @click.option("--config", type=click.Path(dir_okay=False), default=None,
-              help="Curation config YAML (default: the shipped corpus/default_curation.yaml).")
+              help="Curation config YAML (default: the shipped corpus/curate/default_config.yaml).")
 @click.option("--steps", default="dedup,filters", show_default=True,
               help="Comma-separated steps to run: dedup, filters. Marks reflect exactly these steps.")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
@@ -38,7 +38,7 @@ def curate_group(ctx: click.Context, run_name: str | None, config: str | None, s
         return
     if not run_name:
         raise click.UsageError("missing option '--run'")
-    from msm.corpus.curation import curate_run, parse_steps
+    from msm.corpus.curate.engine import curate_run, parse_steps
 
     chosen = parse_steps(steps)
     if engine == "local" and (ray_address or ray_scratch or ray_shuffle):
@@ -70,7 +70,7 @@ def curate_group(ctx: click.Context, run_name: str | None, config: str | None, s
 @json_option
 def report_command(run_name: str, examples: int) -> None:
     """Per-rule drop counts with examples, dedup clusters, and the diversity report of the kept documents."""
-    from msm.corpus.curation import report
+    from msm.corpus.curate.store import report
 
     data = report(state().workspace(), run_name, examples)
 

@@ -1,15 +1,16 @@
 """Run the generator's stages as rounds of batch requests: the OpenAI Batch API, or JSONL files for `vllm run-batch`.
 
-The per-item engine (`GenerationRun`) asks for one item at a time; here every request the run needs next — all
+The per-item engine (`engine.ItemEngine`) asks for one item at a time; here every request the run needs next — all
 missing plans, then all document-type brainstorms, then all idea brainstorms, then every write and revise — goes
 out together as one round of batches. The answers pass through the same parsing (the run's DSPy adapter), the
 same checks and the same records as the per-item engine: brainstorm answers into `stages.jsonl`, documents and
 failures into the run store, one line per request result into `calls.jsonl` (tokens from the response's usage;
 cost at LiteLLM's list price for the model, halved: the Batch API bills half; 0 for a model LiteLLM does not price).
 
-What needs asking next is always recomputed from the run's files (the per-item engine's brainstorm walk, with a
-missing answer turned into a request instead of a call), so a request's `custom_id` (`stage|key`) names the same
-piece of work in every process, and an answer is applied only while that work is still open:
+What needs asking next is always recomputed from the run's files by the same `planning.SlotWalk` the per-item
+engine uses — its brainstorm questions answered from the run's cache, the open ones turned into requests — so a
+request's `custom_id` (`stage|key`) names the same piece of work in every process, and an answer is applied only
+while that work is still open:
 
     runs/<name>/batches.jsonl   append-only events: uploaded (file id) → submitted (batch id) → finished →
                                 ingested; file_written for request files (--batch-file-only)
@@ -31,7 +32,7 @@ import io
 import json
 import time
 from collections import Counter
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -41,13 +42,16 @@ import dspy
 from dspy.utils.exceptions import AdapterParseError
 
 from msm.atomic import append_jsonl, read_jsonl, repair_jsonl_tail
-from msm.corpus import program as prog
-from msm.corpus.lenient_adapter import LenientAdapter
-from msm.corpus.lm_backends import TRANSIENT_STATUS, Backend
-from msm.corpus.run_generation import (STAGE_SCHEMA_VERSION, CallOutcome, Draft, GenerationRun, GenerationSettings,
-                                       Totals, WriteJob)
+from msm.corpus.generate.engine import CallOutcome, Draft, RunRecorder, Totals
+from msm.corpus.generate.lm.backends import TRANSIENT_STATUS
+from msm.corpus.generate.lm.lenient_adapter import LenientAdapter
+from msm.corpus.generate.planning import StageAsk, WriteJob
+from msm.corpus.generate.program import SpecDocumentProgram
+from msm.corpus.generate.settings import GenerationSettings
+from msm.corpus.records import BatchEvent, StageRecord, resume_line
 from msm.corpus.run_store import RunStore
 from msm.errors import BadInput, MsmError
+from msm.progress import no_progress
 from msm.spec import Spec
 from msm.workspace import utc_now
 
@@ -76,11 +80,6 @@ class BatchRequest:
     def line(self) -> bytes:
         return (json.dumps({"custom_id": self.custom_id, "method": "POST", "url": ENDPOINT, "body": self.build_body()},
                            ensure_ascii=False) + "\n").encode("utf-8")
-
-
-class _NeedsAnswer(Exception):
-    def __init__(self, request: BatchRequest):
-        self.request = request
 
 
 @dataclass
@@ -120,7 +119,7 @@ def request_model(lm: str) -> str:
 
 @lru_cache(maxsize=1)
 def _priced_models() -> frozenset[str]:
-    """The models in the price table LiteLLM ships (the one it uses offline, see lm_backends), read without
+    """The models in the price table LiteLLM ships (the one it uses offline, see the generate package), read without
     importing LiteLLM: that import takes several seconds, and a self-hosted model has no price anyway."""
     spec = importlib.util.find_spec("litellm")
     table = Path(next(iter(spec.submodule_search_locations or []), "")) / "model_prices_and_context_window_backup.json"
@@ -148,23 +147,22 @@ def batch_cost(lm: str, prompt_tokens: int, completion_tokens: int) -> tuple[flo
     return 0.0, "unknown to litellm"
 
 
-class BatchGenerationRun(GenerationRun):
+class BatchEngine(RunRecorder):
     """The generator run with every stage answered in batch rounds. `client` is an `openai.OpenAI` (None when only
     files are written or read)."""
 
-    def __init__(self, store: RunStore, spec: Spec, backend: Backend, program: prog.SpecDocumentProgram,
-                 settings: GenerationSettings, *, client: Any = None, poll_s: float = 30.0,
-                 max_failures: int | None = None,
-                 round_progress: Callable[[str, int], AbstractContextManager] | None = None,
+    def __init__(self, store: RunStore, spec: Spec, program: SpecDocumentProgram, settings: GenerationSettings, *,
+                 client: Any = None, poll_s: float = 30.0, max_failures: int | None = None,
+                 round_progress: Callable[[str, int], AbstractContextManager] = no_progress,
                  log: Callable[[str], None] = lambda _m: None, max_requests: int | None = None,
                  max_bytes: int | None = None, sleep: Callable[[float], None] = time.sleep):
-        super().__init__(store, spec, backend, program, settings, concurrency=1, max_failures=max_failures,
-                         sleep=sleep)
         # the opening goes into the request as text: a batch endpoint cannot continue a prefilled assistant turn
-        self.adapter = LenientAdapter(plain_prompts=settings.profile == "weak", prefill_as_turn=False)
+        super().__init__(store, spec, program, settings,
+                         adapter=LenientAdapter(plain_prompts=settings.profile == "weak", prefill_as_turn=False),
+                         max_failures=max_failures, sleep=sleep)
         self.client = client
         self.poll_s = poll_s
-        self.round_progress = round_progress or (lambda _d, _t: nullcontext(lambda n=1, **_: None))
+        self.round_progress = round_progress
         self.log = log
         self.max_requests = max_requests or MAX_REQUESTS_PER_FILE
         self.max_bytes = max_bytes or MAX_BYTES_PER_FILE
@@ -172,18 +170,17 @@ class BatchGenerationRun(GenerationRun):
         repair_jsonl_tail(self.batches_path)
         self.model = request_model(settings.lm)
         self._errors: Counter = Counter()  # per custom_id, in this process
-        self._gave_up: dict[tuple[str, str], dict] = {}  # brainstorm requests out of retries, in this process
-        self._buffer: dict[Path, list[dict]] | None = None
+        self._gave_up: dict[tuple[str, str], StageRecord] = {}  # brainstorm requests out of retries, in this process
+        self._buffer: dict[Path, list] | None = None
         self.batches_submitted = 0
         self.rounds = 0
 
-    # ---- what is open: the per-item engine's walk, with missing answers turned into requests ---------------------
-    def _stage(self, predictor: dspy.Predict, stage: str, key: str, **inputs: Any) -> dict:
-        cached = self.stage_cache.get((stage, key))
-        if cached is not None:
-            return cached
-        if (stage, key) in self._gave_up:
-            return self._gave_up[(stage, key)]
+    # ---- what is open: the slot walk answered from the cache; open questions become requests ---------------------
+    def _known(self, ask: StageAsk) -> StageRecord | None:
+        return self.cached(ask) or self._gave_up.get((ask.stage, ask.key))
+
+    def _brainstorm_request(self, ask: StageAsk) -> BatchRequest:
+        stage, key = ask.stage, ask.key
 
         def apply(outcome: CallOutcome, batch_id: str | None) -> None:
             if (stage, key) in self.stage_cache:
@@ -192,7 +189,8 @@ class BatchGenerationRun(GenerationRun):
             if (stage, key) not in self.stage_cache:  # never answered: not cached, a later process asks again
                 self._gave_up[(stage, key)] = record
 
-        raise _NeedsAnswer(self._request(predictor, stage, key, key, f"{stage}:{key}", inputs, None, apply))
+        return self._request(getattr(self.program, ask.predictor), stage, key, key, f"{stage}:{key}", ask.inputs,
+                             None, apply)
 
     def _request(self, predictor: dspy.Predict, stage: str, key: str, item: str, rollout: str,
                  inputs: dict[str, Any], prefill: str | None,
@@ -211,49 +209,20 @@ class BatchGenerationRun(GenerationRun):
                             signature=predictor.signature, prefill=prefill, build_body=build_body, apply=apply)
 
     def open_requests(self) -> list[BatchRequest]:
-        """Every request the run needs next, all of one stage, except that writes and revises go together (a
+        """Every request the run needs next, all of one brainstorm stage, or every write and revise together (a
         retried write and another slot's revise do not wait for each other). Empty: the run is finished."""
-        all_slots, pending, attempts_used = self.pending_slots()
-        if not pending:
-            return []
-        clauses = {c.id: c for c in self.spec.clauses}
-        quota = prog.quotas(self.spec, self.settings.n_docs)
-        wanted = sorted({s.clause_id for s in pending}, key=list(clauses).index)
-
-        def walk(keys: Iterable, answer: Callable) -> tuple[dict, list[BatchRequest]]:
-            found, missing = {}, []
-            for k in keys:
-                try:
-                    found[k] = answer(k)
-                except _NeedsAnswer as need:
-                    missing.append(need.request)
-            return found, missing
-
-        plans, missing = walk(wanted, lambda cid: self.plan_clause(clauses[cid]))
-        if missing:
-            return missing
-        types, missing = walk(wanted, lambda cid: self.doc_types(
-            clauses[cid], plans[cid], min(quota[cid], self.settings.types_per_clause)))
-        if missing:
-            return missing
-        placed, need = self.place_slots(wanted, types)
-        idea_lists, missing = walk(list(need), lambda p: self.ideas(clauses[p[0]], p[1], need[p]))
-        if missing:
-            return missing
+        _, pending, attempts_used = self.pending_slots()
+        walked = self.walker.walk(pending, lambda asks: [self._known(a) for a in asks])
+        if walked.missing:
+            return [self._brainstorm_request(ask) for ask in walked.missing]
         requests = []
-        for slot in pending:
-            doc_type, type_source, cid, j = placed[f"{slot.clause_id}/{slot.index}"]
-            ideas, unsuitable = idea_lists[(cid, doc_type)]
-            idea, idea_source = ideas[j]
-            job = self.write_job(slot=slot, clause=clauses[cid], plan=plans[cid], doc_type=doc_type,
-                                 type_source=type_source, idea=idea, idea_source=idea_source, unsuitable=unsuitable)
-            attempt = attempts_used.get(slot.doc_id, 0)
-            if attempt >= self.settings.attempts:  # a rerun with fewer --attempts than this item already used
-                self._fail(slot.doc_id, "write", f"no attempts left ({attempt} used)", None, True)
+        for job in walked.jobs:
+            attempt = attempts_used.get(job.slot.doc_id, 0)
+            if self.out_of_attempts(job, attempt):
                 continue
-            draft = self.stage_cache.get(("draft", f"{slot.doc_id}:{attempt}"))
+            draft = self.stage_cache.get(("draft", f"{job.slot.doc_id}:{attempt}"))
             if draft is not None and self.settings.revise:
-                requests.append(self._revise_request(job, attempt, Draft(**draft["output"])))
+                requests.append(self._revise_request(job, attempt, Draft(**draft.output)))
             else:
                 requests.append(self._write_request(job, attempt))
         return requests
@@ -268,18 +237,17 @@ class BatchGenerationRun(GenerationRun):
             if not self.settings.revise:
                 self.store_document(job, attempt, draft, {"batch_id": batch_id, "batch_ids": {"write": batch_id}})
                 return
-            record = {"schema_version": STAGE_SCHEMA_VERSION, "stage": "draft", "key": f"{doc_id}:{attempt}",
-                      "ok": True, "output": draft.__dict__, "batch_id": batch_id, "lm": self.settings.lm,
-                      "at": utc_now().isoformat()}
+            record = StageRecord(stage="draft", key=f"{doc_id}:{attempt}", ok=True, output=draft.__dict__,
+                                 batch_id=batch_id, lm=self.settings.lm, at=utc_now().isoformat())
             with self._lock:
                 self._append(self.stages_path, [record])
-                self.stage_cache[("draft", record["key"])] = record
+                self.stage_cache[("draft", record.key)] = record
 
         return self._request(self.program.write, "write", f"{doc_id}|{attempt}", doc_id, job.rollout(attempt),
                              job.inputs, job.opening or None, apply)
 
     def _revise_request(self, job: WriteJob, attempt: int, draft: Draft) -> BatchRequest:
-        write_batch = self.stage_cache[("draft", f"{job.slot.doc_id}:{attempt}")].get("batch_id")
+        write_batch = self.stage_cache[("draft", f"{job.slot.doc_id}:{attempt}")].batch_id
 
         def apply(outcome: CallOutcome, batch_id: str | None) -> None:
             revised = self.check_revised(job, attempt, draft, outcome)
@@ -291,7 +259,7 @@ class BatchGenerationRun(GenerationRun):
                              job.rollout(attempt), job.revise_inputs(draft.text), None, apply)
 
     # ---- answers ---------------------------------------------------------------------------------------------------
-    def _append(self, path: Path, records: list[dict]) -> None:
+    def _append(self, path: Path, records: list) -> None:
         if self._buffer is None:
             super()._append(path, records)
         else:
@@ -372,14 +340,14 @@ class BatchGenerationRun(GenerationRun):
             self.adapter.set_prefill(None)
         outcome.prompt_tokens, outcome.completion_tokens, outcome.cost = prompt_tokens, completion_tokens, cost
         outcome.finish_reason = choice.get("finish_reason")
-        self._log_call(request.stage, request.item, request.rollout,
-                       {"usage": usage, "cost": cost}, 0.0, batch_id=batch_id, custom_id=request.custom_id,
-                       cost_basis=basis)
+        self.log_call(request.stage, request.item, request.rollout,
+                      {"usage": usage, "cost": cost}, 0.0, batch_id=batch_id, custom_id=request.custom_id,
+                      cost_basis=basis)
         request.apply(outcome, batch_id)
 
     def _apply_error(self, request: BatchRequest, status: int | None, reason: str, batch_id: str | None) -> None:
-        self._log_call(request.stage, request.item, request.rollout, None, 0.0, error=reason[:300],
-                       batch_id=batch_id, custom_id=request.custom_id)
+        self.log_call(request.stage, request.item, request.rollout, None, 0.0, error=reason[:300],
+                      batch_id=batch_id, custom_id=request.custom_id)
         self._errors[request.custom_id] += 1
         transient = status is None or status in TRANSIENT_STATUS or status >= 500
         if transient and self._errors[request.custom_id] <= self.settings.max_retries:
@@ -390,36 +358,35 @@ class BatchGenerationRun(GenerationRun):
         request.apply(CallOutcome(ok=False, reason=prefix + reason), batch_id)
 
     # ---- the batch log -----------------------------------------------------------------------------------------
-    def _event(self, **fields: Any) -> None:
-        append_jsonl(self.batches_path, [{"schema_version": STAGE_SCHEMA_VERSION, **fields,
-                                          "at": utc_now().isoformat()}])
+    def _event(self, **fields: Any) -> BatchEvent:
+        event = BatchEvent(**fields, at=utc_now().isoformat())
+        append_jsonl(self.batches_path, [resume_line(event)])
+        return event
 
-    def events(self) -> list[dict]:
-        return list(read_jsonl(self.batches_path))
+    def events(self) -> list[BatchEvent]:
+        return [BatchEvent.model_validate(raw) for raw in read_jsonl(self.batches_path)]
 
     def _next_round(self) -> int:
-        return max((e.get("round", 0) for e in self.events()), default=0) + 1
+        return max((e.round or 0 for e in self.events()), default=0) + 1
 
-    def open_batches(self) -> list[dict]:
+    def open_batches(self) -> list[BatchEvent]:
         """Submitted batches whose answers were not ingested yet (a killed process's), oldest first."""
         events = self.events()
-        ingested = {e["batch_id"] for e in events if e["event"] == "ingested"}
-        return [e for e in events if e["event"] == "submitted" and e["batch_id"] not in ingested]
+        ingested = {e.batch_id for e in events if e.event == "ingested"}
+        return [e for e in events if e.event == "submitted" and e.batch_id not in ingested]
 
     # ---- the Batch API ------------------------------------------------------------------------------------------
     def run(self) -> Totals:
         all_slots, pending, _ = self.pending_slots()
-        self.on_progress(len(all_slots) - len(pending), **self._status())
+        self.on_progress(len(all_slots) - len(pending), **self.status())
         self._adopt_unrecorded_submissions()
         left_over = self.open_batches()
         if left_over:
             self.log(f"resuming {len(left_over)} batch(es) submitted earlier: "
-                     + ", ".join(e["batch_id"] for e in left_over))
+                     + ", ".join(e.batch_id or "?" for e in left_over))
             self._await_and_ingest(left_over)
         while True:
-            if self.max_failures is not None and self.totals.failed > self.max_failures:
-                raise MsmError(f"run {self.store.name}: stopped after {self.totals.failed} failed items "
-                               f"(--max-failures {self.max_failures}); finished documents are kept, rerun to resume")
+            self.check_failures()
             requests = self.open_requests()
             if not requests:
                 return self.totals
@@ -433,7 +400,7 @@ class BatchGenerationRun(GenerationRun):
             for part, lines in enumerate(parts):
                 yield stage, part, f"{self.store.name}-r{round_no}-{stage}-{part}.jsonl", lines
 
-    def _submit(self, requests: list[BatchRequest]) -> list[dict]:
+    def _submit(self, requests: list[BatchRequest]) -> list[BatchEvent]:
         round_no = self._next_round()
         self.rounds += 1
         submitted = []
@@ -445,11 +412,11 @@ class BatchGenerationRun(GenerationRun):
             batch = self.client.batches.create(
                 input_file_id=uploaded.id, endpoint=ENDPOINT, completion_window="24h",
                 metadata={"msm_run": self.store.name, "msm_stage": stage, "msm_round": str(round_no)})
-            event = dict(event="submitted", stage=stage, round=round_no, part=part, input_file_id=uploaded.id,
-                         batch_id=batch.id, status=batch.status, requests=len(lines))
-            self._event(**event)  # recorded before any wait: a killed process resumes this batch
+            # recorded before any wait: a killed process resumes this batch
+            submitted.append(self._event(event="submitted", stage=stage, round=round_no, part=part,
+                                         input_file_id=uploaded.id, batch_id=batch.id, status=batch.status,
+                                         requests=len(lines)))
             self.batches_submitted += 1
-            submitted.append(event)
         counts = ", ".join(f"{stage} {len(by_stage[stage])}" for stage in sorted(by_stage, key=STAGE_ORDER.index))
         self.log(f"round {round_no}: {counts} requests in {len(submitted)} batch(es)")
         return submitted
@@ -458,11 +425,11 @@ class BatchGenerationRun(GenerationRun):
         """An upload with no recorded batch: a process killed inside `batches.create`. If the provider has a batch
         for that file, it is this run's and is resumed; otherwise the upload is abandoned (its work is still open)."""
         events = self.events()
-        recorded = {e["input_file_id"] for e in events if e["event"] in {"submitted", "abandoned"}}
-        orphans = [e for e in events if e["event"] == "uploaded" and e["input_file_id"] not in recorded]
+        recorded = {e.input_file_id for e in events if e.event in {"submitted", "abandoned"}}
+        orphans = [e for e in events if e.event == "uploaded" and e.input_file_id not in recorded]
         if not orphans:
             return
-        wanted = {e["input_file_id"] for e in orphans}
+        wanted = {e.input_file_id for e in orphans}
         by_file = {}
         for n, batch in enumerate(self.client.batches.list(limit=100)):  # newest first
             if batch.input_file_id in wanted:
@@ -470,32 +437,32 @@ class BatchGenerationRun(GenerationRun):
             if len(by_file) == len(wanted) or n >= 1000:
                 break
         for upload in orphans:
-            batch = by_file.get(upload["input_file_id"])
+            batch = by_file.get(upload.input_file_id)
             if batch is None:
-                self._event(event="abandoned", stage=upload["stage"], round=upload["round"], part=upload["part"],
-                            input_file_id=upload["input_file_id"])
+                self._event(event="abandoned", stage=upload.stage, round=upload.round, part=upload.part,
+                            input_file_id=upload.input_file_id)
                 continue
-            self._event(event="submitted", stage=upload["stage"], round=upload["round"], part=upload["part"],
-                        input_file_id=upload["input_file_id"], batch_id=batch.id, status=batch.status,
-                        requests=upload["requests"], adopted=True)
+            self._event(event="submitted", stage=upload.stage, round=upload.round, part=upload.part,
+                        input_file_id=upload.input_file_id, batch_id=batch.id, status=batch.status,
+                        requests=upload.requests, adopted=True)
 
-    def _await_and_ingest(self, batches: list[dict]) -> None:
-        total = sum(int(b.get("requests") or 0) for b in batches)
-        stages = sorted({b["stage"] for b in batches}, key=STAGE_ORDER.index)
+    def _await_and_ingest(self, batches: list[BatchEvent]) -> None:
+        total = sum(int(b.requests or 0) for b in batches)
+        stages = sorted({b.stage for b in batches}, key=STAGE_ORDER.index)
         finished: dict[str, Any] = {}
         done_before = 0
-        with self.round_progress(f"batch round {batches[0]['round']} ({', '.join(stages)})", total) as advance:
+        with self.round_progress(f"batch round {batches[0].round} ({', '.join(stages)})", total) as advance:
             while len(finished) < len(batches):
                 counted = 0
                 for b in batches:
-                    if b["batch_id"] in finished:
-                        counts = finished[b["batch_id"]].request_counts
+                    if b.batch_id in finished:
+                        counts = finished[b.batch_id].request_counts
                     else:
-                        batch = self.client.batches.retrieve(b["batch_id"])
+                        batch = self.client.batches.retrieve(b.batch_id)
                         counts = batch.request_counts
                         if batch.status in TERMINAL:
-                            finished[b["batch_id"]] = batch
-                            self._event(event="finished", batch_id=batch.id, stage=b["stage"], round=b["round"],
+                            finished[b.batch_id] = batch
+                            self._event(event="finished", batch_id=batch.id, stage=b.stage, round=b.round,
                                         status=batch.status, output_file_id=batch.output_file_id,
                                         error_file_id=batch.error_file_id,
                                         request_counts=counts.model_dump() if counts else None)
@@ -509,12 +476,12 @@ class BatchGenerationRun(GenerationRun):
         answered: set[str] = set()
         done_before = self.totals.done
         for b in batches:
-            batch = finished[b["batch_id"]]
+            batch = finished[b.batch_id]
             lines = [{**line, "_batch_id": batch.id} for file_id in (batch.output_file_id, batch.error_file_id)
                      if file_id for line in self._file_lines(file_id)]
             result = self.apply_results(requests, lines, source=batch.id)
             answered |= result.seen
-            self._event(event="ingested", batch_id=batch.id, stage=b["stage"], round=b["round"], status=batch.status,
+            self._event(event="ingested", batch_id=batch.id, stage=b.stage, round=b.round, status=batch.status,
                         answered=result.answered, errors=result.errors, skipped=result.skipped)
             if result.errors or batch.status != "completed":
                 reasons = ", ".join(f"{n} {kind}" for kind, n in result.error_reasons.most_common())
@@ -523,9 +490,9 @@ class BatchGenerationRun(GenerationRun):
         # open work of these stages that no output or error line mentions (a failed or cancelled batch)
         unanswered = [r for r in requests if r.stage in stages and r.custom_id not in answered]
         if unanswered:
-            self.apply_results(unanswered, [], source=batches[-1]["batch_id"],
+            self.apply_results(unanswered, [], source=batches[-1].batch_id,
                                expected={r.custom_id for r in unanswered})
-        self.on_progress(self.totals.done - done_before, **self._status())
+        self.on_progress(self.totals.done - done_before, **self.status())
 
     def _file_lines(self, file_id: str) -> Iterator[dict]:
         content = self.client.files.content(file_id)

@@ -12,9 +12,10 @@ metric, and measure the gain on clauses the optimizer never saw.
     write      the program JSON (atomically; `msm generate --program FILE` loads it and records its hash) and
                FILE.report.json beside it with everything above
 
-Local (weak) models run the weak profile of `run_generation`: plain prompts through the LenientAdapter, clause-only
-context, no revise stage, and the document continues the profile's template opening — the same configuration
-`msm generate` uses for them, so the tuned prompts are the prompts a run will send.
+The profile is resolved and the write inputs and openings are built by the same functions `msm generate` uses
+(`generate.settings`, `generate.planning`): local (weak) models get plain prompts through the LenientAdapter,
+clause-only context, no revise stage, and the document continues the profile's template opening — so the tuned
+prompts are the prompts a run will send.
 """
 
 from __future__ import annotations
@@ -32,10 +33,12 @@ from typing import Any, Callable
 import dspy
 import numpy as np
 
-from msm.corpus import program as prog
-from msm.corpus.generator_signatures import ReviseDocument, WriteDocument
-from msm.corpus.lenient_adapter import LenientAdapter
-from msm.corpus.quality_metric import PARTS, CorpusQualityMetric, JudgeAdapter, accepted_documents, float_metric
+from msm.corpus.generate import planning
+from msm.corpus.generate import program as prog
+from msm.corpus.generate.lm.lenient_adapter import LenientAdapter
+from msm.corpus.generate.settings import GenerationSettings, resolve_profile
+from msm.corpus.generate.signatures import ReviseDocument, WriteDocument
+from msm.corpus.optimize.metric import PARTS, CorpusQualityMetric, JudgeAdapter, accepted_documents, float_metric
 from msm.corpus.records import stable_id
 from msm.errors import BadInput
 from msm.spec import Spec
@@ -116,25 +119,32 @@ def split_clauses(spec: Spec, train_clauses: list[str] | None, seed: int) -> tup
     return [c for c in ids if c not in val], [c for c in ids if c in val]
 
 
-def build_items(spec: Spec, clause_ids: list[str], n: int, *, seed: int, profile: dict[str, Any],
+def optimizer_settings(spec: Spec, profile: str, *, lm: str, seed: int,
+                       max_tokens: int | None = None) -> GenerationSettings:
+    """The generation settings the optimized program is tuned under: the profile a run of this LM gets."""
+    return GenerationSettings.for_profile(profile, write_max_tokens=max_tokens, spec_id=spec.id,
+                                          spec_hash=spec.content_hash, lm=lm, n_docs=1, seed=seed,
+                                          program_hash=prog.program_hash(prog.SpecDocumentProgram()))
+
+
+def build_items(spec: Spec, clause_ids: list[str], n: int, *, settings: GenerationSettings,
                 split: str) -> list[dspy.Example]:
-    """`n` examples spread round-robin over `clause_ids`; each carries the generator's inputs + clause_id."""
-    doc_types = list(prog.seeds()["doc_types"])
-    random.Random(f"{seed}:types").shuffle(doc_types)
+    """`n` examples spread round-robin over `clause_ids`; each carries the write inputs a run would send for it
+    (built by `planning.write_inputs` / `planning.opening_for`) + clause_id."""
+    doc_types = list(planning.seeds()["doc_types"])
+    random.Random(f"{settings.seed}:types").shuffle(doc_types)
     items = []
     for k in range(n):
         clause = spec.clause(clause_ids[k % len(clause_ids)])
         j = k // len(clause_ids)
         doc_id = stable_id("optimize", split, spec.content_hash, clause.id, j)
         doc_type = doc_types[(k + 3 * j) % len(doc_types)]
-        levers = prog.draw_levers(seed, doc_id, length_choices=profile["length_choices"])
-        fields = dict(spec_context=prog.spec_context(spec, profile["context_scope"]),
-                      clause=prog.clause_text(spec, clause), document_type=doc_type,
-                      idea=prog.fallback_idea(spec, clause, doc_type, j),
-                      author=f"{levers.author}, {levers.persona}", era_and_register=f"{levers.era}; {levers.register}",
-                      length_words=levers.length_words, revise=profile["revise"])
-        if profile.get("opening"):
-            fields["opening"] = prog.weak_opening(spec, clause, doc_type, levers, seed, doc_id)
+        levers = planning.draw_levers(settings.seed, doc_id, length_choices=settings.length_choices)
+        idea = planning.fallback_idea(spec, clause, doc_type, j)
+        fields = dict(planning.write_inputs(spec, settings, clause, doc_type, idea, levers), revise=settings.revise)
+        opening = planning.opening_for(spec, settings, clause, doc_type, levers, doc_id)
+        if opening:
+            fields["opening"] = opening
         items.append(dspy.Example(**fields, clause_id=clause.id).with_inputs(*fields))
     return items
 
@@ -220,21 +230,15 @@ def instructions_of(program: dspy.Module) -> dict[str, dict[str, Any]]:
 
 
 def save_program_atomic(program: dspy.Module, out: Path) -> None:
-    """Module.save into a temporary file beside `out`, then rename: a reader sees the old file or the new one."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.stem}.{os.getpid()}.tmp.json"
-    try:
-        program.save(str(tmp))
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    fd = os.open(out.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    """`Module.save` (DSPy's own file format) into a scratch file, then written into place atomically."""
+    import tempfile
+
+    from msm.atomic import write_bytes_atomic
+
+    with tempfile.TemporaryDirectory() as scratch:
+        saved = Path(scratch) / "program.json"
+        program.save(str(saved))
+        write_bytes_atomic(out, saved.read_bytes())
 
 
 @contextlib.contextmanager
@@ -282,8 +286,7 @@ def optimize(ws: Workspace, request: OptimizeRequest, log: Callable[[str], None]
     from dspy.clients.base_lm import GLOBAL_HISTORY
 
     from msm.atomic import write_json_atomic
-    from msm.corpus.lm_backends import build_backend, is_local_name
-    from msm.corpus.run_generation import PROFILE_DEFAULTS
+    from msm.corpus.generate.lm.backends import build_backend, is_local_name
 
     started = time.monotonic()
     started_at = utc_now()
@@ -297,23 +300,23 @@ def optimize(ws: Workspace, request: OptimizeRequest, log: Callable[[str], None]
     if Path(request.out).suffix != ".json":
         raise BadInput(f"--out {request.out}: a program file must end in .json")
     spec = request.spec
-    weak = is_local_name(request.lm, ws)
-    profile_name = "weak" if weak else "strong"
-    profile = PROFILE_DEFAULTS[profile_name]
+    profile_name = resolve_profile("auto", local=is_local_name(request.lm, ws))
+    weak = profile_name == "weak"
+    settings = optimizer_settings(spec, profile_name, lm=request.lm, seed=request.seed, max_tokens=request.max_tokens)
     defaults = DEFAULTS[profile_name]
     n_train = request.n_train or defaults["n_train"]
     n_val = request.n_val or defaults["n_val"]
     threads = request.threads or defaults["threads"]
     budget = request.budget or defaults["budget"][request.optimizer]
-    write_tokens = request.max_tokens or profile["max_tokens"]["write"]
+    write_tokens = settings.max_tokens["write"]
     train_ids, val_ids = split_clauses(spec, request.train_clauses, request.seed)
-    train = build_items(spec, train_ids, n_train, seed=request.seed, profile=profile, split="train")
-    val = build_items(spec, val_ids, n_val, seed=request.seed, profile=profile, split="val")
+    train = build_items(spec, train_ids, n_train, settings=settings, split="train")
+    val = build_items(spec, val_ids, n_val, settings=settings, split="val")
 
     backend = build_backend(request.lm, ws=ws, api_base=request.api_base, max_tokens=write_tokens,
-                            temperature=profile["temperature"], batch_size=threads,
+                            temperature=settings.temperature, batch_size=threads,
                             api_key=os.environ.get("MSM_API_KEY"))
-    task_lm = backend.lm.copy(temperature=profile["temperature"], max_tokens=write_tokens)
+    task_lm = backend.lm.copy(temperature=settings.temperature, max_tokens=write_tokens)
 
     def other_lm(name: str | None, max_tokens: int, temperature: float) -> tuple[dspy.BaseLM, bool]:
         if not name or name == request.lm:
@@ -345,11 +348,11 @@ def optimize(ws: Workspace, request: OptimizeRequest, log: Callable[[str], None]
     # optimizers print progress to stdout; stdout is for the result (--json)
     local_executor = no_straggler_resubmission() if backend.local else contextlib.nullcontext()
     with contextlib.redirect_stdout(sys.stderr), local_executor, dspy.context(lm=task_lm, adapter=adapter):
-        baseline = WriterStage(revise=profile["revise"])
+        baseline = WriterStage(revise=settings.revise)
         log("optimize: measuring the unoptimized program on the valset")
         before = evaluate(baseline, val, metric, threads)
         log(f"optimize: running {request.optimizer}")
-        optimized = run_optimizer(request.optimizer, WriterStage(revise=profile["revise"]), train, metric,
+        optimized = run_optimizer(request.optimizer, WriterStage(revise=settings.revise), train, metric,
                                   budget=budget, demos=defaults["demos"], threads=threads, seed=request.seed,
                                   task_lm=task_lm, reflection_lm=reflection_lm, weak=weak, adapter=adapter)
         log("optimize: measuring the optimized program on the valset")

@@ -5,12 +5,12 @@
   rule, the reason behind it, and contradict no clause of the spec?) — binary rubrics, because 1–5 scales
   collapse — plus deterministic checks: the AI system is named, and the clause's terms appear.
 - realism: the judge's genre question (does it read like a real document of its type?) plus deterministic
-  checks that reuse the curation patterns of `quality_signals` (one definition of each pattern): no
+  checks that reuse the curation patterns of `curate.signals` (one definition of each pattern): no
   meta-commentary, refusal, placeholder or leaked prompt marker, not a verbatim copy of the spec (share of the
   document's word 8-grams found in the spec at most the default curation bound), length within [0.5, 2] x the
   target, not truncated; and reads as prose (a share of common function words), which catches word salad.
 - novelty: 1 − the MinHash Jaccard to the nearest document already accepted for the same clause, with the
-  curation dedup's signatures (`minhash_signatures.SignatureComputer`, default `DedupSettings`).
+  curation dedup's signatures (`curate.novelty.NoveltyIndex`).
 
 A judge answer that cannot be read counts as a failed judgement (every judge question answered "no"), never as
 a pass. `CorpusQualityMetric` returns `dspy.Prediction(score, feedback, faithfulness, realism, novelty, ...)`:
@@ -26,21 +26,19 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 import dspy
-import numpy as np
-from datasketch import MinHash
 from dspy.utils.exceptions import AdapterParseError
 
-from msm.corpus import program as prog
-from msm.corpus.curation_config import DedupSettings
-from msm.corpus.lenient_adapter import LenientAdapter
-from msm.corpus.minhash_signatures import SignatureComputer
-from msm.corpus.quality_signals import (META_COMMENTARY_RE, PLACEHOLDER_RE, PROMPT_MARKER_RE, REFUSAL_RE,
+from msm.corpus.generate.checks import clause_terms
+from msm.corpus.generate.planning import clause_text
+from msm.corpus.generate.lm.lenient_adapter import LenientAdapter
+from msm.corpus.curate.novelty import NoveltyIndex
+from msm.corpus.curate.signals import (META_COMMENTARY_RE, PLACEHOLDER_RE, PROMPT_MARKER_RE, REFUSAL_RE,
                                         SPEC_GRAM_WORDS)
 from msm.spec import Clause, Spec
 
 PARTS = ("faithfulness", "realism", "novelty")
 DEFAULT_WEIGHTS = {"faithfulness": 0.4, "realism": 0.4, "novelty": 0.2}
-MAX_SPEC_OVERLAP = 0.3      # the default curation rule `spec_copy` (default_curation.yaml)
+MAX_SPEC_OVERLAP = 0.3      # the default curation rule `spec_copy` (curate/default_config.yaml)
 LENGTH_RANGE = (0.5, 2.0)   # words / target words
 MIN_CLAUSE_TERMS = 2        # clause terms a faithful document mentions (all of them when the clause has fewer)
 # Running English prose spends roughly a third of its words on these; name lists and the 135M model's word salad
@@ -54,7 +52,7 @@ _PLACEHOLDER = re.compile(PLACEHOLDER_RE)
 _META = re.compile(META_COMMENTARY_RE)
 _REFUSAL = re.compile(REFUSAL_RE)
 _PROMPT_MARKER = re.compile(PROMPT_MARKER_RE)
-_TERMINAL = re.compile(r"[.!?\"”’)\]*`]$")   # `ends_mid_sentence` of quality_signals, negated
+_TERMINAL = re.compile(r"[.!?\"”’)\]*`]$")   # `ends_mid_sentence` of curate.signals, negated
 _ALNUM = re.compile(r"\w")
 
 
@@ -138,7 +136,7 @@ class Check:
 
 
 def words(text: str) -> list[str]:
-    """Whitespace tokens that contain a letter or digit: the `words` of quality_signals."""
+    """Whitespace tokens that contain a letter or digit: the `words` of curate.signals."""
     return [t for t in text.split() if _ALNUM.search(t)]
 
 
@@ -165,7 +163,7 @@ def document_checks(text: str, spec: Spec, clause: Clause, *, length_words: int 
     written_words = words(written)
     n_words = len(written_words)
     low = written.lower()
-    terms = prog.clause_terms(spec, clause)
+    terms = clause_terms(spec, clause)
     hits = [t for t in terms if t in low]
     needed = min(MIN_CLAUSE_TERMS, len(terms))
     checks = [
@@ -193,39 +191,6 @@ def document_checks(text: str, spec: Spec, clause: Clause, *, length_words: int 
     truncated = finish_reason == "length" or not _TERMINAL.search(text.rstrip())
     checks.append(Check("not_truncated", "realism", not truncated, "stops mid-sentence (truncated)"))
     return checks
-
-
-# ---- novelty ----------------------------------------------------------------------------------------------
-class NoveltyIndex:
-    """Signatures of the documents already accepted, per clause, with the curation dedup's MinHash."""
-
-    def __init__(self, settings: DedupSettings | None = None):
-        self.settings = settings or DedupSettings()
-        width = 32 if self.settings.hash_scheme == "affine32" else 64
-        permutations = MinHash(num_perm=self.settings.num_perm, seed=self.settings.seed,
-                               scheme=self.settings.hash_scheme).permutations
-        self.compute = SignatureComputer(self.settings.shingle_words, width, permutations)
-        self.by_clause: dict[str, tuple[list[str], np.ndarray]] = {}
-
-    def add(self, clause_id: str, doc_ids: list[str], texts: list[str]) -> None:
-        if not texts:
-            return
-        _, signatures = self.compute(texts)
-        ids, existing = self.by_clause.get(clause_id, ([], signatures[:0]))
-        self.by_clause[clause_id] = (ids + list(doc_ids), np.concatenate([existing, signatures]))
-
-    def __len__(self) -> int:
-        return sum(len(ids) for ids, _ in self.by_clause.values())
-
-    def nearest(self, clause_id: str, text: str) -> tuple[float, str | None]:
-        """(estimated Jaccard to the nearest accepted document of the clause, its id); (0, None) if none."""
-        ids, signatures = self.by_clause.get(clause_id, ([], None))
-        if not ids:
-            return 0.0, None
-        _, signature = self.compute([text])
-        similarity = (signatures == signature[0]).mean(axis=1)
-        best = int(np.argmax(similarity))
-        return float(similarity[best]), ids[best]
 
 
 # ---- the metric -------------------------------------------------------------------------------------------
@@ -266,7 +231,7 @@ class CorpusQualityMetric:
         try:
             # trace=None: the judge must not enter an optimizer's trace of the generator's predictors
             with dspy.context(lm=lm, adapter=self.judge_adapter, trace=None):
-                out = self.judge_program(spec=self.spec_text, clause=prog.clause_text(self.spec, clause),
+                out = self.judge_program(spec=self.spec_text, clause=clause_text(self.spec, clause),
                                          document_type=document_type, document=text)
             answers = {name: bool(out[name]) for name in JUDGE_PARTS}
         except AdapterParseError:
@@ -337,7 +302,7 @@ def float_metric(metric: CorpusQualityMetric):
 def accepted_documents(ws, spec: Spec, runs: Iterable[str] | None = None) -> NoveltyIndex:
     """NoveltyIndex over the documents of `runs` (default: every run of this spec in the workspace); in a
     curated run only the kept documents count as accepted."""
-    from msm.corpus.curation import read_marks
+    from msm.corpus.curate.store import read_marks
     from msm.corpus.run_store import RunStore, list_runs
     from msm.errors import BadInput
 

@@ -1,6 +1,7 @@
 """`msm curate --engine ray`: the curation steps as Ray Data tasks over Parquet shards of the documents.
 
-The steps are the local engine's own batch functions (`curation.signals_step`, `SignatureComputer`,
+`RayEngine` implements `engine.CurationEngine`. The steps are the local engine's own batch functions
+(`steps.signals_step`, `SignatureComputer`,
 `dedup.bucket_candidate_pairs`, `dedup.pair_similarity`, `dedup.representatives`); this module only moves
 records between them:
 
@@ -31,20 +32,24 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 import time
 import uuid
-from pathlib import Path
 from typing import Iterator
+
+import duckdb
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from msm.corpus.curation import SignalInputs, signals_step
-from msm.corpus.curation_config import DedupSettings
-from msm.corpus.dedup import (DedupResult, band_keys, bucket_candidate_pairs, dedup_stats, exact_duplicate_groups,
+from msm.corpus.curate.config import DedupSettings
+from msm.corpus.curate.dedup import (DedupResult, band_keys, bucket_candidate_pairs, dedup_stats, exact_duplicate_groups,
                               lsh_parameters, pair_similarity, representatives)
-from msm.corpus.minhash_signatures import SignatureComputer
+from msm.corpus.curate.minhash import SignatureComputer
+from msm.corpus.curate.steps import SignalInputs, signals_step, sql_path, write_document_shards
+from msm.corpus.curate.store import curation_root
+from msm.corpus.run_store import RunStore
 from msm.errors import MsmError
 
 SHUFFLES = {"sort": "sort_shuffle_pull_based", "hash": "hash_shuffle"}   # --ray-shuffle -> Ray's ShuffleStrategy
@@ -54,25 +59,42 @@ SIGNATURE_COLUMNS = ("exact_key", "has_words", "signature")
 _ROWS_PER_PARTITION = 2_000_000
 
 
-class RayCuration:
+class RayEngine:
     """A Ray session (joined or started) and the document shards it reads. A context manager: leaving it shuts
-    down a Ray it started and removes an uploaded scratch copy."""
+    down a Ray it started and removes the shards (and an uploaded scratch copy)."""
 
-    def __init__(self, shards: Path, n_docs: int, address: str | None = None, scratch: str | None = None,
+    name = "ray"
+
+    def __init__(self, store: RunStore, address: str | None = None, scratch: str | None = None,
                  shuffle: str = "sort"):
-        self.local_shards = shards
-        self.n_docs = n_docs
+        self.store = store
+        self.work_dir = curation_root(store.ws, store.name) / f".ray-{uuid.uuid4().hex[:12]}"
+        self.local_shards = self.work_dir / "documents"
+        self.n_docs = 0
         self.address = address
         self.scratch = scratch
         if shuffle not in SHUFFLES:
             raise MsmError(f"--ray-shuffle: {shuffle!r} is not one of {', '.join(SHUFFLES)}")
         self.shuffle = shuffle
         self.started_ray = False
+        self.ray_entered = False
         self.document_rows = self.signature_settings = None
         self.seconds_per_document_pass = 0.0
         self.scratch_cleanup = None
 
-    def __enter__(self) -> RayCuration:
+    def __enter__(self) -> "RayEngine":
+        return self
+
+    def load(self, con: duckdb.DuckDBPyConnection) -> int:
+        """The run's documents as Parquet shards the workers read (a view `docs` over them for the driver), then a
+        Ray session to read them with."""
+        self.n_docs = write_document_shards(self.store, self.local_shards)
+        if self.n_docs:
+            con.execute(f"CREATE VIEW docs AS SELECT * FROM read_parquet('{sql_path(self.local_shards)}/*.parquet')")
+            self._start_ray()
+        return self.n_docs
+
+    def _start_ray(self) -> None:
         try:
             import ray
             import ray.data
@@ -88,6 +110,7 @@ class RayCuration:
 
         context = ray.data.DataContext.get_current()
         self.saved_context = (context.shuffle_strategy, context.enable_progress_bars, context.print_on_execution_start)
+        self.ray_entered = True
         # Groups are already hash partitions (`part` = a stable hash % partitions); Ray only moves them. Its
         # pull-based shuffle does that in tasks; HASH_SHUFFLE starts aggregator actors for every shuffle, which
         # costs seconds per shuffle on a small cluster (benchmarks/bench_ray_curation.py measures both).
@@ -98,18 +121,21 @@ class RayCuration:
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.partitions = max(2, 2 * cpus)
         names = sorted(p.name for p in self.local_shards.glob("part-*.parquet"))
-        try:
-            base = self._upload(self.scratch) if self.scratch else str(self.local_shards)
-        except BaseException:
-            self.__exit__()
-            raise
+        base = self._upload(self.scratch) if self.scratch else str(self.local_shards)  # __exit__ cleans up on failure
         self.shard_paths = [f"{base}/{name}" for name in names]
-        return self
 
     def __exit__(self, *exc: object) -> None:
+        try:
+            if self.ray_entered:
+                self._stop_ray()
+        finally:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    def _stop_ray(self) -> None:
         import ray
         import ray.data
 
+        self.ray_entered = False
         if self.scratch_cleanup:
             self.scratch_cleanup()
         context = ray.data.DataContext.get_current()

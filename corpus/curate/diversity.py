@@ -8,8 +8,8 @@
     top_capitalized_words the most repeated names (the prior tools' "one name 439k times")
     top_phrases           word 4-grams in the most documents
 
-distinct-1/2, the per-clause/type counts, length quantiles and repeated names come from curation's own
-`diversity_report` (one definition, shared with `msm curate`); this module adds the rest.
+distinct-1/2, the per-clause/type counts, length quantiles and repeated names come from `diversity_report`, which
+`msm curate` also runs over the documents it keeps (one definition); `corpus_diversity` adds the rest.
 """
 
 from __future__ import annotations
@@ -23,13 +23,43 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from msm.corpus.curation import diversity_report as curation_diversity
-from msm.corpus.quality_metric import NoveltyIndex
+from msm.corpus.curate.novelty import NoveltyIndex
 
 MAX_PAIRS = 20_000
 TOP = 10
 PHRASE_WORDS = 4
 _WORD = re.compile(r"[a-z]+")
+
+
+def diversity_report(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """Over the kept documents: coverage per clause and type, lexical diversity, length spread, and the most
+    repeated capitalised words (the 'one name repeated 439k times' mode collapse)."""
+    kept = "(SELECT d.* FROM docs d JOIN marks m USING (doc_id) WHERE m.kept)"
+    n_kept = con.execute(f"SELECT count(*) FROM {kept}").fetchall()[0][0]
+    per_clause = con.execute(f"SELECT coalesce(clause_id, '(none)'), count(*) FROM {kept} GROUP BY 1 ORDER BY 2 DESC, 1").fetchall()
+    per_type = con.execute(f"SELECT coalesce(doc_type, '(none)'), count(*) FROM {kept} GROUP BY 1 ORDER BY 2 DESC, 1").fetchall()
+    lexical = con.execute(f"""
+        WITH w AS (SELECT doc_idx, unnest(list_transform(regexp_extract_all(lower(text), '[[:alpha:]]+'),
+                                                        lambda x: x)) AS word FROM {kept}),
+             b AS (SELECT doc_idx, word, lead(word) OVER (PARTITION BY doc_idx ORDER BY rowid) AS nxt FROM
+                   (SELECT row_number() OVER () AS rowid, * FROM w))
+        SELECT count(*), count(DISTINCT word), count(nxt), count(DISTINCT (word, nxt)) FILTER (WHERE nxt IS NOT NULL) FROM b
+    """).fetchall()[0]
+    lengths = con.execute(f"""SELECT quantile_cont(wc, [0.1, 0.5, 0.9]) FROM
+                              (SELECT len(regexp_extract_all(text, '\\S+')) AS wc FROM {kept})""").fetchall()[0][0]
+    names = con.execute(f"""
+        SELECT name, count(DISTINCT doc_idx) AS docs FROM (
+            SELECT doc_idx, unnest(regexp_extract_all(text, '[^.!?\\n"“]\\s+([A-Z][a-z]{{2,}}[A-Za-z]*)', 1)) AS name FROM {kept})
+        GROUP BY name ORDER BY docs DESC, name LIMIT 10""").fetchall()
+    n_words, n_distinct, n_bigrams, n_distinct_bigrams = lexical
+    return {
+        "kept_documents": n_kept,
+        "per_clause": dict(per_clause), "per_doc_type": dict(per_type),
+        "distinct_1": round(n_distinct / n_words, 4) if n_words else None,
+        "distinct_2": round(n_distinct_bigrams / n_bigrams, 4) if n_bigrams else None,
+        "words_p10_p50_p90": [round(x, 1) for x in lengths] if lengths else None,
+        "top_capitalized_words": [{"word": n, "documents": d, "share": round(d / n_kept, 3)} for n, d in names],
+    }
 
 
 def corpus_diversity(docs: Iterable[Any], *, clause_ids: list[str] | None = None, seed: int = 0) -> dict[str, Any]:
@@ -44,7 +74,7 @@ def corpus_diversity(docs: Iterable[Any], *, clause_ids: list[str] | None = None
         con.register("doc_rows", pa.Table.from_pylist(rows))
         con.execute("CREATE TABLE docs AS SELECT * FROM doc_rows")
         con.execute("CREATE TABLE marks AS SELECT doc_id, true AS kept FROM docs")
-        shared = curation_diversity(con)
+        shared = diversity_report(con)
     finally:
         con.close()
     texts = [r["text"] for r in rows]

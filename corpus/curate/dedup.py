@@ -1,7 +1,7 @@
 """Exact and near-duplicate detection: normalized-text hashes, MinHash signatures, MinHash LSH banding,
 verification of candidate pairs, union-find clusters and one deterministic representative per cluster.
 
-Signatures are computed vectorized in `minhash_signatures` with datasketch's own permutations (each row equals
+Signatures are computed vectorized in `minhash` with datasketch's own permutations (each row equals
 `MinHash(hashvalues=row)` of datasketch). Batches are spread over `workers` threads; texts are streamed, so
 memory holds the signatures (N x num_perm x 4 bytes for affine32, 512 MB per million documents at 128
 permutations) and one band's keys at a time, never all texts.
@@ -34,8 +34,8 @@ from typing import Callable, Iterable
 import numpy as np
 from datasketch import MinHash, MinHashLSH
 
-from msm.corpus.curation_config import DEFAULT_MAX_BUCKET_NEIGHBOURS, DedupSettings
-from msm.corpus.minhash_signatures import signature_batches
+from msm.corpus.curate.config import DEFAULT_MAX_BUCKET_NEIGHBOURS, DedupSettings
+from msm.corpus.curate.minhash import signature_batches
 
 
 class UnionFind:

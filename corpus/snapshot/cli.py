@@ -22,7 +22,7 @@ def snapshot_group() -> None:
 def create_command(name: str, from_runs: str, require_review: bool, config_path: str | None) -> None:
     """Freeze the kept documents of the runs into snapshot NAME (Parquet + manifest; never overwritten)."""
     from msm.cli_support import progress
-    from msm.corpus.snapshot_create import create_snapshot
+    from msm.corpus.snapshot.create import create_snapshot
 
     runs = [r.strip() for r in from_runs.split(",") if r.strip()]
     manifest = create_snapshot(state().workspace(), name, runs, require_review, config_path, progress=progress)
@@ -35,7 +35,7 @@ def create_command(name: str, from_runs: str, require_review: bool, config_path:
 @json_option
 def list_command() -> None:
     """List snapshots."""
-    from msm.corpus.snapshot_store import list_snapshots
+    from msm.corpus.snapshot.store import list_snapshots
 
     rows = list_snapshots(state().workspace())
     emit(rows, lambda r: table(r, ["name", "n_documents", "content_hash", "created_at"]))
@@ -46,7 +46,7 @@ def list_command() -> None:
 @json_option
 def show_command(name: str) -> None:
     """Show a snapshot's manifest."""
-    from msm.corpus.snapshot_store import read_manifest
+    from msm.corpus.snapshot.store import read_manifest
 
     manifest = read_manifest(state().workspace(), name)
     emit(manifest.model_dump(mode="json"))
@@ -57,7 +57,7 @@ def show_command(name: str) -> None:
 @json_option
 def verify_command(name: str) -> None:
     """Re-hash every file of snapshot NAME against its manifest; exit 1 on any change."""
-    from msm.corpus.snapshot_store import verify_snapshot
+    from msm.corpus.snapshot.store import verify_snapshot
 
     problems = verify_snapshot(state().workspace(), name)
     emit({"name": name, "ok": not problems, "problems": problems},
@@ -75,7 +75,7 @@ def export_command(name: str, to_dir: str) -> None:
     """Export snapshot NAME as a Hugging Face `datasets` dataset (DIR/dataset) plus DIR/documents.parquet."""
     from pathlib import Path
 
-    from msm.corpus.snapshot_create import export_snapshot
+    from msm.corpus.snapshot.create import export_snapshot
 
     result = export_snapshot(state().workspace(), name, Path(to_dir))
     emit(result, lambda d: click.echo(f"exported {d['documents']} documents: datasets.load_from_disk('{d['dataset']}'), "

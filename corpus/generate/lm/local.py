@@ -2,7 +2,7 @@
 
 DSPy calls an LM once per prediction, from whichever thread runs the prediction. One-stream decoding of a
 135M model on 2 CPU cores is bound by per-step overhead, not arithmetic, so a left-padded batch of 16 costs
-about as much per step as a batch of 1 (ENVIRONMENT.md: 23 → 169 tok/s). This LM therefore does not generate
+about as much per step as a batch of 1 (docs/embedded-model.md: 23 → 169 tok/s). This LM therefore does not generate
 in the calling thread: each call joins a queue, and one worker thread takes whatever calls are waiting (up to
 `batch_size`, after a short gathering window) and decodes them in one `generate`. The run executor keeps
 `batch_size` items in flight so the queue is full.

@@ -1,4 +1,4 @@
-"""An adapter for LMs that do not follow DSPy's `[[ ## field ## ]]` format (see ENVIRONMENT.md: the embedded
+"""An adapter for LMs that do not follow DSPy's `[[ ## field ## ]]` format (see docs/embedded-model.md: the embedded
 135M model never does).
 
 Parsing tries the strict ChatAdapter format first, then falls back: a signature with one `str` output takes the

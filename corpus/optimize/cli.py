@@ -1,4 +1,4 @@
-"""`msm optimize` — tune the generator's prompts with a DSPy optimizer (issue #4)."""
+"""`msm optimize` — tune the generator's prompts with a DSPy optimizer."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def optimize_command(spec: str, out: str, optimizer: str, lm: str, judge_lm: str
     """
     from pathlib import Path
 
-    from msm.corpus.optimize import OptimizeRequest, optimize
+    from msm.corpus.optimize.optimizer import OptimizeRequest, optimize
     from msm.spec import load_spec, resolve_spec_path
 
     the_spec = load_spec(resolve_spec_path(spec))

@@ -10,11 +10,6 @@ jitter, Retry-After and the count of retries are the same for every provider and
 from __future__ import annotations
 
 import os
-
-# LiteLLM fetches its model price list from GitHub at import unless told to use the copy it ships; offline that
-# costs ~25 s of retries on every run. The shipped copy is what cost accounting uses.
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +48,7 @@ def build_backend(name: str, *, ws: Workspace | None, api_base: str | None = Non
         if api_base:
             raise BadInput(f"--api-base {api_base}: only for API models, not the local model {name!r}")
         from msm import models
-        from msm.corpus.local_lm import LocalTransformersLM
+        from msm.corpus.generate.lm.local import LocalTransformersLM
 
         resolved = models.resolve(name, ws)
         if resolved.source == "hub":

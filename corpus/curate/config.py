@@ -1,6 +1,6 @@
 """The curation config: dedup settings plus named filter rules, read from YAML and validated before any work.
 
-A filter rule is a boolean DuckDB SQL *expression* over the signal columns (see `quality_signals.SIGNAL_COLUMNS`)
+A filter rule is a boolean DuckDB SQL *expression* over the signal columns (see `signals.SIGNAL_COLUMNS`)
 that is TRUE when the document should be dropped, e.g.
 
     - name: too_few_words
@@ -29,12 +29,12 @@ from typing import Any
 import duckdb
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from msm.errors import BadInput
+from msm.errors import BadInput, first_line
 from msm.yaml_files import read_yaml_mapping
 
 CURATION_SCHEMA_VERSION = 1
 DEFAULT_MAX_BUCKET_NEIGHBOURS = 64
-DEFAULT_CONFIG_NAME = "default_curation.yaml"
+DEFAULT_CONFIG_NAME = "default_config.yaml"
 
 # Scalar functions a rule may call. Everything reads only the row it is given.
 _ALLOWED_FUNCTIONS = {
@@ -107,7 +107,7 @@ class CompiledRule:
 
 
 def default_config_path() -> Path:
-    return Path(str(resources.files("msm.corpus").joinpath(DEFAULT_CONFIG_NAME)))
+    return Path(str(resources.files("msm.corpus.curate").joinpath(DEFAULT_CONFIG_NAME)))
 
 
 def load_config(path: str | Path | None = None) -> tuple[CurationConfig, str]:
@@ -168,8 +168,7 @@ def compile_rules(config: CurationConfig, signal_columns: dict[str, str], source
             try:
                 con.execute(f"SELECT CAST(({expression_sql}) AS BOOLEAN) FROM signals", params).fetchall()
             except duckdb.Error as exc:
-                message = str(exc).splitlines()[0]
-                raise BadInput(f"{where}: {message}") from None
+                raise BadInput(f"{where}: {first_line(exc)}") from None
             compiled.append(CompiledRule(rule.name, expression_sql, params, rule.action))
         return compiled
     finally:

@@ -3,7 +3,7 @@
 Input: a DuckDB table `docs(doc_idx BIGINT, doc_id, text, spec_id, clause_id, finish_reason, ...)`, plus
 optional `spec_grams(spec_id, gram)` (word 8-grams of each spec's text) and `clause_terms(spec_id, clause_id,
 term)` (each clause's key terms). Output: a table `signals` with one row per document and the columns in
-`SIGNAL_COLUMNS`; filter rules (curation_config) are boolean expressions over exactly these columns.
+`SIGNAL_COLUMNS`; filter rules (config.py) are boolean expressions over exactly these columns.
 
 Definitions follow the papers the default thresholds come from, with the differences written down:
 - Gopher quality (Rae et al. 2021, App. A.1.1): words are whitespace tokens that contain a letter or digit;

@@ -1,0 +1,183 @@
+"""The library entry point: `generate(workspace, GenerateRequest)` — what `msm generate` runs, callable from a notebook.
+
+    from msm.workspace import Workspace
+    from msm.corpus.generate.api import GenerateRequest, generate
+    result = generate(Workspace("msm-workspace"), GenerateRequest(spec="cheese_america", run="nb", n_docs=24))
+
+The request is resolved into `GenerationSettings` (profile, program hash, token bounds), the run is created or its
+settings are checked against the existing run (a rerun resumes), and one of the two engines runs it: item by item
+(`engine.ItemEngine`, in-process or API models) or in batch rounds (`batch.BatchEngine`: the OpenAI Batch API, or
+request files for `vllm run-batch`).
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from pydantic import BaseModel
+
+from msm.errors import BadInput, MsmError, first_line
+from msm.progress import no_progress
+from msm.spec import Spec, load_spec, resolve_spec_path
+from msm.workspace import Workspace, check_name
+
+ProgressFactory = Callable[[str, int], AbstractContextManager]
+LOCAL_BATCH = 32  # bench_local_lm: batch 32 = 6.9x one-stream tokens/s, 16 = 5.4x
+API_CONCURRENCY = 8
+
+
+@dataclass
+class GenerateRequest:
+    """What `msm generate` takes; None means the profile's default."""
+
+    spec: str | Spec
+    run: str
+    n_docs: int
+    lm: str = "local:smollm2-135m"
+    api_base: str | None = None
+    program: str | None = None
+    concurrency: int | None = None
+    seed: int = 0
+    profile: str = "auto"
+    revise: bool | None = None
+    opening: bool | None = None
+    max_failures: int | None = None
+    attempts: int = 3
+    max_tokens: int | None = None
+    request_timeout: float = 120.0
+    batch: bool = False
+    batch_file_only: str | None = None
+    ingest_outputs: tuple[str, ...] = field(default_factory=tuple)
+    poll_interval: float = 30.0
+
+
+class GenerateResult(BaseModel):
+    run: str
+    documents: int
+    target: int
+    failed_items: int
+    new_documents: int
+    calls: int
+    retries: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    mode: str = "items"  # items | batch | batch-files
+    batches_submitted: int | None = None
+    rounds: int | None = None
+    ingested: dict[str, int] | None = None
+    files_written: list[str] | None = None
+    next_stages: str | None = None
+    cost_basis: str | None = None
+
+
+def settings_for(request: GenerateRequest, spec: Spec, ws: Workspace):
+    """(GenerationSettings, program, local?) for a request: the one place a request becomes run settings."""
+    from msm.corpus.generate.lm.backends import is_local_name
+    from msm.corpus.generate.program import load_program, program_hash
+    from msm.corpus.generate.settings import GenerationSettings, resolve_profile
+
+    local = is_local_name(request.lm, ws)
+    program = load_program(request.program)
+    settings = GenerationSettings.for_profile(
+        resolve_profile(request.profile, local=local), write_max_tokens=request.max_tokens, spec_id=spec.id,
+        spec_hash=spec.content_hash, lm=request.lm, api_base=request.api_base, n_docs=request.n_docs,
+        seed=request.seed, program_hash=program_hash(program),
+        program_file=os.path.abspath(request.program) if request.program else None, revise=request.revise,
+        opening=request.opening, attempts=request.attempts)
+    return settings, program, local
+
+
+def generate(ws: Workspace, request: GenerateRequest, *, progress: ProgressFactory = no_progress,
+             log: Callable[[str], None] = lambda _m: None) -> GenerateResult:
+    """Generate (or resume) run `request.run`; see the module docstring."""
+    from msm.corpus.generate.engine import ItemEngine, open_run, run_lock
+    from msm.corpus.generate.lm.backends import build_backend
+    from msm.corpus.run_store import RunStore
+
+    check_name("run", request.run)
+    spec = request.spec if isinstance(request.spec, Spec) else load_spec(resolve_spec_path(request.spec))
+    settings, program, local = settings_for(request, spec, ws)
+    store = RunStore(ws, request.run)
+    if request.batch or request.batch_file_only or request.ingest_outputs:
+        if local:
+            raise BadInput(f"--lm {request.lm}: batch generation needs an API model (provider/model), not a local one")
+        if request.batch and request.batch_file_only:
+            raise BadInput("--batch and --batch-file-only: pick one (the API, or files for `vllm run-batch`)")
+        return _generate_in_batches(store, spec, program, settings, request, progress=progress, log=log)
+    in_flight = request.concurrency or (LOCAL_BATCH if local else API_CONCURRENCY)
+    with run_lock(store):
+        open_run(store, settings)
+        backend = build_backend(request.lm, ws=ws, api_base=request.api_base, max_tokens=settings.max_tokens["write"],
+                                temperature=settings.temperature, timeout_s=request.request_timeout,
+                                batch_size=in_flight, api_key=os.environ.get("MSM_API_KEY"),
+                                frequency_penalty=settings.frequency_penalty)
+        log(f"generate: run {request.run} · spec {spec.id} · {request.n_docs} docs · lm {request.lm} "
+            f"({settings.profile}) · {in_flight} in flight")
+        with progress(f"generate {request.run}", request.n_docs) as advance:
+            engine = ItemEngine(store, spec, backend, program, settings, concurrency=in_flight,
+                                max_failures=request.max_failures, on_progress=advance)
+            engine.run()
+    return _result(store, settings, engine)
+
+
+def _result(store, settings, engine, **extra: Any) -> GenerateResult:
+    t = engine.totals
+    return GenerateResult(run=store.name, documents=sum(1 for _ in store.documents()), target=settings.n_docs,
+                          failed_items=t.failed, new_documents=t.done, calls=t.calls, retries=t.retries,
+                          prompt_tokens=t.prompt_tokens, completion_tokens=t.completion_tokens, cost_usd=t.cost,
+                          **extra)
+
+
+def _generate_in_batches(store, spec, program, settings, request: GenerateRequest, *, progress: ProgressFactory,
+                         log: Callable[[str], None]) -> GenerateResult:
+    from msm.corpus.generate.batch import BatchEngine
+    from msm.corpus.generate.engine import open_run, run_lock
+
+    client = None
+    if request.batch:
+        import openai
+
+        api_key = os.environ.get("MSM_API_KEY") or os.environ.get("OPENAI_API_KEY")
+        if not api_key and not request.api_base:
+            raise BadInput("--batch: no API key (set OPENAI_API_KEY or MSM_API_KEY)")
+        client = openai.OpenAI(base_url=request.api_base, api_key=api_key or "not-needed",
+                               timeout=request.request_timeout)
+    with run_lock(store):
+        open_run(store, settings)
+        engine = BatchEngine(store, spec, program, settings, client=client, poll_s=request.poll_interval,
+                             max_failures=request.max_failures, round_progress=progress,
+                             log=lambda message: log(f"generate: {message}"))
+        ingested = {"answered": 0, "errors": 0, "skipped": 0}
+        for path in request.ingest_outputs:
+            result = engine.ingest_output_file(Path(path))
+            log(f"generate: {path}: {result.answered} answers applied, {result.errors} per-request errors "
+                f"(asked again in the next file), {result.skipped} lines for work already done")
+            for key in ingested:
+                ingested[key] += getattr(result, key)
+        files: list[str] = []
+        next_stages = None
+        if request.batch:
+            import openai
+
+            try:
+                engine.run()
+            except openai.OpenAIError as exc:
+                raise MsmError(f"batch API: {type(exc).__name__}: {first_line(exc, 200)}; "
+                               f"rerun the same command to resume") from None
+        elif request.batch_file_only:
+            next_stages, paths, n_requests = engine.write_request_files(Path(request.batch_file_only))
+            files = [str(p) for p in paths]
+            if paths:
+                log(f"generate: wrote {n_requests} {next_stages} requests to {len(paths)} file(s); run them "
+                    f"(e.g. `vllm run-batch -i FILE -o OUT --model MODEL`), then rerun with --ingest-batch-output OUT")
+        else:
+            next_stages = ",".join(sorted({r.stage for r in engine.open_requests()})) or None
+    return _result(store, settings, engine, mode="batch" if request.batch else "batch-files",
+                   cost_basis="batch price: LiteLLM list price x 0.5 (0 for models LiteLLM does not know)",
+                   batches_submitted=engine.batches_submitted, rounds=engine.rounds, ingested=ingested,
+                   files_written=files, next_stages=next_stages)
