@@ -153,13 +153,14 @@ class BatchEngine(RunRecorder):
 
     def __init__(self, store: RunStore, spec: Spec, program: SpecDocumentProgram, settings: GenerationSettings, *,
                  client: Any = None, poll_s: float = 30.0, max_failures: int | None = None,
+                 max_cost_usd: float | None = None,
                  round_progress: Callable[[str, int], AbstractContextManager] = no_progress,
                  log: Callable[[str], None] = lambda _m: None, max_requests: int | None = None,
                  max_bytes: int | None = None, sleep: Callable[[float], None] = time.sleep):
         # the opening goes into the request as text: a batch endpoint cannot continue a prefilled assistant turn
         super().__init__(store, spec, program, settings,
                          adapter=LenientAdapter(plain_prompts=settings.profile == "weak", prefill_as_turn=False),
-                         max_failures=max_failures, sleep=sleep)
+                         max_failures=max_failures, max_cost_usd=max_cost_usd, sleep=sleep)
         self.client = client
         self.poll_s = poll_s
         self.round_progress = round_progress
@@ -243,7 +244,8 @@ class BatchEngine(RunRecorder):
                 self._append(self.stages_path, [record])
                 self.stage_cache[("draft", record.key)] = record
 
-        return self._request(self.program.write, "write", f"{doc_id}|{attempt}", doc_id, job.rollout(attempt),
+        writer = self.program.writer(rules_only=job.rules_only, planned=self.settings.plan_before_writing)
+        return self._request(writer, "write", f"{doc_id}|{attempt}", doc_id, job.rollout(attempt),
                              job.inputs, job.opening or None, apply)
 
     def _revise_request(self, job: WriteJob, attempt: int, draft: Draft) -> BatchRequest:
@@ -387,6 +389,7 @@ class BatchEngine(RunRecorder):
             self._await_and_ingest(left_over)
         while True:
             self.check_failures()
+            self.check_budget()
             requests = self.open_requests()
             if not requests:
                 return self.totals

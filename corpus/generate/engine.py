@@ -35,7 +35,8 @@ from msm.atomic import append_jsonl, read_jsonl, repair_jsonl_tail
 from msm.corpus.generate import checks
 from msm.corpus.generate.lm.backends import Backend, backoff_s, is_transient, retry_after_s
 from msm.corpus.generate.lm.lenient_adapter import LenientAdapter
-from msm.corpus.generate.planning import Slot, SlotWalk, StageAsk, WriteJob, slots
+from msm.corpus.generate.planning import Slot, SlotWalk, StageAsk, WriteJob, clause_weights, slots
+from msm.corpus.generate.scaffold import ScaffoldAssembler, first_sentences, stays_on_clause
 from msm.corpus.generate.program import SpecDocumentProgram
 from msm.corpus.generate.settings import RESUME_KEYS, GenerationSettings
 from msm.corpus.records import (CallRecord, DocumentRecord, FailureRecord, StageRecord, resume_line)
@@ -71,6 +72,7 @@ class Draft:
     completion_tokens: int
     cost: float
     critique: str | None = None
+    plan: str | None = None  # the writer's plan step (strong profiles), kept as provenance
 
 
 @dataclass
@@ -93,7 +95,7 @@ class RunRecorder:
     document must pass, and which slots are still open."""
 
     def __init__(self, store: RunStore, spec: Spec, program: SpecDocumentProgram, settings: GenerationSettings, *,
-                 adapter: LenientAdapter, max_failures: int | None = None,
+                 adapter: LenientAdapter, max_failures: int | None = None, max_cost_usd: float | None = None,
                  on_progress: Callable[..., None] = no_advance,
                  sleep: Callable[[float], None] = time.sleep):
         self.store = store
@@ -113,6 +115,9 @@ class RunRecorder:
         self.calls_path = store.dir / "calls.jsonl"
         for path in (self.stages_path, self.calls_path, store.documents_path, store.failures_path):
             repair_jsonl_tail(path)  # a killed run's torn last line; from here on only this process appends
+        self.max_cost_usd = max_cost_usd
+        # what earlier processes of this run already spent: the budget is the run's, not this process's
+        self.cost_before = sum(CallRecord.model_validate(raw).cost for raw in read_jsonl(self.calls_path))
         self.stage_cache: dict[tuple[str, str], StageRecord] = {}
         for raw in read_jsonl(self.stages_path):
             record = StageRecord.model_validate(raw)
@@ -165,7 +170,8 @@ class RunRecorder:
         for f in failures:
             attempts_used[f.item_id] = attempts_used.get(f.item_id, 0) + 1
         self.totals.failed = len(given_up)
-        all_slots = slots(self.store.name, self.spec, self.settings.n_docs)
+        all_slots = slots(self.store.name, self.spec, self.settings.n_docs,
+                          clause_weights(self.spec, self.settings.value_share, self.settings.value_clauses))
         pending = [s for s in all_slots if s.doc_id not in done and s.doc_id not in given_up]
         return all_slots, pending, attempts_used
 
@@ -175,6 +181,15 @@ class RunRecorder:
             return False
         self.fail(job.slot.doc_id, "write", f"no attempts left ({attempt} used)", None, True)
         return True
+
+    def over_budget(self) -> bool:
+        return self.max_cost_usd is not None and self.cost_before + self.totals.cost >= self.max_cost_usd
+
+    def check_budget(self) -> None:
+        if self.over_budget():
+            raise MsmError(f"run {self.store.name}: stopped at its cost budget (${self.cost_before + self.totals.cost:.4f}"
+                           f" recorded, --max-cost-usd {self.max_cost_usd}); finished documents are kept, rerun with a "
+                           f"higher budget to resume")
 
     def check_failures(self) -> None:
         if self.max_failures is not None and self.totals.failed > self.max_failures:
@@ -197,7 +212,7 @@ class RunRecorder:
                 text, finish = cut, "trimmed"
         draft = Draft(text=text, stage="write", parse_mode=written.parse_mode, finish_reason=finish,
                       prompt_tokens=written.prompt_tokens, completion_tokens=written.completion_tokens,
-                      cost=written.cost)
+                      cost=written.cost, plan=written.values.get("plan") or None)
         problems = checks.document_problems(draft.text, self.spec, job.clause, min_words=self.settings.min_words,
                                             opening=job.opening)
         if problems:
@@ -218,7 +233,7 @@ class RunRecorder:
         return Draft(text=text, stage="revise", parse_mode=revised.parse_mode, finish_reason=revised.finish_reason,
                      prompt_tokens=draft.prompt_tokens + revised.prompt_tokens,
                      completion_tokens=draft.completion_tokens + revised.completion_tokens,
-                     cost=draft.cost + revised.cost, critique=revised.values.get("critique"))
+                     cost=draft.cost + revised.cost, critique=revised.values.get("critique"), plan=draft.plan)
 
     def store_document(self, job: WriteJob, attempt: int, draft: Draft,
                        extra_metadata: dict[str, Any] | None = None) -> None:
@@ -226,14 +241,15 @@ class RunRecorder:
         record = DocumentRecord(
             doc_id=slot.doc_id, run=self.store.name, text=draft.text, created_at=utc_now(), stage=draft.stage,
             spec_id=self.spec.id, spec_hash=self.spec.content_hash, clause_id=job.clause.id, domain=job.plan["domain"],
-            doc_type=job.doc_type, idea=job.idea, persona=levers.persona, lm=settings.lm,
+            doc_type=job.doc_type, idea=job.idea, persona=levers.persona if settings.levers else None, lm=settings.lm,
             program_hash=settings.program_hash, seed=settings.seed, prompt_tokens=draft.prompt_tokens,
             completion_tokens=draft.completion_tokens, finish_reason=draft.finish_reason,
-            metadata={"author": levers.author, "era": levers.era, "register": levers.register,
+            metadata={**({"author": levers.author, "era": levers.era} if settings.levers else {}),
+                      "register": levers.register, "rules_only_clause": job.rules_only,
                       "length_target_words": levers.length_words, "rollout_id": job.rollout(attempt),
                       "attempt": attempt, "cost_usd": draft.cost, "parse_mode": draft.parse_mode,
                       "context_scope": settings.context_scope, "profile": settings.profile,
-                      "critique": draft.critique,
+                      "critique": draft.critique, "plan": draft.plan,
                       "sources": {"plan": job.plan["source"], "doc_type": job.type_source,
                                   "idea": job.idea_source},
                       "ideas_marked_unsuitable": job.unsuitable,
@@ -266,10 +282,11 @@ class ItemEngine(RunRecorder):
 
     def __init__(self, store: RunStore, spec: Spec, backend: Backend, program: SpecDocumentProgram,
                  settings: GenerationSettings, *, concurrency: int, max_failures: int | None = None,
-                 on_progress: Callable[..., None] = no_advance, sleep: Callable[[float], None] = time.sleep):
+                 max_cost_usd: float | None = None, on_progress: Callable[..., None] = no_advance,
+                 sleep: Callable[[float], None] = time.sleep):
         super().__init__(store, spec, program, settings,
                          adapter=LenientAdapter(plain_prompts=settings.profile == "weak", prefill_as_turn=backend.local),
-                         max_failures=max_failures, on_progress=on_progress, sleep=sleep)
+                         max_failures=max_failures, max_cost_usd=max_cost_usd, on_progress=on_progress, sleep=sleep)
         self.backend = backend
         self.concurrency = concurrency
 
@@ -324,13 +341,14 @@ class ItemEngine(RunRecorder):
         self.on_progress(len(all_slots) - len(pending), **self.status())
         if not pending:
             return self.totals
+        self.check_budget()
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="generate") as pool:
             walked = self.walker.walk(pending, lambda asks: list(pool.map(self.answer, asks)))
             futures: dict[Future, str] = {}
             queue = list(walked.jobs)
             stop = False
             while queue or futures:
-                while queue and not stop and len(futures) < self.concurrency:
+                while queue and not stop and not self.over_budget() and len(futures) < self.concurrency:
                     job = queue.pop(0)
                     futures[pool.submit(self.write_item, job, attempts_used.get(job.slot.doc_id, 0))] = job.slot.doc_id
                 if not futures:
@@ -344,13 +362,22 @@ class ItemEngine(RunRecorder):
                         stop = True
             if stop:
                 self.check_failures()
+            if queue:
+                self.check_budget()
         return self.totals
 
     def write_item(self, job: WriteJob, first_attempt: int) -> None:
         if self.out_of_attempts(job, first_attempt):
             return
+        writer = self.program.writer(rules_only=job.rules_only, planned=self.settings.plan_before_writing)
         for attempt in range(first_attempt, self.settings.attempts):
-            written = self.call(self.program.write, stage="write", item=job.slot.doc_id, rollout=job.rollout(attempt),
+            if job.scaffold is not None:
+                written = self.write_scaffolded(job, attempt)
+                if written is not None:
+                    self.store_document(job, attempt, written[0], written[1])
+                    return
+                continue
+            written = self.call(writer, stage="write", item=job.slot.doc_id, rollout=job.rollout(attempt),
                                 prefill=job.opening or None, **job.inputs)
             draft = self.check_written(job, attempt, written)
             if draft is not None and self.settings.revise:
@@ -360,6 +387,43 @@ class ItemEngine(RunRecorder):
             if draft is not None:
                 self.store_document(job, attempt, draft)
                 return
+
+
+    def write_scaffolded(self, job: WriteJob, attempt: int) -> tuple[Draft, dict] | None:
+        """A weak model's document, paragraph by paragraph (scaffold.py): each anchor continued by the LM, the
+        continuation kept only while it stays on the clause. None (a recorded failure) if too much was cut."""
+        assembler = ScaffoldAssembler(job.scaffold)
+        spent = CallOutcome(ok=True)
+        for index in range(len(job.scaffold.anchors)):
+            prefill = assembler.prefill(index)
+            kept = ""
+            for attempt_in_paragraph in range(self.settings.continuation_tries):
+                out = self.call(self.program.continue_paragraph, stage="continue", item=job.slot.doc_id,
+                                rollout=f"{job.rollout(attempt)}:{index}:{attempt_in_paragraph}", prefill=prefill,
+                                **job.continue_inputs())
+                spent.prompt_tokens += out.prompt_tokens
+                spent.completion_tokens += out.completion_tokens
+                spent.cost += out.cost
+                if not out.ok:
+                    continue
+                continuation = first_sentences(str(out.values.get("document") or "")[len(prefill):],
+                                               self.settings.continuation_sentences)
+                if stays_on_clause(continuation, job.scaffold, self.spec.model_name):
+                    kept = continuation
+                    break
+            assembler.accept(index, kept)
+        finished = assembler.finish()
+        draft = Draft(text=finished.text, stage="write", parse_mode="scaffold", finish_reason="stop",
+                      prompt_tokens=spent.prompt_tokens, completion_tokens=spent.completion_tokens, cost=spent.cost)
+        problems = checks.scaffold_problems(finished, self.spec, job.clause)
+        if problems:
+            self.fail(job.slot.doc_id, "write", "; ".join(problems), finished.text,
+                      attempt == self.settings.attempts - 1)
+            return None
+        return draft, {"scaffold_chars": finished.scaffold_chars, "lm_chars": finished.lm_chars,
+                       "scaffold_share": round(finished.scaffold_chars / max(len(finished.text), 1), 4),
+                       "scaffold_spans": [list(span) for span in finished.spans],
+                       "scaffold_paragraphs": finished.paragraphs, "paragraphs_cut": finished.cut}
 
 
 def _account(outcome: CallOutcome, entry: dict) -> None:
