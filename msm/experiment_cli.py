@@ -106,6 +106,8 @@ def _print_dry_run(data: dict) -> None:
             click.echo(f"    projection unavailable: {projection['unavailable']}")
         elif projection:
             cost = f"${projection['cost_usd']:,.2f}" if projection["priced"] else "not priced (model not in LiteLLM's table)"
+            if projection["priced"] and projection.get("batch_cost_usd") is not None:
+                cost += f" (batch API ${projection['batch_cost_usd']:,.2f})"
             click.echo(f"    projected: {projection['documents']:,} documents, {projection['input_tokens']:,} input + "
                        f"{projection['output_tokens']:,} output tokens, {cost}")
     totals = data["generation_totals"]
@@ -113,6 +115,8 @@ def _print_dry_run(data: dict) -> None:
         click.echo("\ngeneration projections: unavailable (see the generate stages above)")
     else:
         cost = f"${totals['cost_usd']:,.2f}" + ("" if totals["priced"] else " (some stages not priced)")
+        if totals.get("batch_cost_usd") is not None and totals["priced"]:
+            cost += f" (batch API ${totals['batch_cost_usd']:,.2f})"
         partial = "" if totals["complete"] else " (some generate stages could not be projected)"
         click.echo(f"\ngeneration total{partial}: {totals['documents']:,} documents, {totals['input_tokens']:,} input + "
                    f"{totals['output_tokens']:,} output tokens, {cost}")

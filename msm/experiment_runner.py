@@ -24,10 +24,12 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from msm.atomic import sha256_file, write_json_atomic
 from msm.errors import BadInput, MsmError
@@ -226,14 +228,15 @@ def _plan_corpus(experiment: Experiment, condition: Condition, seed: int | None,
 
 # ---- dry run ---------------------------------------------------------------------------------------
 PROJECTION_FIELDS = ("documents", "input_tokens", "output_tokens", "cost_usd", "priced")
+PROJECTION_EXTRAS = ("batch_cost_usd", "cost_basis", "profile")
 PROJECTION_TIMEOUT_S = 300
 
 
 def project_generation(ws: Workspace, stage: Stage, *, timeout: float = PROJECTION_TIMEOUT_S) -> dict[str, Any]:
     """What a generate stage would cost: its own `msm generate` argv with `--plan-only --json` appended, run
-    without network (LiteLLM's bundled price table, Hugging Face offline). Returns the projection's fields, or
-    {"unavailable": reason} when this msm's `generate` cannot project (no --plan-only) or the projection fails —
-    a dry run still shows the stage plan then."""
+    without network (LiteLLM's bundled price table, Hugging Face offline) in workspace `ws`. Returns the
+    projection's fields, or {"unavailable": reason} when the projection fails (e.g. a spec or program file that does
+    not load) — a dry run still shows the stage plan then."""
     if stage.kind != "generate" or stage.argv[:1] != ["generate"]:
         return {"unavailable": "documents are imported, not generated"}
     command = [sys.executable, "-m", "msm", "--workspace", str(ws.root), "--quiet", *stage.argv, "--plan-only", "--json"]
@@ -243,8 +246,6 @@ def project_generation(ws: Workspace, stage: Stage, *, timeout: float = PROJECTI
     except subprocess.TimeoutExpired:
         return {"unavailable": f"`msm generate --plan-only` took longer than {timeout:.0f}s"}
     if proc.returncode != 0:
-        if "--plan-only" in proc.stderr and ("No such option" in proc.stderr or "no such option" in proc.stderr):
-            return {"unavailable": "this msm's `generate` has no --plan-only yet"}
         lines = [line for line in proc.stderr.splitlines() if line.strip()]
         return {"unavailable": f"`msm generate --plan-only` failed (exit {proc.returncode}): "
                                f"{lines[-1] if lines else 'no message'}"}
@@ -255,7 +256,18 @@ def project_generation(ws: Workspace, stage: Stage, *, timeout: float = PROJECTI
     missing = [f for f in PROJECTION_FIELDS if not isinstance(data, dict) or f not in data]
     if missing:
         return {"unavailable": f"`msm generate --plan-only --json` gave no {', '.join(missing)}"}
-    return {f: data[f] for f in PROJECTION_FIELDS}
+    return {f: data[f] for f in PROJECTION_FIELDS + PROJECTION_EXTRAS if f in data}
+
+
+@contextmanager
+def _projection_workspace(ws: Workspace) -> Iterator[Workspace]:
+    """`ws` when it is initialised (a projection there counts documents a run already has); otherwise a throwaway
+    workspace, so that a dry run never creates or changes the user's."""
+    if ws.exists():
+        yield ws
+        return
+    with tempfile.TemporaryDirectory(prefix="msm-dry-run-") as scratch:
+        yield Workspace.open(Path(scratch) / "ws", create=True)
 
 
 def dry_run(ws: Workspace, plan: Plan, *, project: Callable[[Workspace, Stage], dict] = project_generation) -> dict:
@@ -263,12 +275,13 @@ def dry_run(ws: Workspace, plan: Plan, *, project: Callable[[Workspace, Stage], 
     it would run — plus each generate stage's projected documents, tokens and cost. Nothing is run or written."""
     owners = {key: [label for label, keys in plan.by_condition.items() if key in keys] for key in plan.stages}
     stages = []
-    for key, stage in plan.stages.items():
-        row = {"key": key[:10], "kind": stage.kind, "label": stage.label, "output": stage.output,
-               "command": ["msm", *stage.argv], "replicates": owners[key]}
-        if stage.kind == "generate":
-            row["projection"] = project(ws, stage)
-        stages.append(row)
+    with _projection_workspace(ws) as projection_ws:
+        for key, stage in plan.stages.items():
+            row = {"key": key[:10], "kind": stage.kind, "label": stage.label, "output": stage.output,
+                   "command": ["msm", *stage.argv], "replicates": owners[key]}
+            if stage.kind == "generate":
+                row["projection"] = project(projection_ws, stage)
+            stages.append(row)
     projections = [s["projection"] for s in stages if "projection" in s and "unavailable" not in s["projection"]]
     generate_count = sum(1 for s in stages if s["kind"] == "generate")
     totals = None
@@ -279,6 +292,8 @@ def dry_run(ws: Workspace, plan: Plan, *, project: Callable[[Workspace, Stage], 
                   "cost_usd": sum(p["cost_usd"] or 0 for p in projections),
                   "priced": all(p["priced"] for p in projections),
                   "complete": len(projections) == generate_count}
+        if all(p.get("batch_cost_usd") is not None for p in projections):
+            totals["batch_cost_usd"] = sum(p["batch_cost_usd"] for p in projections)
     counts = {kind: sum(1 for s in stages if s["kind"] == kind) for kind in STAGE_ORDER}
     return {"experiment": plan.experiment.name, "replicates": {label: {"condition": r.condition, "seed": r.seed,
                                                                       "kind": r.kind}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from msm.experiment_config import load_experiment
@@ -23,10 +24,10 @@ def test_dry_run_prints_the_stage_plan_and_writes_nothing(msm, isolated_workspac
     assert "--base hf:meta-llama/Llama-3.1-8B" in out and "--lora-rank 64 --lora-alpha 128" in out
     assert "--block-size 8192" in out and "--continue-adapter" in out and "--mix instruct:0.8" in out
     assert "for: msm_only_america@0,1,2  msm_america@0,1,2" in out  # one corpus for both kinds and every seed
-    # each generate stage is projected or says why not; either way the plan is complete
-    projections = [line for line in out.splitlines() if line.strip().startswith(("projected:", "projection unavailable"))]
-    assert len(projections) == 2
-    assert "generation total" in out or "generation projections: unavailable" in out
+    # each generate stage is projected by `msm generate --plan-only` (in a scratch workspace: none exists here)
+    projections = [line.strip() for line in out.splitlines() if line.strip().startswith("projected:")]
+    assert len(projections) == 2 and all(p.startswith("projected: 5,000 documents, ") for p in projections)
+    assert "generation total: 10,000 documents, " in out and "$" in out.split("generation total:")[1]
     assert not isolated_workspace.exists(), "a dry run must not create the workspace"
 
 
@@ -43,17 +44,20 @@ def test_dry_run_json_lists_every_stage_with_its_replicates(msm, isolated_worksp
     assert not isolated_workspace.exists()
 
 
-def test_projection_of_a_generate_stage_is_numbers_or_a_reason(tmp_path: Path):
-    ws = Workspace(tmp_path / "w")
+def test_projection_of_a_generate_stage_runs_msm_generate_plan_only(tmp_path: Path):
+    ws = Workspace.open(tmp_path / "w", create=True)
     plan = plan_experiment(load_experiment(PAPER), ws, only=["msm_america"], seeds=[0])
     [stage] = [s for s in plan.stages.values() if s.kind == "generate"]
     projection = project_generation(ws, stage)
-    if "unavailable" in projection:  # an msm whose `generate` cannot project yet
-        assert "--plan-only" in projection["unavailable"], projection
-    else:
-        assert set(projection) == set(PROJECTION_FIELDS) and projection["documents"] == 5000, projection
-        assert projection["input_tokens"] > 0 and projection["output_tokens"] > 0
-    assert not (tmp_path / "w").exists()
+    assert set(PROJECTION_FIELDS) <= set(projection) and projection["documents"] == 5000, projection
+    assert projection["input_tokens"] > projection["output_tokens"] > 5000 * 500  # long documents, full spec in context
+    assert projection["priced"] is True and projection["cost_usd"] > 0
+    assert not any((ws.root / "runs").iterdir())  # a projection writes no run
+
+    broken = replace(stage, argv=[*stage.argv[:2], "no_such_spec", *stage.argv[3:]])
+    failed = project_generation(ws, broken)
+    assert failed["unavailable"].startswith("`msm generate --plan-only` failed (exit 2)") and "no_such_spec" in \
+        failed["unavailable"]
 
 
 def test_generation_totals_add_up_the_stages_that_could_be_projected(tmp_path: Path):
