@@ -344,7 +344,10 @@ class SlotWalk:
         pairs = list(need)
         found: dict[tuple[str, str], list[str]] = {p: [] for p in pairs}
         unsuitable: dict[tuple[str, str], int] = {p: 0 for p in pairs}
-        for attempt in range(self.settings.brainstorm_resamples):
+        # a scaffolded document's paragraphs are continued from its anchors and genre; its idea is never sent, so
+        # asking the LM for ideas would only cost time (measured: a third of a weak run's decoding)
+        resamples = 0 if self.settings.scaffold else self.settings.brainstorm_resamples
+        for attempt in range(resamples):
             short = [p for p in pairs if len(found[p]) < need[p]]
             if not short:
                 break
