@@ -86,9 +86,9 @@ class JudgeAccount:
 
 def _backends():
     # the corpus owns turning a model string into an LM; one place for that rule
-    from msm.corpus import lm_backends
+    from msm.corpus.generate.lm import backends
 
-    return lm_backends
+    return backends
 
 
 def make_judge_lm(model: str, *, ws=None, api_base: str | None = None, api_key: str | None = None,
