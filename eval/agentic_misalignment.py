@@ -14,6 +14,7 @@ stops the run: a missing response cannot be scored honestly."""
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -52,11 +53,9 @@ def paper_grid(scenarios: tuple[str, ...] = SCENARIOS) -> list[Condition]:
 
 
 def _require_inspect() -> None:
-    try:
-        import inspect_ai  # noqa: F401
-        import inspect_evals.agentic_misalignment  # noqa: F401
-    except ImportError as exc:
-        raise BadInput(f"agentic_misalignment needs Inspect: pip install 'msm[inspect]' ({exc.name} is missing)") from None
+    for package in ("inspect_ai", "inspect_evals"):
+        if importlib.util.find_spec(package) is None:
+            raise BadInput(f"agentic_misalignment needs Inspect: pip install 'msm[inspect]' ({package} is missing)")
 
 
 def _check_condition(condition: Condition) -> None:

@@ -3,6 +3,7 @@ in-process, run the suite, and write `<run_id>.items.parquet`, the Inspect log(s
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import time
@@ -47,11 +48,7 @@ def _served_model(name: str, api_base: str) -> tuple[dict, dict | None]:
 
 
 def _inspect_available() -> bool:
-    try:
-        import inspect_ai  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return importlib.util.find_spec("inspect_ai") is not None
 
 
 def run_eval(model_name: str, suite_name: str, settings: EvalSettings, *, ws: Workspace, out_dir: Path,
