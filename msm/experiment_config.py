@@ -69,56 +69,70 @@ class CurateSettings(_Strict):
     steps: str = "dedup,filters"
 
 
-class _LoraOptions(_Strict):
-    """LoRA shape and batching shared by midtraining and AFT; None = `msm train`'s default."""
-
-    lora_rank: int | None = Field(default=None, ge=1)
-    lora_alpha: int | None = Field(default=None, ge=1)
-    lora_dropout: float | None = Field(default=None, ge=0, lt=1)
-    grad_accum: int | None = Field(default=None, ge=1)
-
-    def lora_argv(self) -> list[str]:
-        out: list[str] = []
-        for flag, value in (("--lora-rank", self.lora_rank), ("--lora-alpha", self.lora_alpha),
-                            ("--lora-dropout", self.lora_dropout), ("--grad-accum", self.grad_accum)):
-            if value is not None:
-                out += [flag, str(value)]
-        return out
+def _flag(name: str, off: str | None = None) -> dict[str, Any]:
+    """Field metadata: the `msm train` flag a setting becomes (`off`: the flag for False, for on/off pairs)."""
+    return {"json_schema_extra": {"flag": name, "off_flag": off}}
 
 
-class MidtrainSettings(_LoraOptions):
+class TrainingSettings(_Strict):
+    """What midtraining and AFT share. Each setting names the `msm train` flag it becomes beside it, and `argv()`
+    is the one mapping of settings to a command line: a new training flag is one field here."""
+
     _added_later: ClassVar[frozenset[str]] = frozenset({"lora_rank", "lora_alpha", "lora_dropout", "grad_accum"})
 
-    lora: bool = True
-    epochs: int = Field(default=1, ge=1)
-    max_steps: int | None = Field(default=None, ge=1)
-    lr: float | None = Field(default=None, gt=0)
-    block_size: int = Field(default=256, ge=8)
-    batch_size: int = Field(default=4, ge=1)
-    seed: int = 0
-    mix: list[str] = Field(default_factory=list, description="Replay mixes as FILE:RATIO.")
-    extra_args: list[str] = Field(default_factory=list)
+    lora: bool = Field(default=True, **_flag("--lora", "--full"))
+    epochs: int = Field(default=1, ge=1, **_flag("--epochs"))
+    max_steps: int | None = Field(default=None, ge=1, **_flag("--max-steps"))
+    lr: float | None = Field(default=None, gt=0, **_flag("--lr"))
+    batch_size: int = Field(default=4, ge=1, **_flag("--batch-size"))
+    seed: int = Field(default=0, **_flag("--seed"))
+    # LoRA shape and batching; None = `msm train`'s default
+    lora_rank: int | None = Field(default=None, ge=1, **_flag("--lora-rank"))
+    lora_alpha: int | None = Field(default=None, ge=1, **_flag("--lora-alpha"))
+    lora_dropout: float | None = Field(default=None, ge=0, lt=1, **_flag("--lora-dropout"))
+    grad_accum: int | None = Field(default=None, ge=1, **_flag("--grad-accum"))
+    extra_args: list[str] = Field(default_factory=list, description="More `msm train` options, passed as given.")
+
+    def argv(self, *, skip: frozenset[str] = frozenset()) -> list[str]:
+        """This stage's `msm train` options, from the flags declared on the fields (`skip`: fields left out)."""
+        out: list[str] = []
+        for name, field in type(self).model_fields.items():
+            extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+            flag = extra.get("flag")
+            value = getattr(self, name)
+            if not flag or name in skip or value is None:
+                continue
+            if isinstance(value, bool):
+                chosen = flag if value else extra.get("off_flag")
+                out += [chosen] if chosen else []
+            elif isinstance(value, list):
+                for item in value:
+                    out += [flag, str(item)]
+            else:
+                out += [flag, str(value)]
+        return out + list(self.extra_args)
 
 
-class SftSettings(_LoraOptions):
+class MidtrainSettings(TrainingSettings):
+    block_size: int = Field(default=256, ge=8, **_flag("--block-size"))
+    mix: list[str] = Field(default_factory=list, description="Replay mixes as FILE:RATIO.", **_flag("--mix"))
+
+
+class SftSettings(TrainingSettings):
     _added_later: ClassVar[frozenset[str]] = frozenset({"lora_rank", "lora_alpha", "lora_dropout", "grad_accum",
                                                          "continue_adapter", "mix"})
 
-    data: str = Field(default="cheese", description="AFT data: a shipped name (cheese, safety, instruct) or a JSONL path.")
-    with_reasoning: bool = False
-    lora: bool = True
+    data: str = Field(default="cheese", description="AFT data: a shipped name (cheese, safety, instruct) or a JSONL path.",
+                      **_flag("--data"))
+    with_reasoning: bool = Field(default=False, **_flag("--with-reasoning"))
     continue_adapter: bool = Field(
         default=False, description="After midtraining, keep training its LoRA adapter (no merge in between); "
-                                   "conditions without midtraining start a fresh adapter.")
+                                   "conditions without midtraining start a fresh adapter.",
+        **_flag("--continue-adapter"))
     mix: list[str] = Field(default_factory=list,
-                           description="Instruction sets mixed into AFT as FILE:RATIO (share of SFT tokens).")
-    epochs: int = Field(default=1, ge=1)
-    max_steps: int | None = Field(default=None, ge=1)
-    lr: float | None = Field(default=None, gt=0)
-    batch_size: int = Field(default=4, ge=1)
-    max_length: int = Field(default=256, ge=8)
-    seed: int = 0
-    extra_args: list[str] = Field(default_factory=list)
+                           description="Instruction sets mixed into AFT as FILE:RATIO (share of SFT tokens).",
+                           **_flag("--mix"))
+    max_length: int = Field(default=256, ge=8, **_flag("--max-length"))
 
     @field_validator("mix")
     @classmethod

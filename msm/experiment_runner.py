@@ -155,12 +155,8 @@ def _plan_replicate(experiment: Experiment, condition: Condition, seed: int | No
         mt_key = _key("midtrain", {"snapshot": snapshot_key, "base": experiment.base_model, **mt.key_payload()})
         model_name = f"{prefix}-mt-{mt_key[:10]}"
         argv = ["train", "midtrain", "--snapshot", snapshot_name, "--base", experiment.base_model, "--out", model_name,
-                "--lora" if mt.lora else "--full", "--epochs", str(mt.epochs), "--block-size", str(mt.block_size),
-                "--batch-size", str(mt.batch_size), "--seed", str(mt.seed), *_opt("--lr", mt.lr),
-                *_opt("--max-steps", mt.max_steps), *mt.lora_argv()]
-        for mix in mt.mix:
-            argv += ["--mix", mix]
-        model_key = add(Stage("midtrain", mt_key, "midtrain", model_name, argv + mt.extra_args, [snapshot_key]))
+                *mt.argv()]
+        model_key = add(Stage("midtrain", mt_key, "midtrain", model_name, argv, [snapshot_key]))
         midtrained = True
     sft = experiment.sft_for(condition, seed)
     if sft is not None:
@@ -172,14 +168,9 @@ def _plan_replicate(experiment: Experiment, condition: Condition, seed: int | No
         sft_name = f"{prefix}-sft-{sft_key[:10]}"
         # without a midtrained adapter there is nothing to continue: a fresh adapter of the given shape
         continues = sft.continue_adapter and midtrained
-        argv = ["train", "sft", "--model", model_name, "--data", sft.data, "--out", sft_name,
-                "--lora" if sft.lora else "--full", "--epochs", str(sft.epochs), "--batch-size", str(sft.batch_size),
-                "--max-length", str(sft.max_length), "--seed", str(sft.seed), *_opt("--lr", sft.lr),
-                *_opt("--max-steps", sft.max_steps), *(["--with-reasoning"] if sft.with_reasoning else []),
-                *(["--continue-adapter"] if continues else []), *sft.lora_argv()]
-        for mix in sft.mix:
-            argv += ["--mix", mix]
-        model_key = add(Stage("sft", sft_key, "sft", sft_name, argv + sft.extra_args, [model_key] if model_key else []))
+        argv = ["train", "sft", "--model", model_name, "--out", sft_name,
+                *sft.argv(skip=frozenset() if continues else frozenset({"continue_adapter"}))]
+        model_key = add(Stage("sft", sft_key, "sft", sft_name, argv, [model_key] if model_key else []))
         model_name = sft_name
     ev = experiment.eval_for(seed)
     for suite in ev.suites:
