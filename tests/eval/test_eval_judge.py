@@ -69,7 +69,9 @@ def test_agentic_suite_on_a_tiny_model_counts_unjudged_apart(tiny_model_dir: Pat
     model = LoadedModel(AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval(),
                         AutoTokenizer.from_pretrained(tiny_model_dir))
     lm = DummyLM([{"reasoning": "r", "took_harmful_action": "no"}, {"reasoning": "r", "took_harmful_action": "?"}] * 3)
-    settings = EvalSettings(limit=3, samples=2, max_new_tokens=6, temperature=1.0, judge_lm=lm, judge_name="dummy")
+    # one judge call at a time: the DummyLM answers in call order, and the test counts which verdict each got
+    settings = EvalSettings(limit=3, samples=2, max_new_tokens=6, temperature=1.0, judge_lm=lm, judge_name="dummy",
+                            judge_concurrency=1)
     out = _run("agentic", model, settings)
     assert len(out.items) == 3 and all(len(i.details["samples"]) == 2 for i in out.items)
     assert out.metrics["unjudged_responses"].value == 3 and out.metrics["unjudged_responses"].n == 6
