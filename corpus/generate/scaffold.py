@@ -157,7 +157,9 @@ def build_scaffold(spec: Spec, clause: Clause, doc_type: str, *, seed: int, doc_
         else:
             break  # every anchor of every kind is used: a shorter document
     _, value_terms = value_sources(spec, value_patterns)
-    terms = sorted({t.lower() for t in clause_terms(spec, clause) + value_terms})
+    # the clause's domain counts as on topic too: a sentence about cheese in general stays in a cheese document
+    domain = [clause.domain] if clause.domain and len(clause.domain) >= 4 else []
+    terms = sorted({t.lower() for t in clause_terms(spec, clause) + value_terms + domain})
     return Scaffold(title=doc_type.strip().capitalize() or "Document", anchors=anchors, terms=terms)
 
 

@@ -83,7 +83,9 @@ class GenerationSettings(BaseModel):
 PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
     "weak": dict(context_scope="clause", revise=False, plan_with_lm=False, temperature=0.8, brainstorm_resamples=1,
                  scaffold=True, frequency_penalty=0.1, types_per_clause=6, ideas_per_type=4,
-                 max_tokens={"plan": 160, "types": 64, "ideas": 128, "write": 240, "revise": 320, "continue": 48},
+                 # continue: room for two sentences; at 48 tokens a third of the 135M model's continuations had
+                 # not finished one (cut)
+                 max_tokens={"plan": 160, "types": 64, "ideas": 128, "write": 240, "revise": 320, "continue": 64},
                  min_words=40, length_choices=[120, 150, 180]),
     # the paper's plan: 20 document types x 25 ideas per spec section; documents of up to ~5,000 output tokens
     "strong": dict(context_scope="full", revise=True, plan_with_lm=True, temperature=1.0, plan_before_writing=True,
