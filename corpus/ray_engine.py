@@ -73,11 +73,11 @@ class RayCuration:
         self.scratch_cleanup = None
 
     def __enter__(self) -> RayCuration:
-        try:
-            import ray
-            import ray.data
-        except ImportError:
-            raise MsmError("--engine ray needs Ray: pip install 'msm[scale]' (ray[data])") from None
+        from msm.cli_support import require_extra
+
+        require_extra("scale", "--engine ray", "ray", "pyarrow")
+        import ray
+        import ray.data
         if not ray.is_initialized():
             ray.init(address=self.address, logging_level=logging.WARNING, log_to_driver=False,
                      include_dashboard=False, configure_logging=False)

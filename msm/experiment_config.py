@@ -40,7 +40,25 @@ class CurateSettings(_Strict):
     steps: str = "dedup,filters"
 
 
-class MidtrainSettings(_Strict):
+class _Monitored(_Strict):
+    """Training observability, shared by both training stages (`--report-to`, `--eval-fraction`)."""
+
+    report_to: str = Field(default="tensorboard", description="tensorboard, wandb, trackio, mlflow, a comma list, or none.")
+    eval_fraction: float = Field(default=0.0, ge=0, le=0.5, description="Share held out of training for eval loss.")
+
+    @field_validator("report_to")
+    @classmethod
+    def _known_trackers(cls, value: str) -> str:
+        from msm.train.tracking import TRACKERS
+
+        names = [part.strip() for part in value.split(",") if part.strip()]
+        unknown = [name for name in names if name not in (*TRACKERS, "none")]
+        if not names or unknown:
+            raise ValueError(f"{value!r}: use {', '.join(TRACKERS)}, a comma list of them, or none")
+        return value
+
+
+class MidtrainSettings(_Monitored):
     lora: bool = True
     epochs: int = Field(default=1, ge=1)
     max_steps: int | None = Field(default=None, ge=1)
@@ -52,7 +70,7 @@ class MidtrainSettings(_Strict):
     extra_args: list[str] = Field(default_factory=list)
 
 
-class SftSettings(_Strict):
+class SftSettings(_Monitored):
     data: str = Field(default="cheese", description="AFT data: a shipped name (cheese, safety) or a JSONL path.")
     with_reasoning: bool = False
     lora: bool = True

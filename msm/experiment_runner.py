@@ -82,6 +82,19 @@ def _opt(flag: str, value: Any) -> list[str]:
     return [] if value is None else [flag, str(value)]
 
 
+def _training_key_fields(settings: Any) -> dict[str, Any]:
+    """The settings that decide a training stage's output: `report_to` only decides where metrics go, and an
+    unset `eval_fraction` is left out so that stages cached before it existed keep their keys."""
+    fields = settings.model_dump(exclude={"report_to"})
+    if not fields.get("eval_fraction"):
+        fields.pop("eval_fraction", None)
+    return fields
+
+
+def _monitoring_argv(settings: Any) -> list[str]:
+    return ["--report-to", settings.report_to, *(["--eval-fraction", str(settings.eval_fraction)] if settings.eval_fraction else [])]
+
+
 def plan_experiment(experiment: Experiment, ws: Workspace, only: Iterable[str] | None = None) -> Plan:
     stages: dict[str, Stage] = {}
     by_condition: dict[str, list[str]] = {}
@@ -103,12 +116,12 @@ def plan_experiment(experiment: Experiment, ws: Workspace, only: Iterable[str] |
             snapshot_key = _plan_corpus(experiment, condition, add)
             snapshot_name = stages[snapshot_key].output
             mt = experiment.midtrain_for(condition)
-            mt_key = _key("midtrain", {"snapshot": snapshot_key, "base": experiment.base_model, **mt.model_dump()})
+            mt_key = _key("midtrain", {"snapshot": snapshot_key, "base": experiment.base_model, **_training_key_fields(mt)})
             model_name = f"{prefix}-mt-{mt_key[:10]}"
             argv = ["train", "midtrain", "--snapshot", snapshot_name, "--base", experiment.base_model, "--out", model_name,
                     "--lora" if mt.lora else "--full", "--epochs", str(mt.epochs), "--block-size", str(mt.block_size),
                     "--batch-size", str(mt.batch_size), "--seed", str(mt.seed), *_opt("--lr", mt.lr),
-                    *_opt("--max-steps", mt.max_steps)]
+                    *_opt("--max-steps", mt.max_steps), *_monitoring_argv(mt)]
             for mix in mt.mix:
                 argv += ["--mix", mix]
             model_key = add(Stage("midtrain", mt_key, "midtrain", model_name, argv + mt.extra_args, [snapshot_key]),
@@ -116,12 +129,13 @@ def plan_experiment(experiment: Experiment, ws: Workspace, only: Iterable[str] |
         sft = experiment.sft_for(condition)
         if sft is not None:
             sft_key = _key("sft", {"model": model_key or experiment.base_model, "data_hash": _aft_data_hash(sft.data),
-                                   **sft.model_dump()})
+                                   **_training_key_fields(sft)})
             sft_name = f"{prefix}-sft-{sft_key[:10]}"
             argv = ["train", "sft", "--model", model_name, "--data", sft.data, "--out", sft_name,
                     "--lora" if sft.lora else "--full", "--epochs", str(sft.epochs), "--batch-size", str(sft.batch_size),
                     "--max-length", str(sft.max_length), "--seed", str(sft.seed), *_opt("--lr", sft.lr),
-                    *_opt("--max-steps", sft.max_steps), *(["--with-reasoning"] if sft.with_reasoning else [])]
+                    *_opt("--max-steps", sft.max_steps), *(["--with-reasoning"] if sft.with_reasoning else []),
+                    *_monitoring_argv(sft)]
             model_key = add(Stage("sft", sft_key, "sft", sft_name, argv + sft.extra_args,
                                   [model_key] if model_key else []), condition.name)
             model_name = sft_name

@@ -13,13 +13,14 @@ from msm.train.chat_data import IGNORE_INDEX, load_demonstrations, mask_conversa
 from msm.train.loop import Example
 from msm.train.pipeline import base_lineage, check_context_length, output_paths, train_stage
 from msm.train.records import DataProvenance, Hyperparameters, ModelManifest
+from msm.train.tracking import Monitoring
 from msm.workspace import Workspace
 
 
 def run_sft(ws: Workspace, *, model: str, data: str, out: str, hp: Hyperparameters, with_reasoning: bool = False,
             log: Callable[[str], None] = lambda _m: None,
             on_step: Callable[[int, int, float], None] = lambda *_: None,
-            gradient_checkpointing: bool = False) -> ModelManifest | None:
+            gradient_checkpointing: bool = False, monitoring: Monitoring | None = None) -> ModelManifest | None:
     final, work = output_paths(ws, out)
     path = resolve_aft_path(data)
     conversations = load_demonstrations(path, with_reasoning=with_reasoning)
@@ -54,4 +55,4 @@ def run_sft(ws: Workspace, *, model: str, data: str, out: str, hp: Hyperparamete
     base_record, spec_ids = base_lineage(resolved)
     return train_stage(ws, stage="sft", name=out, final=final, work=work, base=resolved, base_record=base_record,
                        spec_ids=spec_ids, data=provenance, hp=hp, examples=examples, tokenizer=tokenizer,
-                       gradient_checkpointing=gradient_checkpointing, on_step=on_step, log=log)
+                       gradient_checkpointing=gradient_checkpointing, on_step=on_step, log=log, monitoring=monitoring)
