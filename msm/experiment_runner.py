@@ -61,13 +61,19 @@ def _key(kind: str, payload: dict[str, Any]) -> str:
 def _file_hash(path: str | None) -> str | None:
     if not path:
         return None
-    file = Path(path)
+    from msm.hub import resolve_data_file
+
+    file = resolve_data_file(path, option="file")  # an hf: dataset is hashed as the file it resolves to
     if not file.is_file():
         raise BadInput(f"{path}: no such file (named in the experiment)")
     return sha256_file(file)
 
 
 def _aft_data_hash(data: str) -> str:
+    from msm.hub import is_hub_ref, resolve_data_file
+
+    if is_hub_ref(data):
+        return sha256_file(resolve_data_file(data, option="sft.data:"))
     if Path(data).is_file():
         return sha256_file(Path(data))
     from importlib import resources

@@ -130,7 +130,8 @@ def train_group() -> None:
 @click.option("--block-size", type=click.IntRange(8), default=512, show_default=True,
               help="Tokens per packed block (documents joined with EOS).")
 @click.option("--mix", "mixes", multiple=True, metavar="FILE:RATIO",
-              help="Replay share of generic text, e.g. generic:0.05 (shipped corpus) or my.jsonl:0.03; repeatable.")
+              help="Replay share of generic text, e.g. generic:0.05 (shipped corpus), my.jsonl:0.03 or "
+                   "hf:OWNER/DATASET:0.05 (a Hub dataset with a `text` column); repeatable.")
 @_shared_options
 def midtrain_command(snapshot: str, base: str, out: str, block_size: int, mixes: tuple[str, ...], **kwargs: Any) -> None:
     """Continued pre-training (next-token loss) on the snapshot's documents."""
@@ -148,7 +149,8 @@ def midtrain_command(snapshot: str, base: str, out: str, block_size: int, mixes:
 @train_group.command("sft")
 @click.option("--model", required=True, help="Model to fine-tune (a workspace model, local:smollm2-135m, a directory).")
 @click.option("--data", required=True,
-              help="Chat demonstrations: a JSONL file of {\"messages\": [...]}, or a shipped set: cheese, safety.")
+              help="Chat demonstrations: a JSONL (or Parquet) file of {\"messages\": [...]}, a Hub dataset "
+                   "hf:OWNER/DATASET[/FILE], or a shipped set: cheese, safety.")
 @click.option("--out", required=True, help="Name of the model to create in the workspace.")
 @click.option("--with-reasoning", is_flag=True,
               help="Write each assistant turn's `reasoning` before its answer (deliberative-alignment baseline).")
