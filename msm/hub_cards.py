@@ -226,7 +226,7 @@ def model_card(ws: Workspace, model_dir: Path, manifest, *, license: str | None 
     body = f"""
 # `{manifest.name}`
 
-A {manifest.stage} model trained with [msm](https://pypi.org/project/msm-midtrain/) (Model Spec Midtraining) from
+Trained with [msm](https://pypi.org/project/msm-midtrain/) (Model Spec Midtraining), {manifest.stage} stage, from
 {f'[{base_repo}](https://huggingface.co/{base_repo})' if base_repo else f'`{root_base.get("name")}`'}. The model directory is a plain
 transformers model{' (its LoRA adapter merged into the weights; the adapter alone is in `lora_adapter/`)' if hp.method == 'lora' else ''}.
 
