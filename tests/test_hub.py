@@ -145,6 +145,7 @@ def hub_env(hub, tmp_path) -> dict[str, str]:
             "MSM_CACHE": str(tmp_path / "msm-cache"), "HF_HUB_DISABLE_TELEMETRY": "1"}
 
 
+@pytest.mark.slow  # msm subprocesses against a server
 def test_snapshot_push_then_hf_import_round_trip_and_cache(ws, hub, hub_env, msm_process):
     parquet = make_snapshot(ws)
     pushed = msm_process("--json", "snapshot", "push", "snap", "--repo", "alice/cheese-docs", "--private", env=hub_env)
@@ -179,6 +180,7 @@ def test_snapshot_push_then_hf_import_round_trip_and_cache(ws, hub, hub_env, msm
     assert uncached.code == 1 and "offline?" in uncached.err
 
 
+@pytest.mark.slow  # msm subprocesses against a server
 def test_push_errors_are_one_line(ws, hub, hub_env, msm_process):
     make_snapshot(ws)
     refused = msm_process("--quiet", "snapshot", "push", "snap", "--repo", "alice/docs", env={**hub_env, "HF_TOKEN": "wrong"})
@@ -194,6 +196,7 @@ def test_push_errors_are_one_line(ws, hub, hub_env, msm_process):
     assert not (ws.root / "hub" / "pushes.jsonl").exists()
 
 
+@pytest.mark.slow  # msm subprocesses against a server
 def test_models_push_uploads_the_model_dir_with_a_card(ws, hub, hub_env, msm, msm_process, tiny_model_dir):
     make_snapshot(ws)
     assert msm_process("snapshot", "push", "snap", "--repo", "alice/cheese-docs", env=hub_env).code == 0
@@ -216,6 +219,7 @@ def test_models_push_uploads_the_model_dir_with_a_card(ws, hub, hub_env, msm, ms
     assert "midtrain" in card.data.tags and json.loads((model_dir / "manifest.json").read_text())["name"] in card.text
 
 
+@pytest.mark.slow  # msm subprocesses against a server
 def test_hf_datasets_as_replay_mix_and_aft_data(ws, hub, hub_env, msm_process, tiny_model_dir, tmp_path):
     hub.create("dataset", "alice/replay")
     shards = {}
