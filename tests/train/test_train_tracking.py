@@ -111,3 +111,31 @@ def test_bad_or_missing_tracker_exits_2_before_training(ws, tiny_model_dir, chee
     assert result.code == 2, result.err
     assert problem in result.err and len(result.err.strip().splitlines()) == 1
     assert not (ws.root / "models" / "x").exists() and not (ws.root / "models" / ".x.work").exists()
+
+
+def test_experiment_files_pass_report_to_and_eval_fraction(tmp_path):
+    import yaml
+
+    from msm.experiment_config import load_experiment
+    from msm.experiment_runner import plan_experiment
+    from msm.workspace import Workspace
+
+    base = {"schema_version": 1, "name": "t", "generate": {"n_docs": 4},
+            "conditions": [{"name": "a", "specs": ["cheese_america"]}]}
+
+    def plan(midtrain: dict, sft: dict):
+        path = tmp_path / "exp.yaml"
+        path.write_text(yaml.safe_dump({**base, "midtrain": midtrain, "sft": sft}))
+        stages = plan_experiment(load_experiment(path), Workspace.open(tmp_path / "w", create=True)).stages.values()
+        return {s.kind: s for s in stages}
+
+    default = plan({}, {})
+    assert default["midtrain"].argv[-2:] == ["--report-to", "tensorboard"]
+    chosen = plan({"report_to": "none", "eval_fraction": 0.1}, {"report_to": "wandb,tensorboard"})
+    mt_argv, sft_argv = chosen["midtrain"].argv, chosen["sft"].argv
+    assert mt_argv[mt_argv.index("--report-to") + 1] == "none" and mt_argv[mt_argv.index("--eval-fraction") + 1] == "0.1"
+    assert sft_argv[sft_argv.index("--report-to") + 1] == "wandb,tensorboard" and "--eval-fraction" not in sft_argv
+    # where metrics go does not change the model: the cached sft stage is reused; holding data out does not
+    assert chosen["sft"].key != default["sft"].key  # its input, the midtrained model, changed
+    assert plan({}, {"report_to": "none"})["sft"].key == default["sft"].key
+    assert chosen["midtrain"].key != default["midtrain"].key
