@@ -45,6 +45,8 @@ PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
 echo "== installed at the floors"
 grep -i -f <(sed 's/==.*//; s/^/^/; s/$/==/' "$FLOORS") "$VENV/installed.txt" || true
 
-export MSM_TEST_CACHE="${MSM_TEST_CACHE:-$ROOT/.cache/msm-test}"
+# its own model cache: the embedded model converted by these versions (a newer transformers writes a tokenizer
+# config an older one cannot read)
+export MSM_TEST_CACHE="${MIN_TEST_CACHE:-$ROOT/.cache/msm-test-min}"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 "$VENV/bin/python" -m pytest -m "not slow" -q -p no:cacheprovider "$@"

@@ -269,7 +269,10 @@ def train_stage(ws: Workspace, *, stage: str, name: str, final: Path, work: Path
                                work_dir=work_path, on_step=on_step, log=log, eval_examples=eval_examples,
                                eval_every=monitoring.eval_every)
         finally:
-            accelerator.end_training()  # flushes and closes the trackers, also when training failed
+            # flush and close the trackers, also when training failed (not accelerator.end_training(): it
+            # also tears down the process group that saving the model still needs)
+            for tracker in accelerator.trackers:
+                tracker.finish()
         return finish_model(ws, name=name, stage=stage, final=final, work=work_path, model=model,
                             tokenizer=tokenizer, accelerator=accelerator, base=base, base_record=base_record,
                             spec_ids=spec_ids, data=data, hp=hp, state=state, log=log)
