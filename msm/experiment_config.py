@@ -71,7 +71,7 @@ class MidtrainSettings(_Monitored):
 
 
 class SftSettings(_Monitored):
-    data: str = Field(default="cheese", description="AFT data: a shipped name (cheese, safety) or a JSONL path.")
+    data: str = Field(default="cheese", description="AFT data: a shipped name (cheese, safety), a JSONL path or hf:<owner>/<dataset>.")
     with_reasoning: bool = False
     lora: bool = True
     epochs: int = Field(default=1, ge=1)
@@ -93,7 +93,7 @@ class EvalSettings(_Strict):
 class DocumentSource(_Strict):
     """Documents brought from outside (`msm corpus import`) instead of generated."""
 
-    file: str = Field(description="JSONL or Parquet file with a `text` field.")
+    file: str = Field(description="JSONL or Parquet file with a `text` field, or hf:<owner>/<dataset>.")
     spec: str | None = Field(default=None, description="The spec the documents discuss (id or path).")
 
 
