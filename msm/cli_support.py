@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator
 
 import click
 
-from msm.errors import BadInput, NotBuiltYet
+from msm.errors import BadInput
 from msm.workspace import Workspace
 
 
@@ -118,15 +118,6 @@ def progress(description: str, total: int | None = None) -> Iterator[Callable[..
             bar.update(task, advance=n, status=status)
 
         yield advance
-
-
-def not_built(command: str, issue: int) -> Callable:
-    """Body for a contract command that a later issue fills in: it says so and exits 1."""
-
-    def run(**_kwargs: Any) -> None:
-        raise NotBuiltYet(command, issue)
-
-    return run
 
 
 def table(rows: list[dict], columns: list[str]) -> None:

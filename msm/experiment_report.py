@@ -51,7 +51,7 @@ def _corpus_stats(ws: Workspace, run: str) -> dict[str, Any]:
         stats["words"] += len(doc.text.split())
     stats["failures"] = sum(1 for _ in store.failures())
     try:
-        from msm.corpus.curation import read_summary
+        from msm.corpus.curate.store import read_summary
 
         summary = read_summary(ws, run).model_dump(mode="json")
         stats["curation"] = summary

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from msm.atomic import append_jsonl, read_jsonl, write_bytes_atomic
-from msm.errors import BadInput, MsmError
+from msm.errors import BadInput, MsmError, first_line
 from msm.workspace import Workspace, utc_now
 
 HUB_PREFIX = "hf:"
@@ -108,7 +108,7 @@ def _download(ref: HubDataRef, option: str) -> Path:
     except LocalEntryNotFoundError:
         raise MsmError(f"{option} {ref.text}: not in the cache and the Hub cannot be reached (offline?)") from None
     except HfHubHTTPError as exc:
-        raise MsmError(f"{option} {ref.text}: the Hub answered: {_first_line(exc)}") from None
+        raise MsmError(f"{option} {ref.text}: the Hub answered: {first_line(exc)}") from None
 
 
 def _data_files(folder: Path, ref: HubDataRef, option: str) -> list[Path]:
@@ -178,10 +178,6 @@ def _merged(files: list[Path], folder: Path, ref: HubDataRef) -> Path:
     return target
 
 
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-
-
 # ---- push ------------------------------------------------------------------------------------------------
 def push_files(repo_id: str, repo_type: str, files: dict[str, Path | bytes], *, private: bool, message: str) -> dict[str, Any]:
     """Create the repo if needed (private when asked; otherwise the account's default) and add `files`
@@ -196,14 +192,14 @@ def push_files(repo_id: str, repo_type: str, files: dict[str, Path | bytes], *, 
         url = api.create_repo(repo_id, repo_type=repo_type, private=True if private else None, exist_ok=True)
         commit = api.create_commit(repo_id, operations=operations, commit_message=message, repo_type=repo_type)
     except HfHubHTTPError as exc:
-        raise MsmError(f"--repo {repo_id}: the Hub refused the push ({_first_line(exc)}); "
+        raise MsmError(f"--repo {repo_id}: the Hub refused the push ({first_line(exc)}); "
                        f"log in with `hf auth login` or set HF_TOKEN") from None
     except OSError as exc:
-        raise MsmError(f"--repo {repo_id}: could not reach the Hub (offline?): {_first_line(exc)}") from None
+        raise MsmError(f"--repo {repo_id}: could not reach the Hub (offline?): {first_line(exc)}") from None
     except Exception as exc:  # the HTTP client's connection errors are not OSErrors
         if "connect" not in type(exc).__name__.lower() and "timeout" not in type(exc).__name__.lower():
             raise
-        raise MsmError(f"--repo {repo_id}: could not reach the Hub (offline?): {_first_line(exc)}") from None
+        raise MsmError(f"--repo {repo_id}: could not reach the Hub (offline?): {first_line(exc)}") from None
     return {"repo": repo_id, "repo_type": repo_type, "url": str(url), "commit": commit.oid,
             "commit_url": commit.commit_url, "files": sorted(files)}
 
@@ -221,7 +217,7 @@ def pushes(ws: Workspace) -> list[dict[str, Any]]:
 
 def push_snapshot(ws: Workspace, name: str, repo: str, *, private: bool = False, license: str | None = None) -> dict[str, Any]:
     """Push a verified snapshot as a dataset repo with a card built from its manifest."""
-    from msm.corpus.snapshot_store import MANIFEST_FILE, open_verified_snapshot
+    from msm.corpus.snapshot.store import MANIFEST_FILE, open_verified_snapshot
     from msm.hub_cards import dataset_card
 
     check_repo_id(repo)
@@ -247,7 +243,7 @@ def push_model(ws: Workspace, name: str, repo: str, *, private: bool = False, li
     try:
         manifest = read_manifest(model_dir)
     except ValueError as exc:
-        raise MsmError(f"{model_dir}/manifest.json: unreadable: {_first_line(exc)}") from None
+        raise MsmError(f"{model_dir}/manifest.json: unreadable: {first_line(exc)}") from None
     if manifest is None:
         raise BadInput(f"model {name!r}: {model_dir} has no manifest.json; only models msm trained can be pushed")
     card = model_card(ws, model_dir, manifest, license=license)

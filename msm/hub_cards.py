@@ -50,7 +50,9 @@ def _rule_counts(ws: Workspace, run: str, curation: dict[str, Any]) -> dict[str,
     if the run is still in this workspace (older snapshots did not copy them)."""
     if isinstance(curation.get("rule_counts"), dict):
         return curation["rule_counts"]
-    summary = ws.run_dir(run) / "curation" / str(curation.get("curation_id")) / "summary.json"
+    from msm.corpus.curate.store import curation_root
+
+    summary = curation_root(ws, run) / str(curation.get("curation_id")) / "curation.json"
     if summary.is_file():
         return json.loads(summary.read_text(encoding="utf-8")).get("rule_counts")
     return None

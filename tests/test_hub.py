@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from huggingface_hub import DatasetCard, ModelCard
 
-from msm.corpus.snapshot_store import write_snapshot
+from msm.corpus.snapshot.store import write_snapshot
 from msm.errors import BadInput
 from msm.hub import HubDataRef, log_push
 from msm.hub_cards import dataset_card, model_card
@@ -45,7 +45,7 @@ def make_snapshot(ws: Workspace, name: str = "snap", review: dict | None = None)
 
 
 def test_dataset_card_parses_and_carries_the_manifest(ws, tmp_path):
-    from msm.corpus.snapshot_store import read_manifest
+    from msm.corpus.snapshot.store import read_manifest
 
     parquet = make_snapshot(ws, review={"required": True, "gen-1": {"accepted": 3, "rejected": 2, "edited": 1}})
     manifest = read_manifest(ws, "snap")
