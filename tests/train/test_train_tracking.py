@@ -139,3 +139,20 @@ def test_experiment_files_pass_report_to_and_eval_fraction(tmp_path):
     assert chosen["sft"].key != default["sft"].key  # its input, the midtrained model, changed
     assert plan({}, {"report_to": "none"})["sft"].key == default["sft"].key
     assert chosen["midtrain"].key != default["midtrain"].key
+
+
+def test_without_tensorboard_the_base_install_writes_events_through_tensorboardx(ws, tiny_model_dir, cheese_snapshot, msm,
+                                                                                   monkeypatch):
+    pytest.importorskip("tensorboardX")
+    # as in the base install: no torch.utils.tensorboard (it needs the tensorboard package), so accelerate's
+    # tracker falls back to tensorboardX; TensorBoard's own reader must still read the files
+    import torch.utils
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
+    monkeypatch.delattr(torch.utils, "tensorboard", raising=False)  # an earlier import leaves it on the package
+    result = msm("--json", "train", "midtrain", "--snapshot", cheese_snapshot, "--base", str(tiny_model_dir),
+                 "--out", "tbx", "--block-size", "32", "--lora-rank", "4", "--max-steps", "3")
+    assert result.code == 0, result.err
+    scalars, _ = read_scalars(ws.model_dir("tbx") / "tensorboard")
+    rows = loss_csv(ws.model_dir("tbx") / "loss.csv")
+    assert [value for _, value in scalars["train/loss"]] == pytest.approx([float(r["loss"]) for r in rows], rel=1e-5)
