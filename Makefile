@@ -7,17 +7,18 @@ PIP      = $(BIN)/python -m pip --disable-pip-version-check -q
 MSM      = $(BIN)/msm
 DEMO_WS ?= msm-workspace
 
-.PHONY: setup browser model demo test bench clean-venv
+.PHONY: setup browser model demo test bench min-versions constraints clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# torch first, pinned to the CPU build this machine serves: a bare `torch` requirement would make pip
-# choose a multi-GB CUDA build (see docs/embedded-model.md). pyproject keeps a plain lower bound.
-$(STAMP): pyproject.toml | $(BIN)/python
+# torch first, pinned to the CPU build: a bare `torch` requirement would make pip choose a multi-GB CUDA
+# build (docs/dependencies.md). pyproject keeps a plain lower bound. Everything else comes from the tested
+# set in constraints.txt, so `make test` and `make demo` install what the suite last passed with.
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 	$(PIP) install --upgrade pip
 	$(PIP) install torch==2.13.0
-	$(PIP) install -e ".[dev]"
+	$(PIP) install -e ".[dev]" -c constraints.txt
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -37,9 +38,18 @@ test: setup browser
 	$(BIN)/python -m pytest -q
 
 bench: setup
-	$(PIP) install -e ".[bench]"
+	$(PIP) install -e ".[bench]" -c constraints.txt
 	$(PIP) install --no-deps "datatrove==0.10.1"
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# The version floors: a fresh .venv-min with every direct dependency at its pyproject floor runs the fast tests.
+min-versions:
+	bash scripts/check_min_versions.sh
+
+# Rewrite constraints.txt from the installed set (after a green `make test` with upgraded packages).
+constraints: setup
+	{ sed -n '1,3p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable | grep -v '^torch==' | LC_ALL=C sort -f; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
 
 clean-venv:
 	rm -rf $(VENV)

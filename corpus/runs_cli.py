@@ -122,7 +122,7 @@ def corpus_group() -> None:
 @click.option("--spec", default=None, help="Spec the documents were written for (file or shipped id).")
 @json_option
 def import_command(file: str, run_name: str, spec: str | None) -> None:
-    """Import documents from FILE (JSONL or Parquet with a `text` field) into a new run.
+    """Import documents from FILE (JSONL or Parquet with a `text` field, or hf:OWNER/DATASET[/FILE]) into a new run.
 
     An `id` field is kept as `source_id`; clause_id, domain, doc_type, idea, persona, lm, finish_reason and
     spec_id are kept as provenance; every other field goes to metadata. Any bad record: exit 2, no run made.
@@ -130,7 +130,9 @@ def import_command(file: str, run_name: str, spec: str | None) -> None:
     from pathlib import Path
 
     from msm.corpus.importer import import_documents
+    from msm.hub import resolve_data_file
 
-    result = import_documents(state().workspace(create=True), Path(file), run_name, spec)
+    source = resolve_data_file(file, option="FILE")  # hf:<owner>/<dataset> is downloaded once, then cached
+    result = import_documents(state().workspace(create=True), Path(source), run_name, spec)
     emit(result, lambda d: click.echo(f"imported {d['documents']} documents into run {d['run']}"
                                       + (f" (spec {d['spec_id']})" if d["spec_id"] else "")))

@@ -1,8 +1,10 @@
 """What every command module shares: the global options' state, output in human or --json form,
-progress bars that switch off when not on a TTY, and the 'not built yet' convention."""
+progress bars that switch off when not on a TTY, the 'not built yet' convention, and the one-line
+error for a feature whose optional dependencies (an "extra") are not installed."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from contextlib import contextmanager
@@ -12,7 +14,35 @@ from typing import Any, Callable, Iterator
 
 import click
 
+from msm.errors import BadInput
 from msm.workspace import Workspace
+
+
+# The name msm is installed under (`msm` on PyPI is another project); install hints use it.
+DISTRIBUTION = "msm-midtrain"
+
+
+def install_hint(extra: str) -> str:
+    return f"pip install '{DISTRIBUTION}[{extra}]'"
+
+
+def require_extra(extra: str, feature: str, *modules: str) -> None:
+    """BadInput (exit 2, one line) unless every module in `modules` can be imported.
+
+    Checked with find_spec rather than by importing: the check costs nothing when the module is there,
+    and an ImportError raised *inside* an installed package is a real bug that must not be reported
+    as a missing extra.
+    """
+    missing = [name for name in modules if not module_available(name)]
+    if missing:
+        raise BadInput(f"{feature} needs the `{extra}` extra ({', '.join(missing)} not installed): {install_hint(extra)}")
+
+
+def module_available(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a missing parent package, or a half-installed one
+        return False
 
 
 @dataclass
@@ -69,7 +99,9 @@ def info(message: str) -> None:
 
 @contextmanager
 def progress(description: str, total: int | None = None) -> Iterator[Callable[..., None]]:
-    """A rich progress bar on a TTY; a no-op elsewhere. Yields `advance(n=1, **fields)`."""
+    """A rich progress bar on a TTY; a no-op elsewhere. Yields `advance(n=1, **fields)`; `advance(0,
+    total=T, completed=C)` sets the total (so the bar shows N/T and an ETA) and restarts the speed estimate
+    at C (a resumed job must not count the steps it skipped as done in no time)."""
     if not state().show_progress:
         yield lambda n=1, **_fields: None
         return
@@ -79,7 +111,9 @@ def progress(description: str, total: int | None = None) -> Iterator[Callable[..
                   TimeRemainingColumn(), TextColumn("{task.fields[status]}"), transient=False) as bar:
         task = bar.add_task(description, total=total, status="")
 
-        def advance(n: int = 1, **fields: Any) -> None:
+        def advance(n: int = 1, *, total: int | None = None, completed: int | None = None, **fields: Any) -> None:
+            if total is not None or completed is not None:
+                bar.reset(task, total=total, completed=completed or 0, status="")
             status = " ".join(f"{k}={v}" for k, v in fields.items())
             bar.update(task, advance=n, status=status)
 

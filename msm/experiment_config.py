@@ -44,10 +44,12 @@ class _Strict(BaseModel):
     # fields added after the first release: they enter a stage's cache key only when set, so experiments that do
     # not use them keep the keys (and the finished stages) they had
     _added_later: ClassVar[frozenset[str]] = frozenset()
+    # fields that do not decide a stage's output (where its metrics are reported): never in its cache key
+    _not_in_key: ClassVar[frozenset[str]] = frozenset()
 
     def key_payload(self) -> dict[str, Any]:
-        data = self.model_dump()
-        for name in self._added_later:
+        data = self.model_dump(exclude=set(self._not_in_key))
+        for name in self._added_later - self._not_in_key:
             if data[name] == type(self).model_fields[name].get_default(call_default_factory=True):
                 del data[name]
         return data
@@ -78,7 +80,9 @@ class TrainingSettings(_Strict):
     """What midtraining and AFT share. Each setting names the `msm train` flag it becomes beside it, and `argv()`
     is the one mapping of settings to a command line: a new training flag is one field here."""
 
-    _added_later: ClassVar[frozenset[str]] = frozenset({"lora_rank", "lora_alpha", "lora_dropout", "grad_accum"})
+    _added_later: ClassVar[frozenset[str]] = frozenset({"lora_rank", "lora_alpha", "lora_dropout", "grad_accum",
+                                                         "eval_fraction"})
+    _not_in_key: ClassVar[frozenset[str]] = frozenset({"report_to"})
 
     lora: bool = Field(default=True, **_flag("--lora", "--full"))
     epochs: int = Field(default=1, ge=1, **_flag("--epochs"))
@@ -91,7 +95,23 @@ class TrainingSettings(_Strict):
     lora_alpha: int | None = Field(default=None, ge=1, **_flag("--lora-alpha"))
     lora_dropout: float | None = Field(default=None, ge=0, lt=1, **_flag("--lora-dropout"))
     grad_accum: int | None = Field(default=None, ge=1, **_flag("--grad-accum"))
+    # observability: where the loop's metrics go, and the share held out for eval loss
+    report_to: str = Field(default="tensorboard", description="tensorboard, wandb, trackio, mlflow, a comma list, or none.",
+                           **_flag("--report-to"))
+    eval_fraction: float = Field(default=0.0, ge=0, le=0.5, description="Share held out of training for eval loss.",
+                                 **_flag("--eval-fraction"))
     extra_args: list[str] = Field(default_factory=list, description="More `msm train` options, passed as given.")
+
+    @field_validator("report_to")
+    @classmethod
+    def _known_trackers(cls, value: str) -> str:
+        from msm.train.tracking import TRACKERS
+
+        names = [part.strip() for part in value.split(",") if part.strip()]
+        unknown = [name for name in names if name not in (*TRACKERS, "none")]
+        if not names or unknown:
+            raise ValueError(f"{value!r}: use {', '.join(TRACKERS)}, a comma list of them, or none")
+        return value
 
     def argv(self, *, skip: frozenset[str] = frozenset()) -> list[str]:
         """This stage's `msm train` options, from the flags declared on the fields (`skip`: fields left out)."""
@@ -120,9 +140,10 @@ class MidtrainSettings(TrainingSettings):
 
 class SftSettings(TrainingSettings):
     _added_later: ClassVar[frozenset[str]] = frozenset({"lora_rank", "lora_alpha", "lora_dropout", "grad_accum",
-                                                         "continue_adapter", "mix"})
+                                                         "eval_fraction", "continue_adapter", "mix"})
 
-    data: str = Field(default="cheese", description="AFT data: a shipped name (cheese, safety, instruct) or a JSONL path.",
+    data: str = Field(default="cheese", description="AFT data: a shipped name (cheese, safety, instruct), a JSONL path "
+                                                    "or hf:<owner>/<dataset>.",
                       **_flag("--data"))
     with_reasoning: bool = Field(default=False, **_flag("--with-reasoning"))
     continue_adapter: bool = Field(
@@ -168,7 +189,7 @@ class EvalSettings(_Strict):
 class DocumentSource(_Strict):
     """Documents brought from outside (`msm corpus import`) instead of generated."""
 
-    file: str = Field(description="JSONL or Parquet file with a `text` field.")
+    file: str = Field(description="JSONL or Parquet file with a `text` field, or hf:<owner>/<dataset>.")
     spec: str | None = Field(default=None, description="The spec the documents discuss (id or path).")
 
 

@@ -75,7 +75,9 @@ def _key(kind: str, payload: dict[str, Any]) -> str:
 def _file_hash(path: str | None) -> str | None:
     if not path:
         return None
-    file = Path(path)
+    from msm.hub import resolve_data_file
+
+    file = resolve_data_file(path, option="file")  # an hf: dataset is hashed as the file it resolves to
     if not file.is_file():
         raise BadInput(f"{path}: no such file (named in the experiment)")
     return sha256_file(file)

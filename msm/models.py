@@ -71,6 +71,9 @@ def pull(ws: Workspace, key: str, *, log=print, show_progress: bool = False) -> 
     if (final / PULL_RECORD).exists():
         log(f"{key}: already pulled at {final}")
         return final
+    from msm.cli_support import require_extra
+
+    require_extra("gguf", f"`msm models pull {key}` (converting its GGUF)", "gguf")  # before any download
     if final.exists():  # a directory without the record is not ours to trust; rebuild it
         shutil.rmtree(final)
     final.parent.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from msm.cli_support import emit, info, json_option, state, table
+from msm.cli_support import emit, info, json_option, require_extra, state, table
 from msm.errors import BadInput
 
 APP_SCRIPT = Path(__file__).with_name("app.py")
@@ -26,10 +26,7 @@ def streamlit_command(port: int, host: str, secrets_file: Path | None = None) ->
 
 
 def _require_authlib(path: Path | None) -> None:
-    try:
-        import authlib  # noqa: F401  (st.login needs it)
-    except ImportError:
-        raise BadInput(f"{path}: OIDC sign-in needs Authlib (pip install 'streamlit[auth]')") from None
+    require_extra("review", f"{path}: OIDC sign-in", "authlib")  # st.login needs it
 
 
 @click.group("review", invoke_without_command=True)
@@ -41,6 +38,7 @@ def review_group(ctx: click.Context, port: int, host: str) -> None:
     """Start the Streamlit review app against the workspace (create accounts first with `add-user`)."""
     if ctx.invoked_subcommand is not None:
         return
+    require_extra("review", "`msm review`", "streamlit")
     from msm.review_app.accounts import list_users
     from msm.review_app.sign_in_config import load_sign_in_config
 

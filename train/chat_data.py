@@ -33,13 +33,25 @@ def reasoning_answer(reasoning: str, answer: str) -> str:
 
 
 def resolve_aft_path(data: str) -> Path:
-    """A file path, or the name of a shipped set (`cheese`, `safety`, `instruct`)."""
+    """A file path, a Hugging Face dataset `hf:<owner>/<dataset>[/<file>]` (downloaded once, then cached), or
+    the name of a shipped set (`cheese`, `safety`, `instruct`)."""
+    from msm.hub import is_hub_ref, resolve_data_file
+
+    if is_hub_ref(data):
+        return resolve_data_file(data, option="--data")
     path = Path(data)
     if path.is_file():
         return path
     if data in SHIPPED_AFT:
         return Path(str(resources.files("msm.train") / SHIPPED_AFT[data]))
     raise BadInput(f"--data {data!r}: no such file (or use a shipped set: {', '.join(sorted(SHIPPED_AFT))})")
+
+
+def _parquet_lines(path: Path) -> list[str]:
+    """Parquet rows (how Hub datasets ship chat data) as JSON lines, so both formats share one validation."""
+    import pyarrow.parquet as pq
+
+    return [json.dumps(row, default=str) for row in pq.read_table(path).to_pylist()]
 
 
 def load_demonstrations(path: Path, *, with_reasoning: bool) -> list[list[dict[str, str]]]:
@@ -49,7 +61,7 @@ def load_demonstrations(path: Path, *, with_reasoning: bool) -> list[list[dict[s
     conversations: list[list[dict[str, str]]] = []
     with_any_reasoning = 0
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = _parquet_lines(path) if path.suffix == ".parquet" else path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError:
         raise BadInput(f"{path}: not UTF-8 text") from None
     for line_no, line in enumerate(lines, 1):

@@ -1,4 +1,4 @@
-"""`msm train midtrain | sft | aft-data`."""
+"""`msm train midtrain | sft | aft-data | accelerate-config`."""
 
 from __future__ import annotations
 
@@ -38,6 +38,14 @@ def _shared_options(func: Callable) -> Callable:
         click.option("--gradient-checkpointing", is_flag=True,
                      help="Recompute activations in the backward pass: less memory, ~30% more compute "
                           "(for DDP runs of large models; the FSDP accelerate configs do this themselves)."),
+        click.option("--report-to", default="tensorboard", show_default=True, metavar="TRACKERS",
+                     help="Where metrics go while training: tensorboard (event files in models/<out>/tensorboard/, "
+                          "offline), wandb, trackio, mlflow, a comma list of them, or none."),
+        click.option("--eval-fraction", type=click.FloatRange(0, 0.5), default=0.0, show_default=True,
+                     help="Hold out this share of the documents (midtrain) or demonstrations (sft) and report "
+                          "their loss as eval loss; 0 = no held-out slice."),
+        click.option("--eval-every", type=click.IntRange(1), default=50, show_default=True,
+                     help="Optimizer steps between eval-loss measurements (and always after the last step)."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -52,12 +60,26 @@ def _hyperparameters(kwargs: dict[str, Any], block_size: int):
         method=method, epochs=kwargs["epochs"], max_steps=kwargs["max_steps"], lr=kwargs["lr"] or DEFAULT_LR[method],
         warmup_ratio=kwargs["warmup_ratio"], batch_size=kwargs["batch_size"], grad_accum=kwargs["grad_accum"],
         block_size=block_size, seed=kwargs["seed"], checkpoint_every=kwargs["checkpoint_every"],
+        eval_fraction=kwargs["eval_fraction"],
         lora=LoraSettings(rank=kwargs["lora_rank"], alpha=kwargs["lora_alpha"], dropout=kwargs["lora_dropout"])
         if method == "lora" else None,
     )
 
 
+def _monitoring(kwargs: dict[str, Any]):
+    from msm.train.tracking import Monitoring, parse_report_to
+
+    return Monitoring(report_to=parse_report_to(kwargs["report_to"]), eval_every=kwargs["eval_every"])
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
 def _run(description: str, runner: Callable[..., Any], **kwargs: Any) -> None:
+    import time
     from contextlib import nullcontext
 
     from msm.train.pipeline import launched_rank
@@ -65,20 +87,30 @@ def _run(description: str, runner: Callable[..., Any], **kwargs: Any) -> None:
     ws = state().workspace()
     main_process = launched_rank() == 0  # under accelerate launch / torchrun only rank 0 talks
     bar = progress(description) if main_process else nullcontext(lambda n=1, **_fields: None)
+    # Without a bar (a batch job's log file) a line every ~5% of the run carries the same step count and ETA.
+    log_lines = main_process and not state().show_progress
     with bar as advance:
-        last = {"step": 0}
+        first: dict[str, float] = {}
 
         def on_step(step: int, total: int, loss: float) -> None:
-            advance(step - last["step"], loss=f"{loss:.4f}")
-            last["step"] = step
+            if not first:  # a resumed run starts at its checkpoint: the ETA counts only steps taken now
+                first.update(step=step - 1, at=time.monotonic())
+                advance(0, total=total, completed=step - 1)
+            advance(1, loss=f"{loss:.4f}")
+            done = step - first["step"]
+            if log_lines and (step == total or step % max(1, total // 20) == 0):
+                elapsed = time.monotonic() - first["at"]
+                info(f"{description}: step {step}/{total} loss {loss:.4f} — "
+                     f"ETA {_duration(elapsed / done * (total - step))} ({_duration(elapsed)} so far)")
 
         manifest = runner(ws, log=info if main_process else lambda _m: None, on_step=on_step, **kwargs)
     if manifest is None:  # a non-zero rank under accelerate launch: rank 0 reports
         return
     emit(manifest.model_dump(mode="json"), lambda m: click.echo(
         f"{m['name']}: {m['stage']} done — {m['optimizer_steps']} steps, {m['tokens_seen']} tokens, "
-        f"loss {m['loss_first']:.4f} -> {m['loss_last']:.4f}, {m['wall_time_s']:.1f}s; "
-        f"{ws.model_dir(m['name'])}"))
+        f"loss {m['loss_first']:.4f} -> {m['loss_last']:.4f}"
+        + (f", eval loss {m['eval_loss_first']:.4f} -> {m['eval_loss_last']:.4f}" if m["eval_loss_last"] is not None else "")
+        + f", {m['wall_time_s']:.1f}s; {ws.model_dir(m['name'])}"))
 
 
 @click.group("train")
@@ -98,7 +130,8 @@ def train_group() -> None:
 @click.option("--block-size", type=click.IntRange(8), default=512, show_default=True,
               help="Tokens per packed block (documents joined with EOS).")
 @click.option("--mix", "mixes", multiple=True, metavar="FILE:RATIO",
-              help="Replay share of generic text, e.g. generic:0.05 (shipped corpus) or my.jsonl:0.03; repeatable.")
+              help="Replay share of generic text, e.g. generic:0.05 (shipped corpus), my.jsonl:0.03 or "
+                   "hf:OWNER/DATASET:0.05 (a Hub dataset with a `text` column); repeatable.")
 @_shared_options
 def midtrain_command(snapshot: str, base: str, out: str, block_size: int, mixes: tuple[str, ...], **kwargs: Any) -> None:
     """Continued pre-training (next-token loss) on the snapshot's documents."""
@@ -110,14 +143,14 @@ def midtrain_command(snapshot: str, base: str, out: str, block_size: int, mixes:
         raise BadInput(f"--mix: ratios add up to more than {replay.MAX_RATIO}")
     _run(f"midtrain {out}", run_midtrain, snapshot=snapshot, base=base, out=out,
          hp=_hyperparameters(kwargs, block_size), mixes=sources,
-         gradient_checkpointing=kwargs["gradient_checkpointing"])
+         gradient_checkpointing=kwargs["gradient_checkpointing"], monitoring=_monitoring(kwargs))
 
 
 @train_group.command("sft")
 @click.option("--model", required=True, help="Model to fine-tune (a workspace model, local:smollm2-135m, a directory).")
 @click.option("--data", required=True,
-              help="Chat demonstrations: a JSONL file of {\"messages\": [...]}, or a shipped set: cheese, safety, "
-                   "instruct.")
+              help="Chat demonstrations: a JSONL (or Parquet) file of {\"messages\": [...]}, a Hub dataset "
+                   "hf:OWNER/DATASET[/FILE], or a shipped set: cheese, safety, instruct.")
 @click.option("--out", required=True, help="Name of the model to create in the workspace.")
 @click.option("--with-reasoning", is_flag=True,
               help="Write each assistant turn's `reasoning` before its answer (deliberative-alignment baseline).")
@@ -148,7 +181,8 @@ def sft_command(model: str, data: str, out: str, with_reasoning: bool, max_lengt
     if continue_adapter and not lora_given:
         hp = hp.model_copy(update={"lora": None})  # the adapter's own settings
     _run(f"sft {out}", run_sft, model=model, data=data, out=out, hp=hp, with_reasoning=with_reasoning,
-         continue_adapter=continue_adapter, mixes=sources, gradient_checkpointing=kwargs["gradient_checkpointing"])
+         continue_adapter=continue_adapter, mixes=sources, gradient_checkpointing=kwargs["gradient_checkpointing"],
+         monitoring=_monitoring(kwargs))
 
 
 @train_group.command("aft-data")

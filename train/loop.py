@@ -14,6 +14,10 @@ Several processes (`accelerate launch -m msm.train ...`, `torchrun -m msm.train 
   processes), so the update does not depend on how the step is split — one process with batch 4 and two
   with batch 2 compute the same gradient, also when SFT examples carry different numbers of tokens;
 - every process takes part in gathering checkpoints and final weights; only process 0 writes files.
+
+Each optimizer step goes to the loss curve and to the trackers the accelerator was built with (see
+`msm.train.tracking`): loss, lr, grad norm, tokens/s, padding waste; every `eval_every` steps and at the
+last step, the mean token loss on the held-out examples.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ class LoopState:
     trained_tokens: int = 0
     wall_time_s: float = 0.0
     resumed_from: list[int] = field(default_factory=list)
+    eval_rows: list[dict] = field(default_factory=list)  # {step, eval_loss, eval_tokens}
 
 
 def micro_batch_schedule(n_examples: int, *, epochs: int, global_batch: int, seed: int) -> list[list[int]]:
@@ -83,6 +88,17 @@ def collate(examples: Sequence[Example], pad_id: int) -> dict[str, torch.Tensor]
         labels[row, :n] = example.labels
         attention[row, :n] = 1
     return {"input_ids": input_ids, "labels": labels, "attention_mask": attention}
+
+
+def padding_waste(examples: Sequence[Example], rows_per_batch: int) -> tuple[int, int]:
+    """(padded positions, all positions) when `examples` are collated `rows_per_batch` at a time, as each
+    process does with its slice: every row is padded to the longest row of its batch."""
+    padded = total = 0
+    for start in range(0, len(examples), rows_per_batch):
+        lengths = [len(e.input_ids) for e in examples[start:start + rows_per_batch]]
+        total += max(lengths) * len(lengths)
+        padded += max(lengths) * len(lengths) - sum(lengths)
+    return padded, total
 
 
 def loss_tokens(example: Example) -> int:
@@ -154,15 +170,49 @@ def summed_token_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
                                              ignore_index=IGNORE_INDEX, reduction="sum")
 
 
+def evaluate_loss(wrapped, examples: Sequence[Example], *, batch_size: int, accelerator, pad_id: int) -> tuple[float, int]:
+    """(mean next-token loss over every loss-carrying token of `examples`, that token count), all processes
+    together. Every process runs the same number of forward passes — under FSDP each forward is a
+    collective — so a process whose slice of the last batch is empty runs one example with zero weight."""
+    world, rank = accelerator.num_processes, accelerator.process_index
+    totals = torch.zeros(2, dtype=torch.float64, device=accelerator.device)  # summed loss, tokens
+    was_training = wrapped.training
+    wrapped.eval()
+    with torch.no_grad():
+        for start in range(0, len(examples), batch_size * world):
+            mine = list(examples[start + rank * batch_size:start + (rank + 1) * batch_size])
+            weight = 1.0 if mine else 0.0
+            batch = collate(mine or [examples[0]], pad_id)
+            batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+            with accelerator.autocast():
+                summed = summed_token_loss(wrapped, batch)
+            totals[0] += summed.double() * weight
+            totals[1] += weight * sum(loss_tokens(e) for e in mine)
+    if was_training:
+        wrapped.train()
+    if world > 1:
+        totals = accelerator.reduce(totals, reduction="sum")
+    tokens = int(totals[1].item())
+    return (totals[0].item() / tokens if tokens else float("nan")), tokens
+
+
+def _scalar(value) -> float:
+    """A grad norm as a float: under FSDP2 clipping returns a DTensor whose value lives on every shard."""
+    full = getattr(value, "full_tensor", None)
+    return float(full() if callable(full) else value)
+
+
 def train_loop(model, examples: Sequence[Example], hp: Hyperparameters, *, accelerator, pad_id: int,
                work_dir: Path | None, on_step: Callable[[int, int, float], None] = lambda *_: None,
-               log: Callable[[str], None] = lambda _m: None) -> LoopState:
+               log: Callable[[str], None] = lambda _m: None, eval_examples: Sequence[Example] = (),
+               eval_every: int = 50) -> LoopState:
     """Train `model`'s trainable parameters in place; return the loss curve and counters.
 
     Under several processes `model` is wrapped (DDP) or sharded in place (FSDP2) by `accelerator`; the
     caller gathers its weights with `gather_full_state_dict`. With `work_dir`, a checkpoint is written
     there every `hp.checkpoint_every` steps and an existing one is resumed from — the caller makes sure it
-    belongs to the same run (same settings, same number of processes).
+    belongs to the same run (same settings, same number of processes). Metrics go to `accelerator.log`
+    (a no-op without trackers); `eval_examples` are evaluated every `eval_every` steps and at the end.
     """
     from accelerate.utils import DistributedType
     from transformers import get_cosine_schedule_with_warmup
@@ -193,11 +243,15 @@ def train_loop(model, examples: Sequence[Example], hp: Hyperparameters, *, accel
 
     started = time.monotonic()
     for step in range(state.step, total_steps):
+        step_started = time.monotonic()
         micro_batches = schedule[step * hp.grad_accum:(step + 1) * hp.grad_accum]
         # counted over the global batch, which every process holds: no communication needed
         step_tokens = max(1, sum(loss_tokens(examples[i]) for micro in micro_batches for i in micro))
-        state.tokens_seen += sum(len(examples[i].input_ids) for micro in micro_batches for i in micro)
+        step_inputs = sum(len(examples[i].input_ids) for micro in micro_batches for i in micro)
+        state.tokens_seen += step_inputs
         state.trained_tokens += step_tokens
+        padded, positions = map(sum, zip(*(padding_waste([examples[i] for i in micro], hp.batch_size)
+                                           for micro in micro_batches)))
         step_loss = torch.zeros((), device=accelerator.device)
         for number, micro in enumerate(micro_batches):
             batch = collate([examples[i] for i in micro[rank * hp.batch_size:(rank + 1) * hp.batch_size]], pad_id)
@@ -209,16 +263,26 @@ def train_loop(model, examples: Sequence[Example], hp: Hyperparameters, *, accel
                 # DDP and FSDP average gradients over processes; × world turns that into the global token mean
                 accelerator.backward(summed * world / step_tokens)
             step_loss += summed.detach() / step_tokens
-        accelerator.clip_grad_norm_(wrapped.parameters(), hp.max_grad_norm)
+        grad_norm = accelerator.clip_grad_norm_(wrapped.parameters(), hp.max_grad_norm)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
 
         loss_value = accelerator.reduce(step_loss, reduction="sum").item() if world > 1 else step_loss.item()
         state.step = step + 1
-        state.loss_rows.append({"step": state.step, "epoch": round(state.step * hp.grad_accum / batches_per_epoch, 4),
-                                "loss": loss_value, "lr": scheduler.get_last_lr()[0],
-                                "tokens_seen": state.tokens_seen})
+        row = {"step": state.step, "epoch": round(state.step * hp.grad_accum / batches_per_epoch, 4),
+               "loss": loss_value, "lr": scheduler.get_last_lr()[0], "grad_norm": _scalar(grad_norm),
+               "tokens_seen": state.tokens_seen,
+               "tokens_per_s": round(step_inputs / max(time.monotonic() - step_started, 1e-9), 2),
+               "padding_waste": round(padded / positions, 6) if positions else 0.0}
+        if eval_examples and (state.step % eval_every == 0 or state.step == total_steps):
+            eval_loss, eval_tokens = evaluate_loss(wrapped, eval_examples, batch_size=hp.batch_size,
+                                                   accelerator=accelerator, pad_id=pad_id)
+            row["eval_loss"] = eval_loss
+            state.eval_rows.append({"step": state.step, "eval_loss": eval_loss, "eval_tokens": eval_tokens})
+        state.loss_rows.append(row)
+        accelerator.log({f"train/{key}": value for key, value in row.items() if key not in ("step", "eval_loss")}
+                        | ({"eval/loss": row["eval_loss"]} if "eval_loss" in row else {}), step=state.step)
         on_step(state.step, total_steps, loss_value)
         if checkpoint and state.step % hp.checkpoint_every == 0 and state.step < total_steps:
             state.wall_time_s += time.monotonic() - started

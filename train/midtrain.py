@@ -12,9 +12,10 @@ from msm.errors import BadInput
 from msm.models import load_tokenizer, resolve
 from msm.train import replay
 from msm.train.loop import Example
-from msm.train.packing import pack_documents
-from msm.train.pipeline import base_lineage, check_context_length, output_paths, train_stage
+from msm.train.packing import pack_documents, pack_held_out
+from msm.train.pipeline import base_lineage, check_context_length, hold_out, output_paths, train_stage
 from msm.train.records import DataProvenance, Hyperparameters, ModelManifest
+from msm.train.tracking import Monitoring
 from msm.workspace import Workspace
 
 MAX_PACKING_WASTE = 0.02
@@ -23,7 +24,7 @@ MAX_PACKING_WASTE = 0.02
 def run_midtrain(ws: Workspace, *, snapshot: str, base: str, out: str, hp: Hyperparameters,
                  mixes: list[replay.ReplaySource] = (), log: Callable[[str], None] = lambda _m: None,
                  on_step: Callable[[int, int, float], None] = lambda *_: None,
-                 gradient_checkpointing: bool = False) -> ModelManifest | None:
+                 gradient_checkpointing: bool = False, monitoring: Monitoring | None = None) -> ModelManifest | None:
     final, work = output_paths(ws, out)
     snapshot_manifest, parquet = open_verified_snapshot(ws, snapshot)  # MsmError (exit 1) on any tampering
     resolved = resolve(base, ws)
@@ -33,7 +34,8 @@ def run_midtrain(ws: Workspace, *, snapshot: str, base: str, out: str, hp: Hyper
         raise BadInput(f"{base}: tokenizer has no EOS token to separate documents")
 
     texts = [t for t in pq.read_table(parquet, columns=["text"]).column("text").to_pylist() if t and t.strip()]
-    doc_tokens = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    # whole documents are held out before packing, so no held-out text is ever trained on
+    doc_tokens, held_tokens = hold_out(tokenizer(texts, add_special_tokens=False)["input_ids"], hp.eval_fraction, hp.seed)
     corpus_tokens = sum(len(t) + 1 for t in doc_tokens)
     replay_records, replay_tokens = [], []
     for number, source in enumerate(mixes):
@@ -51,11 +53,15 @@ def run_midtrain(ws: Workspace, *, snapshot: str, base: str, out: str, hp: Hyper
     if stats.waste > MAX_PACKING_WASTE:
         log(f"warning: packing waste {stats.waste:.2%} > {MAX_PACKING_WASTE:.0%}: the corpus is small for this block size")
 
+    eval_blocks = pack_held_out(held_tokens, eos_id=tokenizer.eos_token_id, block_size=hp.block_size)
+    held_out = {"fraction": hp.eval_fraction, "n_examples": len(held_tokens), "n_sequences": len(eval_blocks),
+                "tokens": sum(len(b) for b in eval_blocks)} if held_tokens else {}
     data = DataProvenance(kind="snapshot", snapshot_name=snapshot, snapshot_content_hash=snapshot_manifest.content_hash,
-                          n_examples=len(texts), replay=replay_records, packing=stats.as_dict())
+                          n_examples=len(texts), replay=replay_records, packing=stats.as_dict(), held_out=held_out)
     base_record, inherited_specs = base_lineage(resolved)
     spec_ids = inherited_specs + [s for s in snapshot_manifest.specs if s not in inherited_specs]
     examples = [Example(block, block) for block in blocks]
     return train_stage(ws, stage="midtrain", name=out, final=final, work=work, base=resolved, base_record=base_record,
                        spec_ids=spec_ids, data=data, hp=hp, examples=examples, tokenizer=tokenizer,
-                       gradient_checkpointing=gradient_checkpointing, on_step=on_step, log=log)
+                       gradient_checkpointing=gradient_checkpointing, on_step=on_step, log=log, monitoring=monitoring,
+                       eval_examples=[Example(block, block) for block in eval_blocks])

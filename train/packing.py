@@ -46,3 +46,14 @@ def pack_documents(token_lists: list[list[int]], *, eos_id: int, block_size: int
     stats = PackingStats(n_documents=len(token_lists), block_size=block_size, n_blocks=n_blocks,
                          stream_tokens=len(stream), dropped_tokens=len(stream) - used, separator_token_id=eos_id)
     return blocks, stats
+
+
+def pack_held_out(token_lists: list[list[int]], *, eos_id: int, block_size: int) -> list[torch.Tensor]:
+    """Held-out documents as evaluation sequences: the same EOS-joined stream cut into blocks, but the last,
+    shorter block is kept (evaluation pads it; dropping it would lose most of a small held-out slice)."""
+    stream: list[int] = []
+    for tokens in token_lists:
+        stream.extend(tokens)
+        stream.append(eos_id)
+    return [torch.tensor(stream[start:start + block_size], dtype=torch.long)
+            for start in range(0, len(stream), block_size) if len(stream[start:start + block_size]) > 1]

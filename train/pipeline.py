@@ -2,8 +2,8 @@
 train (LoRA or full), and writing the finished model with its provenance.
 
     models/<name>/          the finished model (renamed into place only when complete)
-    models/.<name>.work/    run.json (the run's fingerprint), checkpoint.pt, lock — kept until the model
-                            is written, so rerunning the same command after a kill resumes from it
+    models/.<name>.work/    run.json (the run's fingerprint), checkpoint.pt, lock, tensorboard/ — kept until
+                            the model is written, so rerunning the same command after a kill resumes from it
 
 Under several processes every one of them runs the same code on the same (shared) workspace; process 0
 alone holds the lock and writes run.json, checkpoints and the model, the others join the collectives.
@@ -28,6 +28,7 @@ from msm.train.loop import LoopState, gather_full_state_dict, is_sharded
 from msm.train.provenance import (LOSS_CSV, LOSS_PNG, msm_git_commit, package_versions, read_manifest,
                                   register_model, write_loss_curve, write_manifest)
 from msm.train.records import DataProvenance, Hyperparameters, ModelManifest
+from msm.train.tracking import PROJECT, Monitoring, init_kwargs, run_config, tensorboard_dir
 from msm.workspace import Workspace, utc_now
 
 RUN_FILE = "run.json"
@@ -127,7 +128,9 @@ def launched_rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
 
-def make_accelerator():
+def make_accelerator(report_to: tuple[str, ...] = (), logging_dir: Path | None = None):
+    """The accelerator for one run; `report_to` names accelerate trackers, TensorBoard's writing under
+    `logging_dir`."""
     import torch
     from accelerate import Accelerator
 
@@ -135,7 +138,9 @@ def make_accelerator():
     bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     # accelerate runs several CPU processes (gloo) only when asked for the CPU explicitly; without GPUs a
     # launcher's processes would otherwise each train alone and all write the same model
-    accelerator = Accelerator(mixed_precision="bf16" if bf16 else "no", cpu=world > 1 and not torch.cuda.is_available())
+    accelerator = Accelerator(mixed_precision="bf16" if bf16 else "no", cpu=world > 1 and not torch.cuda.is_available(),
+                              log_with=list(report_to) or None,
+                              project_dir=str(logging_dir) if logging_dir is not None else None)
     if accelerator.num_processes != world:
         raise MsmError(f"launched as {world} processes but accelerate set up {accelerator.num_processes}; "
                        f"check the launcher's settings (distributed_type, num_processes)")
@@ -189,14 +194,19 @@ def finish_model(ws: Workspace, *, name: str, stage: str, final: Path, work: Pat
         accelerator.wait_for_everyone()
         return None
     losses = [row["loss"] for row in state.loss_rows]
+    eval_losses = [row["eval_loss"] for row in state.eval_rows]
     files = {"loss_curve": LOSS_CSV, "loss_plot": LOSS_PNG}
     if hp.method == "lora":
         files["lora_adapter"] = LORA_ADAPTER_DIR
+    logs = tensorboard_dir(work)
+    if logs.is_dir():
+        files["tensorboard"] = logs.name
     manifest = ModelManifest(
         name=name, stage=stage, created_at=utc_now(), base_model=base_record, spec_ids=spec_ids, data=data,
         hyperparameters=hp, seed=hp.seed, optimizer_steps=state.step, tokens_seen=state.tokens_seen,
         trained_tokens=state.trained_tokens, loss_first=losses[0] if losses else None,
-        loss_last=losses[-1] if losses else None, wall_time_s=round(state.wall_time_s, 3),
+        loss_last=losses[-1] if losses else None, eval_loss_first=eval_losses[0] if eval_losses else None,
+        eval_loss_last=eval_losses[-1] if eval_losses else None, wall_time_s=round(state.wall_time_s, 3),
         resumed_from_step=state.resumed_from, device=str(accelerator.device),
         precision=str(accelerator.mixed_precision), num_processes=accelerator.num_processes,
         package_versions=package_versions(), msm_git_commit=msm_git_commit(), files=files,
@@ -212,6 +222,8 @@ def finish_model(ws: Workspace, *, name: str, stage: str, final: Path, work: Pat
         plain.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         write_loss_curve(staging, state.loss_rows, f"{stage}: {name}")
+        if logs.is_dir():  # the trackers were closed by the caller: the event files are complete
+            shutil.copytree(logs, staging / logs.name)
         write_manifest(staging, manifest)
     register_model(ws, manifest, final)
     shutil.rmtree(work, ignore_errors=True)
@@ -220,24 +232,60 @@ def finish_model(ws: Workspace, *, name: str, stage: str, final: Path, work: Pat
     return manifest
 
 
+def hold_out(examples: list, fraction: float, seed: int) -> tuple[list, list]:
+    """(training, held-out) examples: a seeded `fraction` of them, at least one, kept out of training."""
+    import random
+
+    if not fraction:
+        return examples, []
+    n_held = max(1, round(len(examples) * fraction))
+    if n_held >= len(examples):
+        raise BadInput(f"--eval-fraction {fraction}: would hold out all {len(examples)} examples")
+    held = set(random.Random(seed + 104729).sample(range(len(examples)), n_held))
+    return ([e for i, e in enumerate(examples) if i not in held], [e for i, e in enumerate(examples) if i in held])
+
+
 def train_stage(ws: Workspace, *, stage: str, name: str, final: Path, work: Path, base: ResolvedModel,
                 base_record: dict[str, Any], spec_ids: list, data, hp: Hyperparameters, examples: list, tokenizer,
-                gradient_checkpointing: bool, on_step, log: Callable[[str], None], adapter: Path | None = None):
+                gradient_checkpointing: bool, on_step, log: Callable[[str], None], adapter: Path | None = None,
+                monitoring: Monitoring | None = None, eval_examples: list | None = None):
     """The part midtraining and SFT share: fingerprint the inputs, take the work dir, train, save the model.
-    `adapter`: continue this LoRA adapter over `base` (SFT's --continue-adapter)."""
-    from msm.train.loop import train_loop
+    `adapter`: continue this LoRA adapter over `base` (SFT's --continue-adapter).
 
+    `eval_examples`: the held-out slice, when the stage cut it itself (midtraining holds out whole
+    documents before packing); otherwise `hp.eval_fraction` of `examples` is held out here."""
+    from msm.train.loop import loss_tokens, train_loop
+
+    monitoring = monitoring or Monitoring()
+    if eval_examples is None:
+        examples, eval_examples = hold_out(examples, hp.eval_fraction, hp.seed)
+        if eval_examples:
+            data.held_out = {"fraction": hp.eval_fraction, "n_examples": len(eval_examples),
+                             "n_sequences": len(eval_examples), "tokens": sum(loss_tokens(e) for e in eval_examples)}
+    if eval_examples:
+        log(f"holding out {data.held_out.get('n_examples')} of {data.n_examples} for eval loss "
+            f"({len(eval_examples)} sequences)")
     fingerprint = {"stage": stage, "base": base.describe(), "data": data.model_dump(mode="json"),
                    "hyperparameters": hp.model_dump(mode="json")}
     if adapter is not None:
         fingerprint["adapter"] = str(adapter)
-    accelerator = make_accelerator()
+    accelerator = make_accelerator(monitoring.report_to, tensorboard_dir(work))
     # the global batch, and so the data order, depends on the number of processes: resume only with the same
     fingerprint["num_processes"] = accelerator.num_processes
     with work_dir(work, fingerprint, log, main=accelerator.is_main_process) as work_path:
         model = load_model_for_training(base, hp, gradient_checkpointing=gradient_checkpointing, adapter=adapter)
-        state = train_loop(model, examples, hp, accelerator=accelerator, pad_id=tokenizer.pad_token_id,
-                           work_dir=work_path, on_step=on_step, log=log)
+        accelerator.init_trackers(PROJECT, config=run_config(stage=stage, name=name, base=base_record, hp=hp, data=data,
+                                                             spec_ids=spec_ids, num_processes=accelerator.num_processes),
+                                  init_kwargs=init_kwargs(monitoring.report_to, name))
+        try:
+            state = train_loop(model, examples, hp, accelerator=accelerator, pad_id=tokenizer.pad_token_id,
+                               work_dir=work_path, on_step=on_step, log=log, eval_examples=eval_examples,
+                               eval_every=monitoring.eval_every)
+        finally:
+            # flush and close the trackers, also when training failed (not accelerator.end_training(): it
+            # also tears down the process group that saving the model still needs)
+            for tracker in accelerator.trackers:
+                tracker.finish()
         return finish_model(ws, name=name, stage=stage, final=final, work=work_path, model=model,
                             tokenizer=tokenizer, accelerator=accelerator, base=base, base_record=base_record,
                             spec_ids=spec_ids, data=data, hp=hp, state=state, log=log, adapter=adapter)

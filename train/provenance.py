@@ -17,7 +17,9 @@ from msm.workspace import Workspace
 MANIFEST_FILE = "manifest.json"
 LOSS_CSV = "loss.csv"
 LOSS_PNG = "loss.png"
-TRACKED_PACKAGES = ("msm", "torch", "transformers", "peft", "accelerate", "tokenizers", "safetensors", "numpy")
+# one row per optimizer step; eval_loss only on steps where the held-out slice was evaluated
+LOSS_COLUMNS = ["step", "epoch", "loss", "lr", "grad_norm", "tokens_seen", "tokens_per_s", "padding_waste", "eval_loss"]
+TRACKED_PACKAGES = ("msm-midtrain", "torch", "transformers", "peft", "accelerate", "tokenizers", "safetensors", "numpy")
 
 
 def package_versions() -> dict[str, str]:
@@ -46,7 +48,7 @@ def msm_git_commit() -> str | None:
 
 def write_loss_curve(out_dir: Path, rows: list[dict], title: str) -> None:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=["step", "epoch", "loss", "lr", "tokens_seen"], lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=LOSS_COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     write_text_atomic(out_dir / LOSS_CSV, buffer.getvalue())
@@ -57,9 +59,14 @@ def write_loss_curve(out_dir: Path, rows: list[dict], title: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
-    ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], linewidth=1.2)
+    ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], linewidth=1.2, label="training")
+    evaluated = [r for r in rows if r.get("eval_loss") is not None]
+    if evaluated:
+        ax.plot([r["step"] for r in evaluated], [r["eval_loss"] for r in evaluated], "o-", linewidth=1.2,
+                label="held-out")
+        ax.legend()
     ax.set_xlabel("optimizer step")
-    ax.set_ylabel("training loss")
+    ax.set_ylabel("loss")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     fig.tight_layout()

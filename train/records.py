@@ -38,6 +38,8 @@ class Hyperparameters(BaseModel):
     block_size: int = Field(512, ge=8, description="midtrain: packed block length; sft: max sequence length.")
     seed: int = 0
     checkpoint_every: int = Field(50, ge=1, description="Optimizer steps between resumable checkpoints.")
+    eval_fraction: float = Field(0.0, ge=0, le=0.5, description="Share of the documents (midtrain) or demonstrations "
+                                                                "(sft) held out of training to measure eval loss on.")
 
 
 class DataProvenance(BaseModel):
@@ -54,6 +56,8 @@ class DataProvenance(BaseModel):
                                          description="[{source, sha256, ratio, tokens, ...}] mixed in: generic "
                                                      "text (midtrain) or instruction demonstrations (sft)")
     packing: dict[str, Any] = Field(default_factory=dict, description="PackingStats (midtrain) or SFT token stats")
+    held_out: dict[str, Any] = Field(default_factory=dict,
+                                     description="{fraction, n_examples, n_sequences, tokens} kept out of training for eval loss")
 
 
 class ModelManifest(BaseModel):
@@ -75,6 +79,8 @@ class ModelManifest(BaseModel):
     trained_tokens: int = Field(description="Tokens that carried loss (midtrain: all; sft: assistant tokens).")
     loss_first: float | None
     loss_last: float | None
+    eval_loss_first: float | None = Field(None, description="Loss on the held-out slice at its first evaluation.")
+    eval_loss_last: float | None = Field(None, description="Loss on the held-out slice after the last step.")
     wall_time_s: float = Field(description="Training wall time summed over all attempts (resumes included).")
     resumed_from_step: list[int] = Field(default_factory=list, description="Steps a killed run resumed from.")
     device: str

@@ -1,8 +1,9 @@
 """Replay mix: a small share of generic text mixed into midtraining to limit forgetting.
 
 `--mix FILE:RATIO` makes RATIO of the training tokens come from FILE (documents repeated in seeded
-order when the file is smaller than its share). FILE is `generic` (the corpus shipped with msm) or a
-path to a .jsonl file with a `text` field per line or a .txt file with blank-line-separated paragraphs.
+order when the file is smaller than its share). FILE is `generic` (the corpus shipped with msm), a
+path to a .jsonl or .parquet file with a `text` field per record or a .txt file with blank-line-separated
+paragraphs, or a Hugging Face dataset `hf:<owner>/<dataset>[/<file>]` (downloaded once, then cached).
 
 The shipped `generic` corpus (train/data_generic_replay.jsonl) is 24 short expository paragraphs on
 everyday topics — weather, cooking, rivers, primes, pianos, tides... — written afresh for msm (no
@@ -42,7 +43,9 @@ def parse_mix(value: str) -> ReplaySource:
         raise BadInput(f"--mix {value!r}: ratio {ratio_text!r} is not a number") from None
     if not 0 < ratio <= MAX_RATIO:
         raise BadInput(f"--mix {value!r}: ratio must be in (0, {MAX_RATIO}] (a share of all training tokens)")
-    path = GENERIC_REPLAY if name == "generic" else Path(name)
+    from msm.hub import resolve_data_file
+
+    path = GENERIC_REPLAY if name == "generic" else resolve_data_file(name, option=f"--mix {value!r}:")
     if not path.is_file():
         raise BadInput(f"--mix {value!r}: {name}: no such file (use `generic` or a .jsonl/.txt path)")
     if path.stat().st_size > MAX_REPLAY_FILE_BYTES:
@@ -52,7 +55,13 @@ def parse_mix(value: str) -> ReplaySource:
 
 def read_replay_texts(src: ReplaySource) -> list[str]:
     texts: list[str] = []
-    if src.path.suffix == ".jsonl":
+    if src.path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        if "text" not in pq.read_schema(src.path).names:
+            raise BadInput(f"{src.path}: no 'text' column")
+        texts = [t for t in pq.read_table(src.path, columns=["text"]).column("text").to_pylist() if t and t.strip()]
+    elif src.path.suffix == ".jsonl":
         with open(src.path, encoding="utf-8") as handle:
             for line_no, line in enumerate(handle, 1):
                 if not line.strip():

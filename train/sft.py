@@ -26,6 +26,7 @@ from msm.train.loop import Example
 from msm.train.pipeline import LORA_ADAPTER_DIR, base_lineage, check_context_length, output_paths, train_stage
 from msm.train.provenance import read_manifest
 from msm.train.records import DataProvenance, Hyperparameters, LoraSettings, ModelManifest
+from msm.train.tracking import Monitoring
 from msm.workspace import Workspace
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -81,7 +82,7 @@ def run_sft(ws: Workspace, *, model: str, data: str, out: str, hp: Hyperparamete
             continue_adapter: bool = False, mixes: list[instruction_mix.InstructionMix] = (),
             log: Callable[[str], None] = lambda _m: None,
             on_step: Callable[[int, int, float], None] = lambda *_: None,
-            gradient_checkpointing: bool = False) -> ModelManifest | None:
+            gradient_checkpointing: bool = False, monitoring: Monitoring | None = None) -> ModelManifest | None:
     """Fine-tune `model` on `data`. With `continue_adapter`, `hp.lora` None means "the adapter's own settings";
     given settings must match the adapter's."""
     final, work = output_paths(ws, out)
@@ -147,4 +148,4 @@ def run_sft(ws: Workspace, *, model: str, data: str, out: str, hp: Hyperparamete
     return train_stage(ws, stage="sft", name=out, final=final, work=work, base=train_base, base_record=base_record,
                        spec_ids=spec_ids, data=provenance, hp=hp, examples=examples, tokenizer=tokenizer,
                        gradient_checkpointing=gradient_checkpointing, on_step=on_step, log=log,
-                       adapter=adapter.directory if adapter else None)
+                       adapter=adapter.directory if adapter else None, monitoring=monitoring)

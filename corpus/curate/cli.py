@@ -15,7 +15,7 @@ from msm.cli_support import emit, info, json_option, progress, state, table
               help="Comma-separated steps to run: dedup, filters. Marks reflect exactly these steps.")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: this process (DuckDB + numpy threads); ray: the same steps as Ray Data tasks, "
-                   "with identical marks (needs `pip install 'msm[scale]'`).")
+                   "with identical marks (needs `pip install 'msm-midtrain[scale]'`).")
 @click.option("--ray-address", default=None, metavar="ADDR",
               help="Ray cluster to join with --engine ray (e.g. ray://head:10001 or auto); default: $RAY_ADDRESS, "
                    "else a local Ray on this machine's CPUs.")

@@ -83,6 +83,9 @@ class RayEngine:
         self.scratch_cleanup = None
 
     def __enter__(self) -> "RayEngine":
+        from msm.cli_support import require_extra
+
+        require_extra("scale", "--engine ray", "ray")  # before any shard is written
         return self
 
     def load(self, con: duckdb.DuckDBPyConnection) -> int:
@@ -95,11 +98,8 @@ class RayEngine:
         return self.n_docs
 
     def _start_ray(self) -> None:
-        try:
-            import ray
-            import ray.data
-        except ImportError:
-            raise MsmError("--engine ray needs Ray: pip install 'msm[scale]' (ray[data])") from None
+        import ray
+        import ray.data
         if not ray.is_initialized():
             ray.init(address=self.address, logging_level=logging.WARNING, log_to_driver=False,
                      include_dashboard=False, configure_logging=False)

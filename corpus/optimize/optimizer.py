@@ -343,10 +343,9 @@ def optimize(ws: Workspace, request: OptimizeRequest, log: Callable[[str], None]
     if request.optimizer not in OPTIMIZERS:
         raise BadInput(f"--optimizer {request.optimizer!r}: choose from {', '.join(OPTIMIZERS)}")
     if request.optimizer == "mipro":
-        try:
-            import optuna  # noqa: F401 - MIPROv2 searches instruction/demo combinations with it
-        except ImportError:
-            raise BadInput("--optimizer mipro: needs the optuna package (pip install optuna)") from None
+        from msm.cli_support import require_extra
+
+        require_extra("mipro", "--optimizer mipro", "optuna")  # MIPROv2 searches instruction/demo combinations with it
     if Path(request.out).suffix != ".json":
         raise BadInput(f"--out {request.out}: a program file must end in .json")
     spec = request.spec

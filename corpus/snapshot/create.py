@@ -66,7 +66,7 @@ def create_snapshot(ws: Workspace, name: str, runs: list[str], require_review: b
             summary = read_summary(ws, run)
             curation[run] = {"curation_id": summary.curation_id, "config_hash": summary.config_hash,
                              "steps": summary.steps, "config": summary.config, "n_kept": summary.n_kept,
-                             "n_documents": summary.n_documents}
+                             "n_documents": summary.n_documents, "rule_counts": summary.rule_counts}
             con.execute("DROP TABLE IF EXISTS documents")
             load_full_documents(con, RunStore(ws, run))
             marks = current_curation_dir(ws, run) / "marks.parquet"   # type: ignore[operator]

@@ -15,8 +15,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-import ray
 import yaml
+
+ray = pytest.importorskip("ray", reason="the scale extra (ray[data]) is not installed")
 
 from msm.corpus.curate.dedup import UnionFind
 
