@@ -3,7 +3,6 @@ in-process, run the suite, and write `<run_id>.items.parquet`, the Inspect log(s
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import time
@@ -48,7 +47,9 @@ def _served_model(name: str, api_base: str) -> tuple[dict, dict | None]:
 
 
 def _inspect_available() -> bool:
-    return importlib.util.find_spec("inspect_ai") is not None
+    from msm.cli_support import module_available
+
+    return module_available("inspect_ai")
 
 
 def run_eval(model_name: str, suite_name: str, settings: EvalSettings, *, ws: Workspace, out_dir: Path,
@@ -58,6 +59,10 @@ def run_eval(model_name: str, suite_name: str, settings: EvalSettings, *, ws: Wo
 
     suite = get_suite(suite_name)
     query = suite.query(settings)
+    if query == "inspect":
+        from msm.cli_support import require_extra
+
+        require_extra("inspect", f"`msm eval --suite {suite.name}`", "inspect_ai", "inspect_evals")
     if settings.model_api_base and query == "logprob":
         raise BadInput(f"--model-api-base: {suite.name} scores log-probabilities of the weights in-process; an endpoint "
                        "serves only generated text (use --mode generate where the suite has it)")
@@ -106,6 +111,8 @@ def run_eval(model_name: str, suite_name: str, settings: EvalSettings, *, ws: Wo
 
         result.inspect_logs = [write_eval_log(result, out_dir, output.sample_text).name]
     else:
-        log("no Inspect log written: inspect_ai is not installed (pip install 'msm[inspect]')")
+        from msm.cli_support import install_hint
+
+        log(f"no Inspect log written: inspect_ai is not installed ({install_hint('inspect')})")
     return result, write_result(result, out_dir)
 
