@@ -125,7 +125,7 @@ def trim_to_last_sentence(text: str, *, keep_from: int = 0) -> str | None:
     return text[: ends[-1]].rstrip() if ends else None
 
 
-def scaffold_problems(finished, spec: Spec, clause: Clause, *, min_kept_share: float = 0.5,
+def scaffold_problems(finished, spec: Spec, clause: Clause, *, min_kept_share: float = 0.25,
                       min_lm_words: int = 12) -> list[str]:
     """Why a scaffolded document (scaffold.ScaffoldedText) may not be stored: too many paragraphs cut (the LM kept
     wandering off), too little LM text, or problems in what the LM wrote (placeholders, degenerate repetition,
