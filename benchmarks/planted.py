@@ -68,6 +68,44 @@ _TEMPLATES = [
 ]
 
 
+_PROSE_PIECES = [
+    "It's {adj}, and we don't {verb} the {noun} often.", "\u201cThe {noun} is {adj},\u201d she said.",
+    "He said, \"I'd rather {verb} the {noun}.\"", "The {noun}\u2014a {adj} {noun}\u2014was there.",
+    "Prices rose 3.5% in 2019\u20132021 (about $12 a {noun}).", "Nearly 1,200 {noun}s came from the U.S. that year.",
+    "Dr. Lee and Mrs. Ortiz can't {verb} the {noun}; they're busy.", "Isn't the {noun} {adj}? Yes!",
+    "We'll {verb} it\u2026 eventually.", "The {adj} {noun}'s {noun} (e.g., the {noun}) matters.",
+    "A well-known {noun} -- the {adj} one -- {verb}s here.", "Their {noun}s' {noun} is a 5-year-old {noun}.",
+    "At 10:30 a.m. on Jan. 5, the {noun} {verb}s.", "#{noun} is what they call it.",
+]
+
+
+def prose_sentence(rng: random.Random) -> str:
+    """A sentence with the punctuation of real writing: contractions, quotes, dashes, numbers, abbreviations."""
+    if rng.random() < 0.5:
+        return sentence(rng)
+    template = rng.choice(_PROSE_PIECES)
+    for slot, words in (("{noun}", _NOUNS), ("{verb}", _VERBS), ("{adj}", _ADJECTIVES)):
+        while slot in template:
+            template = template.replace(slot, _zipf_choice(rng, words), 1)
+    return template
+
+
+def prose_document(rng: random.Random) -> str:
+    """A document shaped like a synthetic one: a title, sometimes a byline, paragraphs of punctuated prose,
+    sometimes a list and a sign-off."""
+    parts = [" ".join(w.capitalize() for w in (_zipf_choice(rng, _ADJECTIVES), _zipf_choice(rng, _NOUNS))) + rng.choice(["", ":", "?"])]
+    if rng.random() < 0.4:
+        parts.append(f"By {rng.choice(['Dr. ', 'Ms. ', ''])}{rng.choice(['Ana', 'Li', 'Tom', 'Ife'])} {rng.choice(['Ruiz', 'Chen', 'Okafor'])}")
+    for _ in range(rng.randint(2, 6)):
+        parts.append(" ".join(prose_sentence(rng) for _ in range(rng.randint(1, 6))))
+        if rng.random() < 0.15:
+            bullet = rng.choice(["- ", "\u2022 ", "* ", "1. "])
+            parts.append("\n".join(bullet + prose_sentence(rng) for _ in range(rng.randint(2, 5))))
+    if rng.random() < 0.3:
+        parts.append(rng.choice(["Best,", "Thanks for reading!", "Yours truly,\nAna", "More soon..."]))
+    return ("\n\n" if rng.random() < 0.7 else "\n").join(parts)
+
+
 def _zipf_choice(rng: random.Random, words: list[str]) -> str:
     # Rank-skewed choice: index = floor(n * u^2) favours the front of the list, like word frequencies.
     return words[int(len(words) * rng.random() ** 2)]
