@@ -38,7 +38,6 @@ test: setup browser
 
 bench: setup
 	$(PIP) install -e ".[bench]"
-	$(PIP) install --no-deps "datatrove==0.10.1"
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean-venv:

@@ -88,14 +88,14 @@ def datatrove_decisions(texts: list[str]) -> dict[str, list[bool | None]]:
     """Per rule, per document: True if datatrove drops it, None if the filter rejects it before any check."""
     from datatrove.data import Document
 
-    decisions: dict[str, list[bool | None]] = {}
-    for rule, (_, check) in datatrove_checks().items():
-        column = []
-        for i, text in enumerate(texts):
+    checks = datatrove_checks()
+    decisions: dict[str, list[bool | None]] = {rule: [] for rule in checks}
+    # Document by document, so datatrove's own cache of the last few tokenizations serves all rules of one text.
+    for i, text in enumerate(texts):
+        for rule, (_, check) in checks.items():
             result = check.filter(Document(text=text, id=str(i)))   # C4 rewrites doc.text: a fresh one each time
             reason = result[1] if isinstance(result, tuple) else None
-            column.append(None if reason == "empty" else result is not True)
-        decisions[rule] = column
+            decisions[rule].append(None if reason == "empty" else result is not True)
     return decisions
 
 
@@ -213,6 +213,11 @@ def straddling_documents(seed: int = 0) -> list[str]:
     for k in range(20, 120, 4):                                        # newlines per word 0.3
         words = _prose(rng, 200).split()
         docs.append("\n".join(" ".join(words[i:i + max(1, 200 // k)]) for i in range(0, 200, max(1, 200 // k))))
+    hostile = ["a\tb\x0bc\x0cd\re\n f\u00a0g\u2003h  #x ## y #", "ñ café 日本 _ -- 3 [x] a]b ÀÉ Ω 9",
+               "one.... two...... three… four...…\nend.\r\nline…  \nx...\n(y)\nq’\nz'\nw:\n\"a\"\n”\n...   \n;",
+               "   ", "#start ##twice # alone", "\n\nleading and trailing newlines\n\n", "x\u2028y\u2029z\x85w\x1cv",
+               "  - indented bullet\n\t• tab bullet\n-no space\n•\n", "It's 5 p.m. in the U.S.A. Mr. Li isn't here!"]
+    docs += [h + " " + _prose(rng, 60) for h in hostile] + [_prose(rng, 60) + " " + h for h in hostile]
     base_lines = [_prose(rng, 12) for _ in range(8)]                   # C4: lorem ipsum, curly brackets, sentences
     for variant in range(12):
         lines = list(base_lines)

@@ -164,7 +164,7 @@ class RayEngine:
         return documents.repartition(target_num_rows_per_block=rows_per_block)
 
     # ---- filters ---------------------------------------------------------------------------------------------
-    def signal_batches(self, inputs: SignalInputs, dedup: DedupSettings | None) -> Iterator[pa.Table]:
+    def signal_batches(self, inputs: SignalInputs | None, dedup: DedupSettings | None) -> Iterator[pa.Table]:
         """Signal + rule-mark rows of every document, in batches. With `dedup` settings the same pass over the
         documents also computes their signatures (one read of the texts), kept in the object store for
         `find_duplicates`."""
@@ -288,10 +288,11 @@ def _read_shards(batch: pa.Table) -> pa.Table:
     return pa.concat_tables([pq.read_table(path) for path in batch.column("path").to_pylist()])
 
 
-def _document_rows(batch: pa.Table, inputs: SignalInputs, signature_kwargs: dict | None) -> pa.Table:
+def _document_rows(batch: pa.Table, inputs: SignalInputs | None, signature_kwargs: dict | None) -> pa.Table:
     """One row per document: `signals_step`'s columns, then (for dedup) exact key, has_words and signature."""
     batch = batch.sort_by("doc_idx")
-    signals = signals_step(batch, inputs, threads=1)            # sorted by doc_idx too
+    # without filters (inputs None) no signal is computed, only the signatures
+    signals = signals_step(batch, inputs, threads=1) if inputs is not None else batch.select(["doc_idx"])
     if signature_kwargs is None:
         return signals
     keys, signatures = SignatureComputer(signature_kwargs["shingle_words"], signature_kwargs["width"],

@@ -41,13 +41,14 @@ import numpy as np
 import pyarrow as pa
 
 from msm.corpus.curate.words import (CANNOT, LINE_BREAKS_RE, NON_SYMBOL_RE, PUNCTUATION_RANGES, PY_SPACE,
-                                     PY_SPACE_CHARS, SENTENCE_END_CHARS, SPLIT_RE, SPLIT_REPLACEMENT, TERMINAL_CHARS,
+                                     SENTENCE_END_CHARS, SPLIT_RE, SPLIT_REPLACEMENT, TERMINAL_CHARS,
                                      TOKEN_RE, re2_class)
 
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 DUP_NGRAM_SIZES = (5, 6, 7, 8, 9, 10)
 TOP_NGRAM_SIZES = (2, 3, 4)
 MAX_GRAM = max(DUP_NGRAM_SIZES)
+_VECTOR_STEP_MIN_DOCS = 32
 SPEC_GRAM_WORDS = 8
 C4_POLICY_PHRASES = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
 C4_CITATION_RE = r"\[\d*\]|\[edit\]|\[citation needed\]"
@@ -105,6 +106,11 @@ def tokens_sql(text: str) -> str:
     return f"regexp_extract_all(regexp_replace({text}, {_lit(SPLIT_RE)}, {_lit(SPLIT_REPLACEMENT)}, 'g'), {_lit(TOKEN_RE)})"
 
 
+def spec_overlap_words(tokens: str) -> str:
+    """SQL: the words of a token list expression for the spec overlap (no newlines, no punctuation-only tokens)."""
+    return f"list_filter({tokens}, lambda t: t <> chr(10) AND NOT regexp_full_match(t, '{_PUNCT}+'))"
+
+
 _SPACE_NO_NEWLINE = PY_SPACE.replace(r"\s", r"\t\f\r ")
 _PUNCT = re2_class(PUNCTUATION_RANGES)
 
@@ -136,7 +142,7 @@ def compute_signals(con: duckdb.DuckDBPyConnection) -> None:
                    f"WHEN regexp_full_match(t, '\\pP+') THEN 'P' ELSE 'W' END")
     policy = " OR ".join(f"contains(lower(c.cleaned), {_lit(p)})" for p in C4_POLICY_PHRASES)
     c4_terminal = " OR ".join(f"suffix(c.cleaned, {_lit(e)})" for e in (".", "?", "!", '"', "'"))
-    words = f"list_filter(tokens, lambda t: NOT regexp_full_match(t, '{_PUNCT}+'))" if has_spec_grams else "NULL"
+    words = spec_overlap_words("tokens") if has_spec_grams else "NULL"
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE base_signals AS
         SELECT doc_idx, doc_id, spec_id, clause_id, {words} AS words, hl, ll, n_chars, n_lines,
@@ -151,7 +157,7 @@ def compute_signals(con: duckdb.DuckDBPyConnection) -> None:
                len(regexp_extract_all(nl, '(?m)(?:\\.\\.\\.|…)[{_SPACE_NO_NEWLINE}]*$')) / nullif(n_pylines, 0)
                    AS ellipsis_line_ratio,
                (len(tokens) - {letterless}) / nullif(len(tokens), 0) AS alpha_word_ratio,
-               len(list_intersect(tokens, {list(STOP_WORDS)})) AS stop_word_count,
+               {" + ".join(f"contains(spaced_tokens, ' {w} ')::INT" for w in STOP_WORDS)} AS stop_word_count,
                (len(rep_lines) - len(list_distinct(rep_lines))) / len(rep_lines) AS dup_line_frac,
                (list_sum(list_transform(rep_lines, lambda l: length(l)))
                 - list_sum(list_transform(list_distinct(rep_lines), lambda l: length(l)))) / nullif(n_chars, 0)
@@ -177,7 +183,7 @@ def compute_signals(con: duckdb.DuckDBPyConnection) -> None:
                NOT regexp_matches(rtrim(text), '[.!?"”’)\\]*`]$') AS ends_mid_sentence
         FROM (
             SELECT *, list_transform(c4_lines, lambda c: struct_pack(
-                       counts := NOT c.long_word AND c.n_words >= 3 AND ({c4_terminal}) AND NOT suffix(c.cleaned, '...'),
+                       counts := NOT c.long_word AND c.three_words AND ({c4_terminal}) AND NOT suffix(c.cleaned, '...'),
                        lorem := contains(lower(c.cleaned), 'lorem ipsum'),
                        javascript := contains(lower(c.cleaned), 'javascript'),
                        curly := contains(c.cleaned, '{{'), policy := ({policy}), classes := c.classes)) AS c4
@@ -189,8 +195,11 @@ def compute_signals(con: duckdb.DuckDBPyConnection) -> None:
                                                string_split(classes, 'N')),
                                       lambda z: struct_pack(
                            cleaned := regexp_replace(z[1], {_lit(C4_CITATION_RE)}, '', 'g'),
-                           n_words := len(string_split_regex(z[1], '[{PY_SPACE}]+')),
-                           long_word := regexp_matches(z[1], '[^{PY_SPACE}]{{1000}}[^{PY_SPACE}]'), classes := z[2])) AS c4_lines
+                           three_words := regexp_matches(z[1], '[^{PY_SPACE}][{PY_SPACE}]+[^{PY_SPACE}]+[{PY_SPACE}]+[^{PY_SPACE}]'),
+                           -- a word over 1,000 characters needs a line that long (the test alone is slow in RE2)
+                           long_word := length(z[1]) > 1000 AND list_max(list_transform(
+                               string_split_regex(z[1], '[{PY_SPACE}]+'), lambda w: length(w))) > 1000,
+                           classes := z[2])) AS c4_lines
                 FROM (
                     SELECT *, ' ' || array_to_string(tokens, '  ') || ' ' AS spaced_tokens
                     FROM (
@@ -203,7 +212,7 @@ def compute_signals(con: duckdb.DuckDBPyConnection) -> None:
                                         ELSE len(string_split(nl, chr(10))) - suffix(nl, chr(10))::INT END AS n_pylines,
                                    string_split_regex(text, '\\n+') AS rep_lines,
                                    string_split_regex({_py_strip("text")}, '\\n{{2,}}') AS paragraphs,
-                                   list_filter(string_split(text, chr(10)), lambda l: trim(l, {_lit(PY_SPACE_CHARS)}) <> '')
+                                   list_filter(string_split(text, chr(10)), lambda l: regexp_matches(l, '[^{PY_SPACE}]'))
                                        AS fw_lines
                             FROM (
                                 SELECT doc_idx, doc_id, text, spec_id, clause_id, finish_reason,
@@ -274,38 +283,40 @@ def _ngram_repetition(con: duckdb.DuckDBPyConnection) -> None:
     past a repeat is sequential within a document, so it runs in numpy over the repeated n-grams' positions only
     (`_scan_repeats`): positions whose n-gram occurs once never add characters and never decide a later one.
     """
+    # Shifted slices unnested side by side act as lead(h, 1), lead(h, 2) without a window sort (unnest pads with
+    # NULL): every position with its first three tokens, enough for bigrams and trigrams.
     con.execute("""
-        CREATE OR REPLACE TEMP TABLE word_pairs AS
-        SELECT doc_idx, unnest(range(len(hl))) AS pos, unnest(hl) AS h0, unnest(hl[2:]) AS h1,
-               unnest(ll) AS l0, unnest(ll[2:]) AS l1
+        CREATE OR REPLACE TEMP TABLE candidates AS
+        SELECT doc_idx, unnest(range(len(hl))) AS pos, unnest(hl) AS h0, unnest(hl[2:]) AS h1, unnest(hl[3:]) AS h2,
+               unnest(ll) AS l0, unnest(ll[2:]) AS l1, unnest(ll[3:]) AS l2
         FROM base_signals""")
     first_grams = ", ".join(
         f"CASE WHEN len(ll) >= {n} THEN list_sum(ll[1:{n}]) + {n - 1} ELSE 0 END AS first_{n}_chars" for n in TOP_NGRAM_SIZES)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE repetition AS SELECT doc_idx, len(hl) AS n_tokens, {first_grams} FROM base_signals")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE repetition AS SELECT doc_idx, {first_grams} FROM base_signals")
     dup_positions = []
     for n in range(2, MAX_GRAM + 1):
-        source = "word_pairs" if n == 2 else "candidates"
         gram = "hash(" + ", ".join(f"h{k}" for k in range(n)) + ")"
         gram_chars = " + ".join(f"l{k}" for k in range(n))
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE gram_counts AS
             SELECT doc_idx, {gram} AS g, count(*) AS c, any_value({gram_chars}) AS chars, min(pos) AS first_pos
-            FROM {source} WHERE h{n - 1} IS NOT NULL GROUP BY ALL HAVING count(*) > 1""")
-        repeated = f"""(SELECT * FROM (SELECT *, {gram} AS g FROM {source} WHERE h{n - 1} IS NOT NULL)
+            FROM candidates WHERE h{n - 1} IS NOT NULL GROUP BY ALL HAVING count(*) > 1""")
+        repeated = f"""(SELECT * FROM (SELECT *, {gram} AS g FROM candidates WHERE h{n - 1} IS NOT NULL)
                         SEMI JOIN gram_counts USING (doc_idx, g))"""
-        if n == 2:
-            # Start positions gathered per document and looked up in its lists: joining the lists to every
-            # position instead would copy a document's lists once per position.
+        if n == 3:
+            # Only the starts of repeated trigrams (about a tenth of all positions) get the hashes and lengths of
+            # their next tokens, looked up in their document's lists: gathered per document, since joining the
+            # lists to every position would copy a document's lists once per position.
             following = ", ".join(f"unnest(list_transform(starts, lambda p: hl[p + {k + 1}])) AS h{k}, "
                                   f"unnest(list_transform(starts, lambda p: ll[p + {k + 1}])) AS l{k}"
                                   for k in range(MAX_GRAM))
             con.execute(f"""
-                CREATE OR REPLACE TEMP TABLE candidates AS
+                CREATE OR REPLACE TEMP TABLE next_candidates AS
                 SELECT doc_idx, unnest(starts) AS pos, {following}
                 FROM (SELECT doc_idx, list(pos ORDER BY pos) AS starts FROM {repeated} GROUP BY doc_idx)
                 JOIN base_signals USING (doc_idx)""")
         else:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE candidates AS SELECT * EXCLUDE (g) FROM {repeated}")
+            con.execute(f"CREATE OR REPLACE TEMP TABLE next_candidates AS SELECT * EXCLUDE (g) FROM {repeated}")
         if n in TOP_NGRAM_SIZES:
             con.execute(f"""
                 CREATE OR REPLACE TEMP TABLE repetition AS
@@ -313,9 +324,10 @@ def _ngram_repetition(con: duckdb.DuckDBPyConnection) -> None:
                 LEFT JOIN (SELECT doc_idx, arg_max(c * (chars + {n - 1}), [c, -first_pos]) AS v
                            FROM gram_counts GROUP BY doc_idx) t USING (doc_idx)""")
         if n in DUP_NGRAM_SIZES:
-            rows = con.execute(f"SELECT doc_idx, pos, {gram} AS g, {gram_chars} AS chars FROM candidates "
-                               "ORDER BY doc_idx, pos").fetchnumpy()
-            dup_positions.append((n, rows))
+            dup_positions.append((n, con.execute(f"SELECT doc_idx, pos, {gram} AS g, {gram_chars} AS chars "
+                                                 "FROM next_candidates ORDER BY doc_idx, pos").fetchnumpy()))
+        con.execute("DROP TABLE candidates")
+        con.execute("ALTER TABLE next_candidates RENAME TO candidates")
     doc_idx = con.execute("SELECT doc_idx FROM repetition ORDER BY doc_idx").fetchnumpy()["doc_idx"]
     columns = {"doc_idx": doc_idx}
     for n, rows in dup_positions:
@@ -323,7 +335,7 @@ def _ngram_repetition(con: duckdb.DuckDBPyConnection) -> None:
     con.register("dup_chars", pa.table(columns))
     con.execute("CREATE OR REPLACE TEMP TABLE repetition AS SELECT * FROM repetition JOIN dup_chars USING (doc_idx)")
     con.unregister("dup_chars")
-    for table in ("word_pairs", "candidates", "gram_counts"):
+    for table in ("candidates", "gram_counts"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
@@ -348,7 +360,10 @@ def _scan_repeats(doc_idx: np.ndarray, rows: dict[str, np.ndarray], n: int) -> n
     bounds = np.searchsorted(rank[by_rank], np.arange(rank.max() + 2))
     seen = np.zeros(gram_id.max() + 1, dtype=bool)
     next_visit = np.zeros(len(doc_idx), dtype=np.int64)
-    for k in range(len(bounds) - 1):
+    k = 0
+    # A step costs the same few numpy calls however many documents take part: once few are left (long or
+    # repetitive documents), each finishes in a plain loop over its remaining positions.
+    while k < len(bounds) - 1 and bounds[k + 1] - bounds[k] >= _VECTOR_STEP_MIN_DOCS:
         r = by_rank[bounds[k]:bounds[k + 1]]
         d = doc[r]
         visited = pos[r] >= next_visit[d]
@@ -357,6 +372,23 @@ def _scan_repeats(doc_idx: np.ndarray, rows: dict[str, np.ndarray], n: int) -> n
         seen[gram_id[r[visited & ~known]]] = True
         out[doc[hit]] += chars[hit]
         next_visit[doc[hit]] = pos[hit] + n
+        k += 1
+    if k < len(bounds) - 1:
+        for row_start, row_end in zip(starts.tolist(), np.append(starts[1:], len(doc)).tolist()):
+            if row_end - row_start <= k:
+                continue
+            d = int(doc[row_start])
+            limit, total = int(next_visit[d]), 0
+            for p_, g_, c_ in zip(pos[row_start + k:row_end].tolist(), gram_id[row_start + k:row_end].tolist(),
+                                  chars[row_start + k:row_end].tolist()):
+                if p_ < limit:
+                    continue
+                if seen[g_]:
+                    total += c_
+                    limit = p_ + n
+                else:
+                    seen[g_] = True
+            out[d] += total
     return out
 
 
