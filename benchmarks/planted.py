@@ -7,7 +7,8 @@ Zipf-like skew (so common words and phrases repeat across documents as they do i
 - near-duplicates: a copy of a base document with 1-8% of its words randomly inserted, deleted or substituted
   (the rate is drawn uniformly per copy); they share the base's `truth_cluster`;
 - exact duplicates: a copy that differs only in case, whitespace and punctuation;
-- hard negatives: a new document that shares exactly one paragraph with a base document — NOT a duplicate.
+- hard negatives: a new document that shares exactly one paragraph with a base document — NOT a duplicate (or,
+  with `shared_sentences`, half of them keep 30-55% of a base document's sentences in place).
 Everything is deterministic in `seed`.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,9 +163,23 @@ class PlantedDoc:
     kind: str               # base | near_duplicate | exact_duplicate | hard_negative
 
 
+def _sentences(paragraph_text: str) -> list[str]:
+    return re.split(r"(?<=[.?]) (?=[A-Z])", paragraph_text)
+
+
+def sentence_sharing_negative(rng: random.Random, base: list[str], low: float, high: float) -> list[str]:
+    """A document that keeps a `low`-`high` share of `base`'s sentences in place and writes the rest anew: it
+    shares many sentences with `base` but is not a duplicate (word 3-shingle Jaccard about 0.2-0.35)."""
+    keep = rng.uniform(low, high)
+    return [" ".join(s if rng.random() < keep else sentence(rng) for s in _sentences(p)) for p in base]
+
+
 def planted_corpus(n_docs: int, seed: int = 0, near_dup_share: float = 0.25, exact_share: float = 0.03,
-                   hard_negative_share: float = 0.12, min_rate: float = 0.01, max_rate: float = 0.08) -> list[PlantedDoc]:
-    """`n_docs` documents (shuffled). Shares are of the total; the rest are unrelated base documents."""
+                   hard_negative_share: float = 0.12, min_rate: float = 0.01, max_rate: float = 0.08,
+                   shared_sentences: tuple[float, float] | None = None) -> list[PlantedDoc]:
+    """`n_docs` documents (shuffled). Shares are of the total; the rest are unrelated base documents. With
+    `shared_sentences=(low, high)`, half the hard negatives share that share of a base document's sentences
+    (`sentence_sharing_negative`) instead of one paragraph."""
     rng = random.Random(seed)
     n_near = int(n_docs * near_dup_share)
     n_exact = int(n_docs * exact_share)
@@ -185,8 +201,11 @@ def planted_corpus(n_docs: int, seed: int = 0, near_dup_share: float = 0.25, exa
         docs.append(PlantedDoc(f"exact-{j}", surface_variant(rng, "\n\n".join(bases[b])), f"c{b}", "exact_duplicate"))
     for j in range(n_hard):
         b = rng.randrange(n_base)
-        own = document(rng, n_paragraphs=rng.randint(3, 6))
-        own.insert(rng.randrange(len(own) + 1), rng.choice(bases[b]))
+        if shared_sentences and j % 2:
+            own = sentence_sharing_negative(rng, bases[b], *shared_sentences)
+        else:
+            own = document(rng, n_paragraphs=rng.randint(3, 6))
+            own.insert(rng.randrange(len(own) + 1), rng.choice(bases[b]))
         docs.append(PlantedDoc(f"hard-{j}", "\n\n".join(own), f"h{j}", "hard_negative"))
     rng.shuffle(docs)
     return docs

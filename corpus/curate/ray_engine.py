@@ -45,7 +45,7 @@ import pyarrow.compute as pc
 
 from msm.corpus.curate.config import DedupSettings
 from msm.corpus.curate.dedup import (DedupResult, band_keys, bucket_candidate_pairs, dedup_stats, exact_duplicate_groups,
-                              lsh_parameters, pair_similarity, representatives)
+                              lsh_parameters, minhash_permutations, pair_similarity, representatives)
 from msm.corpus.curate.minhash import SignatureComputer
 from msm.corpus.curate.steps import SignalInputs, signals_step, sql_path, write_document_shards
 from msm.corpus.curate.store import curation_root
@@ -171,9 +171,7 @@ class RayEngine:
         started = time.perf_counter()
         signature_kwargs = None
         if dedup is not None:
-            from datasketch import MinHash
-
-            permutations = MinHash(num_perm=dedup.num_perm, seed=dedup.seed, scheme=dedup.hash_scheme).permutations
+            permutations = minhash_permutations(dedup.num_perm, dedup.seed, dedup.hash_scheme)
             signature_kwargs = {"shingle_words": dedup.shingle_words, "width": 32 if dedup.hash_scheme == "affine32" else 64,
                                 "permutations": np.asarray(permutations)}
         rows = self._read(DOCS_PER_BATCH).map_batches(
