@@ -11,8 +11,6 @@ def test_price_lookup_is_memoized_and_answers_as_dspy_does() -> None:
     build_backend("openai/served-model", ws=None, api_base="http://127.0.0.1:9/v1")
     build_backend("openai/served-model", ws=None, api_base="http://127.0.0.1:9/v1")   # installed once
     assert getattr(costs.model_info, "msm_memoized", False)
-    assert not getattr(costs.model_info.__wrapped__ if hasattr(costs.model_info, "__wrapped__") else None,
-                       "msm_memoized", False)
     for provider, model in (("openai", "gpt-4.1-mini"), ("openai", "served-model"), ("anthropic", "claude-3-5-haiku")):
         assert costs.model_info(provider, model) == model_metadata.model_info(provider, model)
     first = costs.model_info("openai", "gpt-4.1-mini")
