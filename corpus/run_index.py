@@ -51,7 +51,7 @@ def _read_index(path: Path, documents: Path) -> tuple[pa.Table, int] | None:
     if not path.exists():
         return None
     try:
-        table = pq.read_table(path)
+        table = pq.ParquetFile(path).read()   # not read_table: that imports pyarrow.dataset and pandas (~1 s)
     except (OSError, pa.ArrowException):
         return None                                    # a damaged cache is rebuilt
     meta = table.schema.metadata or {}

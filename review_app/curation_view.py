@@ -93,4 +93,6 @@ def load_curation(ws: Workspace, run: str) -> CurationMarks | None:
     if files is None or not files[0].exists():
         return None
     marks_path, signals_path = files
-    return CurationMarks(pq.read_table(marks_path), pq.read_table(signals_path) if signals_path.exists() else None)
+    # ParquetFile, not read_table: read_table imports pyarrow.dataset (and pandas), a second of a cold start
+    return CurationMarks(pq.ParquetFile(marks_path).read(),
+                         pq.ParquetFile(signals_path).read() if signals_path.exists() else None)

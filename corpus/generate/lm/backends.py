@@ -45,7 +45,8 @@ def is_local_name(name: str, ws: Workspace | None) -> bool:
 
 def build_backend(name: str, *, ws: Workspace | None, api_base: str | None = None, api_key: str | None = None,
                   max_tokens: int = 1024, temperature: float = 0.9, timeout_s: float = 120.0,
-                  batch_size: int = 16, cache: bool = True, frequency_penalty: float | None = None) -> Backend:
+                  batch_size: int = 16, cache: bool = True, frequency_penalty: float | None = None,
+                  int8: bool | None = None) -> Backend:
     if not name or not name.strip():
         raise BadInput("--lm: empty model name")
     if is_local_name(name, ws):
@@ -57,8 +58,10 @@ def build_backend(name: str, *, ws: Workspace | None, api_base: str | None = Non
         resolved = models.resolve(name, ws)
         if resolved.source == "hub":
             raise BadInput(f"--lm {name}: hub models are not local; pull them into a directory first")
+        from msm.corpus.generate.lm.local import int8_default
+
         lm = LocalTransformersLM(name, resolved.location, batch_size=batch_size, temperature=temperature,
-                                 max_tokens=max_tokens)
+                                 max_tokens=max_tokens, int8=int8_default() if int8 is None else int8)
         return Backend(lm=lm, name=name, local=True)
     if "/" not in name:
         raise BadInput(f"--lm {name!r}: not a local model and not a provider/model string such as openai/gpt-4.1-mini")
