@@ -5,9 +5,8 @@ found through `msm.corpus.curate.store.curation_files`); a run that was never cu
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -15,6 +14,9 @@ from pydantic import BaseModel, Field
 
 from msm.corpus.curate.store import curation_files
 from msm.workspace import Workspace
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class CurationMark(BaseModel):
@@ -79,8 +81,10 @@ class CurationMarks:
                 rules.update(r for r in pc.unique(pc.list_flatten(column)).to_pylist() if r)
         return sorted(rules)
 
-    def frame(self) -> pd.DataFrame:
+    def frame(self) -> "pd.DataFrame":
         """The columns the browse query joins on (rules fired comma-joined, so the SQL can split them)."""
+        import pandas as pd      # only the browse page needs it: not on the queue's cold path
+
         dropped, flagged = self._dropped.to_pylist(), self._flagged.to_pylist()
         rules = [",".join([*(d or []), *(f or [])]) for d, f in zip(dropped, flagged)]
         return pd.DataFrame({"doc_id": self._ids, "kept": [bool(k) for k in self._kept.to_pylist()], "rules": rules,

@@ -32,7 +32,7 @@ def assigned_docs(run: str, reviewer: str) -> list[str] | None:
 def queue_order(run: str, user: ReviewUser, docs: Mapping[str, DocumentRecord]) -> tuple[list[str], int]:
     """This reviewer's remaining documents (never-seen first, skipped last) and how many they have done."""
     scope = assigned_docs(run, user.name)
-    candidates = [d for d in (scope if scope is not None else docs) if d in docs]
+    candidates = list(docs) if scope is None else [d for d in scope if d in docs]
     latest = decisions.latest_actions(workspace(), user.name, run)
     fresh = [d for d in candidates if d not in latest]
     skipped = [d for d in candidates if latest.get(d) == "skip"]
