@@ -11,8 +11,8 @@ the run's documents.jsonl:
   msm dedup  `msm curate --run bench --steps dedup`
   msm full   `msm curate --run bench` (every signal, the default rules, dedup)
   datatrove  benchmarks/datatrove_filters.py: Gopher quality + repetition + FineWeb + C4 filters, default
-             settings, on the first --datatrove-docs documents (its loop timed without imports; its docs/s
-             gives the time for all N)
+             settings, on the first --datatrove-docs documents, half just before and half just after msm's
+             full curation (its loop timed without imports; its docs/s gives the time for all N)
 
 Printed: wall seconds, pair precision/recall/F1 of the clusters against the planted truth, and the two ratios
 the goals are about: rensa wall / msm dedup wall (goal >= 1.0) and datatrove's time for N documents / msm full
@@ -111,11 +111,16 @@ def main() -> None:
         s_rensa = scores(truth, json.loads(out.read_text()))
         t_dedup, stdout = msm(ws, "curate", "--run", RUN, "--steps", "dedup", "--json")
         s_dedup, dedup_seconds = scores(truth, current_clusters(ws)), json.loads(stdout)["seconds"]
+        # datatrove's sample is timed in two halves, just before and just after msm's full curation, so that
+        # a change of load on the shared machine hits both sides alike
+        half = args.datatrove_docs // 2
+        _, before = timed(str(BIN / "python"), str(HERE / "datatrove_filters.py"), str(documents), "--limit", str(half))
         t_full, stdout = msm(ws, "curate", "--run", RUN, "--json")
         s_full, full_seconds = scores(truth, current_clusters(ws)), json.loads(stdout)["seconds"]
-        _, stdout = timed(str(BIN / "python"), str(HERE / "datatrove_filters.py"), str(documents),
-                          "--limit", str(args.datatrove_docs))
-        dt = json.loads(stdout)
+        _, after = timed(str(BIN / "python"), str(HERE / "datatrove_filters.py"), str(documents), "--skip", str(half),
+                         "--limit", str(args.datatrove_docs - half))
+        halves = [json.loads(before), json.loads(after)]
+        dt = {"documents": sum(h["documents"] for h in halves), "wall_s": sum(h["wall_s"] for h in halves)}
         t_datatrove = dt["wall_s"] / dt["documents"] * n
         print(f"\nrepetition {repetition} (1-minute load average {load:.1f} at the start)")
         print("| pipeline | wall s | docs/s | precision | recall | F1 | ratio |\n|---|---|---|---|---|---|---|")

@@ -2,7 +2,7 @@
 the baseline of msm's full curation. Prints one JSON line: documents, filter seconds (process CPU and wall,
 imports and spaCy's start excluded), kept.
 
-    .venv/bin/python benchmarks/datatrove_filters.py DOCUMENTS.jsonl [--limit N]
+    .venv/bin/python benchmarks/datatrove_filters.py DOCUMENTS.jsonl [--skip K] [--limit N]
 """
 
 from __future__ import annotations
@@ -19,10 +19,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("documents")
     parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--skip", type=int, default=0, help="documents to leave out at the start")
     args = parser.parse_args()
     texts = []
     with open(args.documents, encoding="utf-8") as handle:
-        for line in handle:
+        for number, line in enumerate(handle):
+            if number < args.skip:
+                continue
             texts.append(json.loads(line)["text"])
             if args.limit and len(texts) >= args.limit:
                 break
