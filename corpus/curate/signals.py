@@ -41,8 +41,8 @@ import numpy as np
 import pyarrow as pa
 
 from msm.corpus.curate.words import (CANNOT, LINE_BREAKS_RE, NON_SYMBOL_RE, PUNCTUATION_RANGES, PY_SPACE,
-                                     SENTENCE_END_CHARS, SPLIT_RE, SPLIT_REPLACEMENT, TERMINAL_CHARS,
-                                     TOKEN_RE, re2_class)
+                                     KEPT_PERIOD_END_RE, SENTENCE_END_RE, SPLIT_RE, SPLIT_REPLACEMENT,
+                                     TERMINAL_CHARS, TOKEN_RE, re2_class)
 
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 DUP_NGRAM_SIZES = (5, 6, 7, 8, 9, 10)
@@ -107,8 +107,19 @@ def tokens_sql(text: str) -> str:
 
 
 def spec_overlap_words(tokens: str) -> str:
-    """SQL: the words of a token list expression for the spec overlap (no newlines, no punctuation-only tokens)."""
-    return f"list_filter({tokens}, lambda t: t <> chr(10) AND NOT regexp_full_match(t, '{_PUNCT}+'))"
+    """SQL: the words of a token list expression for the spec overlap (no punctuation-only tokens)."""
+    return f"list_filter({tokens}, lambda t: NOT regexp_full_match(t, '{_PUNCT}+'))"
+
+
+def sentence_ends(line: str) -> str:
+    """SQL: how many sentences end inside the line expression `line` and have one after them, as spaCy's
+    sentencizer cuts (words.py): a sentence-ending character that is a token of its own, then punctuation only,
+    then anything else. Counted on the text, not on its tokens: every such ending, less those whose period
+    belongs to a title, dotted abbreviation or single letter (Dr., U.S., B.), which keep their period; an
+    ellipsis is made one character first, so each remaining period stands alone."""
+    text = f"regexp_replace({line}, '\\.{{2,}}', '…', 'g')"
+    return (f"(len(regexp_extract_all({text}, {_lit(SENTENCE_END_RE)})) "
+            f"- len(regexp_extract_all({text}, {_lit(KEPT_PERIOD_END_RE)})))")
 
 
 _SPACE_NO_NEWLINE = PY_SPACE.replace(r"\s", r"\t\f\r ")
@@ -135,12 +146,7 @@ def compute_signals(con: duckdb.DuckDBPyConnection) -> None:
     # spaces, so matches cannot share one): symbols (only punctuation-set characters), tokens without a letter.
     symbol_tokens = f"regexp_extract_all(spaced_tokens, ' {_PUNCT}+ ')"
     letterless = "len(regexp_extract_all(spaced_tokens, ' [^\\pL ]+ '))"
-    # Token classes for C4's sentences (spaCy's sentencizer): N newline, E sentence end, P punctuation, W other;
-    # a sentence ends where E, then any E or P, then W.
-    token_class = (f"CASE WHEN t = chr(10) THEN 'N' WHEN t GLOB '*[a-zA-Z0-9]*' THEN 'W' "
-                   f"WHEN length(t) = 1 AND contains({_lit(SENTENCE_END_CHARS)}, t) THEN 'E' "
-                   f"WHEN regexp_full_match(t, '\\pP+') THEN 'P' ELSE 'W' END")
-    policy = " OR ".join(f"contains(lower(c.cleaned), {_lit(p)})" for p in C4_POLICY_PHRASES)
+    policy = " OR ".join(f"contains(c.lowered, {_lit(p)})" for p in C4_POLICY_PHRASES)
     c4_terminal = " OR ".join(f"suffix(c.cleaned, {_lit(e)})" for e in (".", "?", "!", '"', "'"))
     words = spec_overlap_words("tokens") if has_spec_grams else "NULL"
     con.execute(f"""
@@ -177,37 +183,33 @@ def compute_signals(con: duckdb.DuckDBPyConnection) -> None:
                coalesce(list_bool_or(list_transform(c4, lambda c: c.counts AND NOT c.javascript AND c.curly)), false)
                    AS c4_curly_bracket,
                coalesce(list_sum(list_transform(c4, lambda c: CASE WHEN c.counts AND NOT c.javascript AND NOT c.policy
-                   THEN 1 + len(regexp_extract_all(c.classes, 'E[EP]*W')) ELSE 0 END)), 0) AS c4_sentences,
+                   THEN 1 + c.sentence_ends ELSE 0 END)), 0) AS c4_sentences,
                {hygiene_counts},
                coalesce(finish_reason = 'length', false) AS truncated,
                NOT regexp_matches(rtrim(text), '[.!?"”’)\\]*`]$') AS ends_mid_sentence
         FROM (
             SELECT *, list_transform(c4_lines, lambda c: struct_pack(
                        counts := NOT c.long_word AND c.three_words AND ({c4_terminal}) AND NOT suffix(c.cleaned, '...'),
-                       lorem := contains(lower(c.cleaned), 'lorem ipsum'),
-                       javascript := contains(lower(c.cleaned), 'javascript'),
-                       curly := contains(c.cleaned, '{{'), policy := ({policy}), classes := c.classes)) AS c4
+                       lorem := contains(c.lowered, 'lorem ipsum'), javascript := contains(c.lowered, 'javascript'),
+                       curly := contains(c.cleaned, '{{'), policy := ({policy}),
+                       sentence_ends := {sentence_ends("c.cleaned")})) AS c4
             FROM (
                 SELECT *, {symbol_tokens} AS symbols,
                        list_transform(tokens, lambda t: length(t)) AS ll, list_transform(tokens, lambda t: hash(t)) AS hl,
-                       -- each line of splitlines(), stripped, with its token classes (a token never spans lines)
-                       list_transform(list_zip(list_transform(split_lines, lambda l: {_py_strip("l")}),
-                                               string_split(classes, 'N')),
-                                      lambda z: struct_pack(
-                           cleaned := regexp_replace(z[1], {_lit(C4_CITATION_RE)}, '', 'g'),
-                           three_words := regexp_matches(z[1], '[^{PY_SPACE}][{PY_SPACE}]+[^{PY_SPACE}]+[{PY_SPACE}]+[^{PY_SPACE}]'),
+                       -- each line of splitlines(), stripped
+                       list_transform(list_transform(split_lines, lambda l: {_py_strip("l")}), lambda s: struct_pack(
+                           cleaned := regexp_replace(s, {_lit(C4_CITATION_RE)}, '', 'g'),
+                           lowered := lower(regexp_replace(s, {_lit(C4_CITATION_RE)}, '', 'g')),
+                           three_words := regexp_matches(s, '[^{PY_SPACE}][{PY_SPACE}]+[^{PY_SPACE}]+[{PY_SPACE}]+[^{PY_SPACE}]'),
                            -- a word over 1,000 characters needs a line that long (the test alone is slow in RE2)
-                           long_word := length(z[1]) > 1000 AND list_max(list_transform(
-                               string_split_regex(z[1], '[{PY_SPACE}]+'), lambda w: length(w))) > 1000,
-                           classes := z[2])) AS c4_lines
+                           long_word := length(s) > 1000 AND list_max(list_transform(
+                               string_split_regex(s, '[{PY_SPACE}]+'), lambda w: length(w))) > 1000)) AS c4_lines
                 FROM (
                     SELECT *, ' ' || array_to_string(tokens, '  ') || ' ' AS spaced_tokens
                     FROM (
-                        SELECT *, list_filter(tokens_nl, lambda t: t <> chr(10)) AS tokens,
-                               array_to_string(list_transform(tokens_nl, lambda t: {token_class}), '') AS classes,
-                               len(fw_lines) AS n_lines
+                        SELECT *, len(fw_lines) AS n_lines
                         FROM (
-                            SELECT *, {tokens_sql("nl")} AS tokens_nl, string_split(nl, chr(10)) AS split_lines,
+                            SELECT *, {tokens_sql("nl")} AS tokens, string_split(nl, chr(10)) AS split_lines,
                                    CASE WHEN text = '' THEN 0
                                         ELSE len(string_split(nl, chr(10))) - suffix(nl, chr(10))::INT END AS n_pylines,
                                    string_split_regex(text, '\\n+') AS rep_lines,

@@ -86,10 +86,8 @@ SPLIT_RE = (r"([\pL\pN])(n['’]t|['’](?:[sSmMdD]|ll|LL|re|RE|ve|VE))\b"
 SPLIT_REPLACEMENT = r"\1\3\6 \2\4\7 \5\8"
 # `cannot` is two tokens (can, not): a plain replace before SPLIT_RE.
 CANNOT = (("cannot", "can not"), ("Cannot", "Can not"))
-# One token per match, leftmost alternative first. A newline is a token here (sentences are counted per line);
-# the word list leaves it out.
+# One token per match, leftmost alternative first.
 TOKEN_RE = "|".join((
-    r"\n",
     rf"(?:{_TITLES})\.",                         # titles and months keep their period
     r"\pL(?:\.\pL)+\.?",                        # U.S., e.g., a.m. (and U.S without its last period)
     r"\pL\.",                                    # a single letter keeps its period (B.)
@@ -102,5 +100,13 @@ TOKEN_RE = "|".join((
     rf"[^{PY_SPACE}]",                           # any other character is a token
 ))
 SENTENCE_END_CHARS = "!.?‼‽⁇⁈⁉。！？｡"
+# A sentence ends (C4's count, spaCy's sentencizer) at a token of SENTENCE_END_CHARS followed by punctuation tokens
+# only and then any other token. On text whose ellipses are one character: `!` and `?` are always tokens of their
+# own; a period is when what follows is not a letter or digit (else it is inside a word, 3.5, or starts one, .venv).
+_AFTER_END = r"[\s\pP]*[^\s\pP]"
+SENTENCE_END_RE = rf"(?:[!?‼‽⁇⁈⁉。！？｡]|\.(?:\s|[^\P{{P}}.]|$)){_AFTER_END}"
+# ... less the periods that a title, a dotted abbreviation or a single letter keeps (TOKEN_RE's second to fourth
+# alternatives), at a word's start.
+KEPT_PERIOD_END_RE = rf"(?:^|[^\pL\pN\pM])(?:(?:{_TITLES})\.|\pL(?:\.\pL)*\.)(?:\s|[^\P{{P}}.]){_AFTER_END}"
 NON_SYMBOL_RE = re2_class(PUNCTUATION_RANGES, negate=True)
 TERMINAL_CHARS = chars(TERMINAL_RANGES)
