@@ -32,8 +32,8 @@ import pyarrow as pa
 from msm.corpus.curate.config import DedupSettings, compile_rules, load_config
 from msm.corpus.curate.dedup import DedupResult, find_duplicates
 from msm.corpus.curate.signals import SIGNAL_COLUMNS
-from msm.corpus.curate.steps import (SignalInputs, load_documents, load_spec_tables, local_signal_batches, sql_path,
-                                     store_signal_batches)
+from msm.corpus.curate.steps import (SignalInputs, clause_rationale_table, load_documents, load_spec_tables,
+                                     local_signal_batches, sql_path, store_signal_batches)
 from msm.corpus.curate.store import CurationSummary, commit_curation, curation_root
 from msm.corpus.run_store import RunStore
 from msm.errors import BadInput
@@ -150,7 +150,7 @@ def curate_run(ws: Workspace, run: str, config_path: str | None = None, steps: l
             inputs, spec_problems = None, {}
             if use_filters:
                 spec_grams, clause_terms, spec_problems = load_spec_tables(con)
-                inputs = SignalInputs(spec_grams, clause_terms, tuple(rules))
+                inputs = SignalInputs(spec_grams, clause_terms, tuple(rules), clause_rationale_table(con))
             # Without filters no signal is computed; an engine that reads the documents once for signals and
             # signatures together (Ray) still makes its pass here.
             store_signal_batches(con, runner.signal_batches(inputs, config.dedup if "dedup" in steps else None),

@@ -28,9 +28,8 @@ RE2 patterns): punctuation marks are tokens.
   `c4_lorem_ipsum`: such a line contains "lorem ipsum"; `c4_curly_bracket`: such a line without "javascript"
   contains "{"; `c4_sentences`: sentences in such lines without "javascript" or a cookie/terms-of-use phrase.
 - Synthetic-document hygiene (this project): counts of placeholder, meta-commentary, refusal and leaked prompt
-  marker patterns; truncation (`finish_reason = 'length'`); verbatim overlap with the spec (fraction of the
-  document's word 8-grams, lower-cased, found in the spec text); and how many of the clause's key terms the
-  document mentions.
+  marker patterns; truncation (`finish_reason = 'length'`); and the signals measured against the document's spec
+  (spec_signals.py: verbatim overlap, key terms, reasons supplied for rules-only clauses).
 A ratio whose denominator is zero (no tokens, no lines) is NULL, and a rule over it does not fire.
 """
 
@@ -44,12 +43,13 @@ from msm.corpus.curate.words import (CANNOT, LINE_BREAKS_RE, NON_SYMBOL_RE, PUNC
                                      KEPT_PERIOD_END_RE, SENTENCE_END_RE, SPLIT_RE, SPLIT_REPLACEMENT,
                                      TERMINAL_CHARS, TOKEN_RE, re2_class)
 
+from msm.corpus.curate.spec_signals import SPEC_GRAM_WORDS, SPEC_SIGNAL_COLUMNS, spec_signals
+
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 DUP_NGRAM_SIZES = (5, 6, 7, 8, 9, 10)
 TOP_NGRAM_SIZES = (2, 3, 4)
 MAX_GRAM = max(DUP_NGRAM_SIZES)
 _VECTOR_STEP_MIN_DOCS = 32
-SPEC_GRAM_WORDS = 8
 C4_POLICY_PHRASES = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
 C4_CITATION_RE = r"\[\d*\]|\[edit\]|\[citation needed\]"
 
@@ -88,8 +88,7 @@ SIGNAL_COLUMNS: dict[str, str] = {
     "newline_word_ratio": "DOUBLE", "c4_lorem_ipsum": "BOOLEAN", "c4_curly_bracket": "BOOLEAN",
     "c4_sentences": "BIGINT", "placeholder_count": "BIGINT", "meta_commentary_count": "BIGINT",
     "refusal_count": "BIGINT", "prompt_marker_count": "BIGINT", "truncated": "BOOLEAN",
-    "ends_mid_sentence": "BOOLEAN", "spec_overlap": "DOUBLE", "key_term_hits": "BIGINT",
-    "key_term_total": "BIGINT", "key_term_fraction": "DOUBLE",
+    "ends_mid_sentence": "BOOLEAN", **SPEC_SIGNAL_COLUMNS,
 }
 
 
@@ -104,11 +103,6 @@ def tokens_sql(text: str) -> str:
     for old, new in CANNOT:
         text = f"replace({text}, {_lit(old)}, {_lit(new)})"
     return f"regexp_extract_all(regexp_replace({text}, {_lit(SPLIT_RE)}, {_lit(SPLIT_REPLACEMENT)}, 'g'), {_lit(TOKEN_RE)})"
-
-
-def spec_overlap_words(tokens: str) -> str:
-    """SQL: the words of a token list expression for the spec overlap (no punctuation-only tokens)."""
-    return f"list_filter({tokens}, lambda t: NOT regexp_full_match(t, '{_PUNCT}+'))"
 
 
 def sentence_ends(line: str) -> str:
@@ -148,10 +142,9 @@ def compute_signals(con: duckdb.DuckDBPyConnection) -> None:
     letterless = "len(regexp_extract_all(spaced_tokens, ' [^\\pL ]+ '))"
     policy = " OR ".join(f"contains(c.lowered, {_lit(p)})" for p in C4_POLICY_PHRASES)
     c4_terminal = " OR ".join(f"suffix(c.cleaned, {_lit(e)})" for e in (".", "?", "!", '"', "'"))
-    words = spec_overlap_words("tokens") if has_spec_grams else "NULL"
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE base_signals AS
-        SELECT doc_idx, doc_id, spec_id, clause_id, {words} AS words, hl, ll, n_chars, n_lines,
+        SELECT doc_idx, doc_id, spec_id, clause_id, hl, ll, n_chars, n_lines,
                len(tokens) AS token_count,
                len(tokens) - len(symbols) AS word_count,
                (list_sum(ll) - coalesce(list_sum(list_transform(symbols, lambda s: length(s) - 2)), 0))
@@ -225,48 +218,18 @@ def compute_signals(con: duckdb.DuckDBPyConnection) -> None:
                                 FROM docs))))))
     """)
     _ngram_repetition(con)
-    if has_spec_grams:
-        # Lower-cased word 8-grams of the document, semi-joined with the spec's 8-grams.
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE overlap AS
-            WITH lw AS (SELECT doc_idx, spec_id, list_transform(words, lambda w: lower(w)) AS lw FROM base_signals
-                        WHERE spec_id IN (SELECT spec_id FROM spec_grams)),
-                 grams AS (SELECT doc_idx, spec_id,
-                                  unnest(list_transform(range(1, len(lw) - {SPEC_GRAM_WORDS - 1} + 1),
-                                         lambda i: array_to_string(lw[i:i + {SPEC_GRAM_WORDS - 1}], ' '))) AS gram
-                           FROM lw)
-            SELECT g.doc_idx, avg(CASE WHEN s.gram IS NULL THEN 0 ELSE 1 END) AS spec_overlap
-            FROM grams g LEFT JOIN spec_grams s ON g.spec_id = s.spec_id AND g.gram = s.gram
-            GROUP BY g.doc_idx""")
-    else:
-        con.execute("CREATE OR REPLACE TEMP TABLE overlap AS SELECT NULL::BIGINT AS doc_idx, NULL::DOUBLE AS spec_overlap LIMIT 0")
-    if has_clause_terms:
-        con.execute("""
-            CREATE OR REPLACE TEMP TABLE term_hits AS
-            SELECT b.doc_idx, count(*) AS key_term_total,
-                   count(*) FILTER (WHERE contains(lower(b.text), lower(t.term))) AS key_term_hits
-            FROM docs b JOIN clause_terms t ON b.spec_id = t.spec_id AND b.clause_id = t.clause_id
-            GROUP BY b.doc_idx""")
-    else:
-        con.execute("CREATE OR REPLACE TEMP TABLE term_hits AS SELECT NULL::BIGINT AS doc_idx, "
-                    "NULL::BIGINT AS key_term_total, NULL::BIGINT AS key_term_hits LIMIT 0")
-    columns = ", ".join(f"CAST(s.{c} AS {t}) AS {c}" for c, t in SIGNAL_COLUMNS.items()
-                        if c not in ("spec_overlap", "key_term_hits", "key_term_total", "key_term_fraction"))
+    spec_signals(con, has_spec_grams=has_spec_grams, has_clause_terms=has_clause_terms)
+    columns = ", ".join(f"CAST(s.{c} AS {t}) AS {c}" for c, t in SIGNAL_COLUMNS.items() if c not in SPEC_SIGNAL_COLUMNS)
     fractions = ", ".join([f"top_{n}_chars / nullif(n_chars, 0) AS top_{n}gram_char_frac" for n in TOP_NGRAM_SIZES]
                           + [f"dup_{n}_chars / nullif(n_chars, 0) AS dup_{n}gram_char_frac" for n in DUP_NGRAM_SIZES])
-    # A document of a spec with fewer than 8 words has no 8-grams: overlap 0. No spec text: NULL.
-    overlap = ("CASE WHEN s.spec_id IN (SELECT spec_id FROM spec_grams) THEN coalesce(o.spec_overlap, 0) END"
-               if has_spec_grams else "NULL")
+    spec_columns = ", ".join(f"CAST(x.{c} AS {t}) AS {c}" for c, t in SPEC_SIGNAL_COLUMNS.items())
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE signals AS
-        SELECT s.doc_idx, s.doc_id, {columns},
-               CAST({overlap} AS DOUBLE) AS spec_overlap,
-               CAST(t.key_term_hits AS BIGINT) AS key_term_hits, CAST(t.key_term_total AS BIGINT) AS key_term_total,
-               CAST(t.key_term_hits / t.key_term_total AS DOUBLE) AS key_term_fraction
+        SELECT s.doc_idx, s.doc_id, {columns}, {spec_columns}
         FROM (SELECT *, {fractions} FROM base_signals JOIN repetition USING (doc_idx)) s
-             LEFT JOIN overlap o USING (doc_idx) LEFT JOIN term_hits t USING (doc_idx)
+             JOIN spec_signal_rows x USING (doc_idx)
         ORDER BY s.doc_idx""")
-    for table in ("base_signals", "overlap", "term_hits", "repetition"):
+    for table in ("base_signals", "spec_signal_rows", "repetition"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
