@@ -190,8 +190,9 @@ def int8_linear_layers(model):
 
 
 def int8_default() -> bool:
-    """Int8 decoding unless $MSM_LOCAL_INT8=0."""
-    return os.environ.get("MSM_LOCAL_INT8", "1") != "0"
+    """Int8 decoding only when $MSM_LOCAL_INT8=1: on the embedded model the int8 layers predict the fp32 model's
+    next token at only ~40% of positions (tests/corpus/test_local_lm_int8.py), so quality is not shown unchanged."""
+    return os.environ.get("MSM_LOCAL_INT8", "0") == "1"
 
 
 def torch_threads() -> int:
