@@ -179,7 +179,7 @@ class LocalTransformersLM(dspy.BaseLM):
 def int8_linear_layers(model):
     """The model with every nn.Linear replaced by PyTorch's dynamic int8 linear (weights int8 per output channel,
     activations quantized per call; the tied embedding stays fp32). Measured on the embedded 135M model, 1 CPU
-    thread, a batch of 32 rows: about 2x the fp32 tokens/s (benchmarks/bench_generate_local.py has the
+    thread, a batch of 32 rows: 1.7-2.7x the fp32 tokens/s, but it predicts differently (int8_default); (benchmarks/bench_generate_local.py has the
     document-level figures and the checks' pass rates)."""
     import torch
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
