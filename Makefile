@@ -39,7 +39,6 @@ test: setup browser
 
 bench: setup
 	$(PIP) install -e ".[bench]" -c constraints.txt
-	$(PIP) install --no-deps "datatrove==0.10.1"
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 # The version floors: a fresh .venv-min with every direct dependency at its pyproject floor runs the fast tests.

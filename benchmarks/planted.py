@@ -7,7 +7,8 @@ Zipf-like skew (so common words and phrases repeat across documents as they do i
 - near-duplicates: a copy of a base document with 1-8% of its words randomly inserted, deleted or substituted
   (the rate is drawn uniformly per copy); they share the base's `truth_cluster`;
 - exact duplicates: a copy that differs only in case, whitespace and punctuation;
-- hard negatives: a new document that shares exactly one paragraph with a base document — NOT a duplicate.
+- hard negatives: a new document that shares exactly one paragraph with a base document — NOT a duplicate (or,
+  with `shared_sentences`, half of them keep 30-55% of a base document's sentences in place).
 Everything is deterministic in `seed`.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +68,44 @@ _TEMPLATES = [
     "Near the {adj} {noun}, a {noun} {adv} {verb}s the {noun} of a {adj} {noun}.",
     "Why would a {adj} {noun} {verb} the {noun} when the {noun} is {adj}?",
 ]
+
+
+_PROSE_PIECES = [
+    "It's {adj}, and we don't {verb} the {noun} often.", "\u201cThe {noun} is {adj},\u201d she said.",
+    "He said, \"I'd rather {verb} the {noun}.\"", "The {noun}\u2014a {adj} {noun}\u2014was there.",
+    "Prices rose 3.5% in 2019\u20132021 (about $12 a {noun}).", "Nearly 1,200 {noun}s came from the U.S. that year.",
+    "Dr. Lee and Mrs. Ortiz can't {verb} the {noun}; they're busy.", "Isn't the {noun} {adj}? Yes!",
+    "We'll {verb} it\u2026 eventually.", "The {adj} {noun}'s {noun} (e.g., the {noun}) matters.",
+    "A well-known {noun} -- the {adj} one -- {verb}s here.", "Their {noun}s' {noun} is a 5-year-old {noun}.",
+    "At 10:30 a.m. on Jan. 5, the {noun} {verb}s.", "#{noun} is what they call it.",
+]
+
+
+def prose_sentence(rng: random.Random) -> str:
+    """A sentence with the punctuation of real writing: contractions, quotes, dashes, numbers, abbreviations."""
+    if rng.random() < 0.5:
+        return sentence(rng)
+    template = rng.choice(_PROSE_PIECES)
+    for slot, words in (("{noun}", _NOUNS), ("{verb}", _VERBS), ("{adj}", _ADJECTIVES)):
+        while slot in template:
+            template = template.replace(slot, _zipf_choice(rng, words), 1)
+    return template
+
+
+def prose_document(rng: random.Random) -> str:
+    """A document shaped like a synthetic one: a title, sometimes a byline, paragraphs of punctuated prose,
+    sometimes a list and a sign-off."""
+    parts = [" ".join(w.capitalize() for w in (_zipf_choice(rng, _ADJECTIVES), _zipf_choice(rng, _NOUNS))) + rng.choice(["", ":", "?"])]
+    if rng.random() < 0.4:
+        parts.append(f"By {rng.choice(['Dr. ', 'Ms. ', ''])}{rng.choice(['Ana', 'Li', 'Tom', 'Ife'])} {rng.choice(['Ruiz', 'Chen', 'Okafor'])}")
+    for _ in range(rng.randint(2, 6)):
+        parts.append(" ".join(prose_sentence(rng) for _ in range(rng.randint(1, 6))))
+        if rng.random() < 0.15:
+            bullet = rng.choice(["- ", "\u2022 ", "* ", "1. "])
+            parts.append("\n".join(bullet + prose_sentence(rng) for _ in range(rng.randint(2, 5))))
+    if rng.random() < 0.3:
+        parts.append(rng.choice(["Best,", "Thanks for reading!", "Yours truly,\nAna", "More soon..."]))
+    return ("\n\n" if rng.random() < 0.7 else "\n").join(parts)
 
 
 def _zipf_choice(rng: random.Random, words: list[str]) -> str:
@@ -123,9 +163,23 @@ class PlantedDoc:
     kind: str               # base | near_duplicate | exact_duplicate | hard_negative
 
 
+def _sentences(paragraph_text: str) -> list[str]:
+    return re.split(r"(?<=[.?]) (?=[A-Z])", paragraph_text)
+
+
+def sentence_sharing_negative(rng: random.Random, base: list[str], low: float, high: float) -> list[str]:
+    """A document that keeps a `low`-`high` share of `base`'s sentences in place and writes the rest anew: it
+    shares many sentences with `base` but is not a duplicate (word 3-shingle Jaccard about 0.2-0.35)."""
+    keep = rng.uniform(low, high)
+    return [" ".join(s if rng.random() < keep else sentence(rng) for s in _sentences(p)) for p in base]
+
+
 def planted_corpus(n_docs: int, seed: int = 0, near_dup_share: float = 0.25, exact_share: float = 0.03,
-                   hard_negative_share: float = 0.12, min_rate: float = 0.01, max_rate: float = 0.08) -> list[PlantedDoc]:
-    """`n_docs` documents (shuffled). Shares are of the total; the rest are unrelated base documents."""
+                   hard_negative_share: float = 0.12, min_rate: float = 0.01, max_rate: float = 0.08,
+                   shared_sentences: tuple[float, float] | None = None) -> list[PlantedDoc]:
+    """`n_docs` documents (shuffled). Shares are of the total; the rest are unrelated base documents. With
+    `shared_sentences=(low, high)`, half the hard negatives share that share of a base document's sentences
+    (`sentence_sharing_negative`) instead of one paragraph."""
     rng = random.Random(seed)
     n_near = int(n_docs * near_dup_share)
     n_exact = int(n_docs * exact_share)
@@ -147,8 +201,11 @@ def planted_corpus(n_docs: int, seed: int = 0, near_dup_share: float = 0.25, exa
         docs.append(PlantedDoc(f"exact-{j}", surface_variant(rng, "\n\n".join(bases[b])), f"c{b}", "exact_duplicate"))
     for j in range(n_hard):
         b = rng.randrange(n_base)
-        own = document(rng, n_paragraphs=rng.randint(3, 6))
-        own.insert(rng.randrange(len(own) + 1), rng.choice(bases[b]))
+        if shared_sentences and j % 2:
+            own = sentence_sharing_negative(rng, bases[b], *shared_sentences)
+        else:
+            own = document(rng, n_paragraphs=rng.randint(3, 6))
+            own.insert(rng.randrange(len(own) + 1), rng.choice(bases[b]))
         docs.append(PlantedDoc(f"hard-{j}", "\n\n".join(own), f"h{j}", "hard_negative"))
     rng.shuffle(docs)
     return docs

@@ -4,6 +4,7 @@ usage, always with a one-line reason on stderr and no traceback unless --debug."
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import traceback
@@ -16,7 +17,52 @@ from msm.cli_support import AppState, emit, state
 from msm.errors import MsmError, first_line
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+# command name -> (module, attribute). A command's module is imported only when that command runs (or when
+# every command is listed, for --help): `msm curate` need not import the eval suites' DSPy judges (~1-2 s).
+LAZY_COMMANDS = {
+    "spec": ("msm.spec_cli", "spec_group"), "models": ("msm.models_cli", "models_group"),
+    "generate": ("msm.corpus.generate.cli", "generate_command"), "runs": ("msm.corpus.runs_cli", "runs_group"),
+    "corpus": ("msm.corpus.runs_cli", "corpus_group"), "optimize": ("msm.corpus.optimize.cli", "optimize_command"),
+    "curate": ("msm.corpus.curate.cli", "curate_group"), "snapshot": ("msm.corpus.snapshot.cli", "snapshot_group"),
+    "review": ("msm.review_app.cli", "review_group"), "train": ("msm.train.cli", "train_group"),
+    "eval": ("msm.eval.cli", "eval_command"), "experiment": ("msm.experiment_cli", "experiment_group"),
+    "report": ("msm.experiment_cli", "report_command"),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands in LAZY_COMMANDS are imported on first use; `commands` lists them all."""
+
+    def _load(self, name: str) -> click.Command | None:
+        if name not in self._loaded and name in LAZY_COMMANDS:
+            module, attribute = LAZY_COMMANDS[name]
+            command = getattr(importlib.import_module(module), attribute)
+            if command.name != name:
+                raise RuntimeError(f"LAZY_COMMANDS[{name!r}] names the command {command.name!r}")
+            self._loaded[name] = command
+        return self._loaded.get(name)
+
+    @property
+    def commands(self) -> dict[str, click.Command]:
+        for name in LAZY_COMMANDS:
+            self._load(name)
+        return self._loaded
+
+    @commands.setter
+    def commands(self, value: dict[str, click.Command]) -> None:
+        self._loaded = dict(value)
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        self._loaded[name or cmd.name] = cmd
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return self._load(name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self._loaded) | set(LAZY_COMMANDS))
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--workspace", type=click.Path(path_type=Path, file_okay=False), envvar="MSM_WORKSPACE",
               help="Workspace directory (default: $MSM_WORKSPACE, else ./msm-workspace).")
 @click.option("--json", "json_output", is_flag=True, help="Machine-readable JSON output on read commands.")
@@ -49,28 +95,6 @@ def init_command() -> None:
             f"{'Created' if d['created'] else 'Workspace exists at'} {d['workspace']} (catalog schema v{d['schema_version']})"
         ),
     )
-
-
-def _register() -> None:
-    from msm.spec_cli import spec_group
-    from msm.models_cli import models_group
-    from msm.corpus.generate.cli import generate_command
-    from msm.corpus.runs_cli import corpus_group, runs_group
-    from msm.corpus.optimize.cli import optimize_command
-    from msm.corpus.curate.cli import curate_group
-    from msm.corpus.snapshot.cli import snapshot_group
-    from msm.review_app.cli import review_group
-    from msm.train.cli import train_group
-    from msm.eval.cli import eval_command
-    from msm.experiment_cli import experiment_group, report_command
-
-    for command in (spec_group, models_group, generate_command, runs_group, corpus_group, optimize_command,
-                    curate_group, snapshot_group, review_group, train_group, eval_command, experiment_group,
-                    report_command):
-        cli.add_command(command)
-
-
-_register()
 
 
 def _debug_requested(argv: list[str]) -> bool:

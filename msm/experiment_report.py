@@ -61,9 +61,10 @@ def _corpus_stats(ws: Workspace, run: str) -> dict[str, Any]:
     stats["template_share"] = round(stats["template_chars"] / stats["chars"], 4) if stats["chars"] else None
     stats["failures"] = sum(1 for _ in store.failures())
     try:
-        from msm.corpus.curate.store import read_summary
+        from msm.corpus.curate.store import kept_diversity, read_summary
 
         summary = read_summary(ws, run).model_dump(mode="json")
+        summary["diversity"] = summary["diversity"] or kept_diversity(ws, run)
         stats["curation"] = summary
     except Exception as exc:  # not curated yet, or an older curation format: say so, don't fail the report
         stats["curation_error"] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

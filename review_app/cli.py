@@ -52,6 +52,15 @@ def review_group(ctx: click.Context, port: int, host: str) -> None:
     if config.oidc:
         info(f"Sign-in: {config.provider_label} (OIDC, {config.path})"
              + (" or local accounts" if config.local_accounts else " only"))
+    # Bring every run's document index up to date before the first visitor: the app then opens a run from its
+    # index instead of parsing the run's JSONL (seconds at 100k documents). Already up to date: milliseconds.
+    from msm.corpus.run_index import refresh
+    from msm.corpus.run_store import RunStore, list_runs
+
+    for row in list_runs(ws):
+        store = RunStore(ws, row["name"])
+        if store.documents_path.exists():
+            refresh(store)
     env = {**os.environ, "MSM_WORKSPACE": str(ws.root.resolve())}
     # Become the Streamlit server (exec, not a child process) so Ctrl-C and SIGTERM reach it directly and
     # no orphaned server is left behind when a supervisor stops `msm review`.

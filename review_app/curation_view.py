@@ -5,15 +5,18 @@ found through `msm.corpus.curate.store.curation_files`); a run that was never cu
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
 from msm.corpus.curate.store import curation_files
 from msm.workspace import Workspace
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class CurationMark(BaseModel):
@@ -27,23 +30,22 @@ class CurationMark(BaseModel):
 
 
 class CurationMarks:
-    """A run's current curation marks, held as columns: 100k rows load in a fraction of a second, and a
-    CurationMark object is built only for the documents on screen (building all of them took ~2.5 s)."""
+    """A run's current curation marks, held as Arrow columns: 100k rows load in a fraction of a second, and a
+    CurationMark object (and Python lists) are built only for the documents on screen (building all of them
+    took ~2.5 s; turning every list column into Python lists ~0.5 s)."""
 
     def __init__(self, marks: pa.Table, signals: pa.Table | None):
         self._ids: list[str] = marks.column("doc_id").to_pylist()
         self._index = {doc_id: i for i, doc_id in enumerate(self._ids)}
-        self._kept: list[bool] = marks.column("kept").to_pylist()
         names = marks.column_names
-        empty = [None] * len(self._ids)
-        self._dropped = marks.column("dropped_by").to_pylist() if "dropped_by" in names else empty
-        self._flagged = marks.column("flagged_by").to_pylist() if "flagged_by" in names else empty
-        self._cluster = marks.column("cluster_id").to_pylist() if "cluster_id" in names else empty
-        self._duplicate_of = marks.column("duplicate_of").to_pylist() if "duplicate_of" in names else empty
+        empty = pa.nulls(len(self._ids))
+        self._kept = marks.column("kept").combine_chunks()
+        self._dropped = marks.column("dropped_by").combine_chunks() if "dropped_by" in names else empty
+        self._flagged = marks.column("flagged_by").combine_chunks() if "flagged_by" in names else empty
+        self._cluster = marks.column("cluster_id").combine_chunks() if "cluster_id" in names else empty
+        self._duplicate_of = marks.column("duplicate_of").combine_chunks() if "duplicate_of" in names else empty
         self._signals = signals
-        self._signal_index = ({d: i for i, d in enumerate(signals.column("doc_id").to_pylist())}
-                              if signals is not None else {})
-        self._clusters: dict[str, list[str]] | None = None
+        self._signal_index: dict[str, int] | None = None
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -56,31 +58,37 @@ class CurationMarks:
         if i is None:
             return None
         signals: dict[str, Any] = {}
-        j = self._signal_index.get(doc_id)
-        if j is not None and self._signals is not None:
-            signals = self._signals.slice(j, 1).to_pylist()[0]
-            signals.pop("doc_id", None)
-        return CurationMark(doc_id=doc_id, kept=bool(self._kept[i]), rules=list(self._dropped[i] or []),
-                            flagged=list(self._flagged[i] or []), signals=signals, cluster_id=self._cluster[i],
-                            duplicate_of=self._duplicate_of[i])
+        if self._signals is not None:
+            if self._signal_index is None:
+                self._signal_index = {d: j for j, d in enumerate(self._signals.column("doc_id").to_pylist())}
+            j = self._signal_index.get(doc_id)
+            if j is not None:
+                signals = self._signals.slice(j, 1).to_pylist()[0]
+                signals.pop("doc_id", None)
+        return CurationMark(doc_id=doc_id, kept=bool(self._kept[i].as_py()), rules=list(self._dropped[i].as_py() or []),
+                            flagged=list(self._flagged[i].as_py() or []), signals=signals,
+                            cluster_id=self._cluster[i].as_py(), duplicate_of=self._duplicate_of[i].as_py())
 
     def cluster_members(self, cluster_id: str) -> list[str]:
-        if self._clusters is None:
-            clusters: dict[str, list[str]] = {}
-            for doc_id, cluster in zip(self._ids, self._cluster):
-                if cluster:
-                    clusters.setdefault(cluster, []).append(doc_id)
-            self._clusters = clusters
-        return self._clusters.get(cluster_id, [])
+        if pa.types.is_null(self._cluster.type):
+            return []
+        return [self._ids[i] for i in pc.indices_nonzero(pc.fill_null(pc.equal(self._cluster, cluster_id), False)).to_pylist()]
 
     def rules_fired(self) -> list[str]:
-        return sorted({r for rules in (*self._dropped, *self._flagged) for r in (rules or [])})
+        rules: set[str] = set()
+        for column in (self._dropped, self._flagged):
+            if pa.types.is_list(column.type):
+                rules.update(r for r in pc.unique(pc.list_flatten(column)).to_pylist() if r)
+        return sorted(rules)
 
-    def frame(self) -> pd.DataFrame:
+    def frame(self) -> "pd.DataFrame":
         """The columns the browse query joins on (rules fired comma-joined, so the SQL can split them)."""
-        rules = [",".join([*(d or []), *(f or [])]) for d, f in zip(self._dropped, self._flagged)]
-        return pd.DataFrame({"doc_id": self._ids, "kept": [bool(k) for k in self._kept], "rules": rules,
-                             "cluster_id": self._cluster}, columns=["doc_id", "kept", "rules", "cluster_id"])
+        import pandas as pd      # only the browse page needs it: not on the queue's cold path
+
+        dropped, flagged = self._dropped.to_pylist(), self._flagged.to_pylist()
+        rules = [",".join([*(d or []), *(f or [])]) for d, f in zip(dropped, flagged)]
+        return pd.DataFrame({"doc_id": self._ids, "kept": [bool(k) for k in self._kept.to_pylist()], "rules": rules,
+                             "cluster_id": self._cluster.to_pylist()}, columns=["doc_id", "kept", "rules", "cluster_id"])
 
 
 def load_curation(ws: Workspace, run: str) -> CurationMarks | None:
@@ -89,4 +97,6 @@ def load_curation(ws: Workspace, run: str) -> CurationMarks | None:
     if files is None or not files[0].exists():
         return None
     marks_path, signals_path = files
-    return CurationMarks(pq.read_table(marks_path), pq.read_table(signals_path) if signals_path.exists() else None)
+    # ParquetFile, not read_table: read_table imports pyarrow.dataset (and pandas), a second of a cold start
+    return CurationMarks(pq.ParquetFile(marks_path).read(),
+                         pq.ParquetFile(signals_path).read() if signals_path.exists() else None)

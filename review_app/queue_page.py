@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Mapping
 
 import streamlit as st
 
@@ -28,10 +29,10 @@ def assigned_docs(run: str, reviewer: str) -> list[str] | None:
     return [r[0] for r in rows] or None
 
 
-def queue_order(run: str, user: ReviewUser, docs: dict[str, DocumentRecord]) -> tuple[list[str], int]:
+def queue_order(run: str, user: ReviewUser, docs: Mapping[str, DocumentRecord]) -> tuple[list[str], int]:
     """This reviewer's remaining documents (never-seen first, skipped last) and how many they have done."""
     scope = assigned_docs(run, user.name)
-    candidates = [d for d in (scope if scope is not None else docs) if d in docs]
+    candidates = list(docs) if scope is None else [d for d in scope if d in docs]
     latest = decisions.latest_actions(workspace(), user.name, run)
     fresh = [d for d in candidates if d not in latest]
     skipped = [d for d in candidates if latest.get(d) == "skip"]
@@ -96,7 +97,7 @@ def curation_panel(run: str, doc: DocumentRecord) -> None:
                      hide_index=True)
 
 
-def cluster_panel(run: str, doc: DocumentRecord, docs: dict[str, DocumentRecord]) -> None:
+def cluster_panel(run: str, doc: DocumentRecord, docs: Mapping[str, DocumentRecord]) -> None:
     """Near-duplicate cluster members side by side with a line diff, full width under the document."""
     marks = run_curation(run)
     mark = marks.get(doc.doc_id) if marks else None
@@ -197,7 +198,7 @@ def render() -> None:
         render_document(run, user, docs)
 
 
-def render_document(run: str, user: ReviewUser, docs: dict[str, DocumentRecord]) -> None:
+def render_document(run: str, user: ReviewUser, docs: Mapping[str, DocumentRecord]) -> None:
     remaining, done = queue_order(run, user, docs)
     focus = st.session_state.get("focus_doc")
     doc_id = focus if focus in docs else (remaining[0] if remaining else None)

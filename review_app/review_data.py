@@ -1,17 +1,20 @@
 """What the review app reads: a run's documents, the spec they were written for, and curation marks.
 
-Documents come from the run store (append-only JSONL); the browse table is queried through an in-memory
-DuckDB connection with bound parameters, so search text is always data, never SQL.
+Documents come from the run store (append-only JSONL) through its index (`corpus/run_index.py`); the browse
+table is queried through an in-memory DuckDB connection with bound parameters, so search text is always data,
+never SQL.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import duckdb
 import pandas as pd
 
 from msm.corpus.records import DocumentRecord
+from msm.corpus.run_index import RunDocuments, open_documents
 from msm.corpus.run_store import RunStore, list_runs
 from msm.errors import MsmError
 from msm.spec import Spec, load_spec, resolve_spec_path
@@ -31,11 +34,13 @@ def documents_fingerprint(ws: Workspace, run: str) -> tuple[str, int, int]:
     return (str(path), stat.st_mtime_ns if stat else 0, stat.st_size if stat else 0)
 
 
-def load_documents(ws: Workspace, run: str) -> dict[str, DocumentRecord]:
-    return {d.doc_id: d for d in RunStore(ws, run).documents()}
+def load_documents(ws: Workspace, run: str) -> RunDocuments:
+    """The run's documents by doc_id, through the run's index (corpus/run_index.py): opening a 100k-document
+    run reads the small index, and a record is parsed only when a page shows it."""
+    return open_documents(RunStore(ws, run))
 
 
-def documents_frame(docs: dict[str, DocumentRecord]) -> pd.DataFrame:
+def documents_frame(docs: Mapping[str, DocumentRecord]) -> pd.DataFrame:
     rows = [{c: getattr(d, c) for c in DOC_COLUMNS} for d in docs.values()]
     return pd.DataFrame(rows, columns=DOC_COLUMNS)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import streamlit as st
@@ -37,9 +38,9 @@ def require_user() -> ReviewUser:
 
 
 # Documents are immutable once appended; keyed on the file's size and mtime so new ones show up.
-# cache_resource (not cache_data) because 100k records should not be copied on every rerun.
+# cache_resource (not cache_data): the mapping reads records from the run's JSONL on demand, never copied.
 @st.cache_resource(max_entries=8)
-def _documents(root: str, run: str, fingerprint: tuple) -> dict[str, DocumentRecord]:
+def _documents(root: str, run: str, fingerprint: tuple) -> Mapping[str, DocumentRecord]:
     return review_data.load_documents(Workspace(Path(root)), run)
 
 
@@ -49,7 +50,7 @@ def _documents_frame(root: str, run: str, fingerprint: tuple):
     return review_data.documents_frame(_documents(root, run, fingerprint))
 
 
-def run_documents(run: str) -> dict[str, DocumentRecord]:
+def run_documents(run: str) -> Mapping[str, DocumentRecord]:
     ws = workspace()
     return _documents(str(ws.root), run, review_data.documents_fingerprint(ws, run))
 

@@ -27,13 +27,13 @@ A candidate pair counts only if its estimated Jaccard (share of equal signature 
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Callable, Iterable
 
 import numpy as np
-from datasketch import MinHash, MinHashLSH
-
 from msm.corpus.curate.config import DEFAULT_MAX_BUCKET_NEIGHBOURS, DedupSettings
 from msm.corpus.curate.minhash import signature_batches
 
@@ -66,10 +66,35 @@ _ROW_MULTIPLIERS = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19
                             dtype=np.uint64)
 
 
+# datasketch's permutations and band choice for the default settings, shipped so that a curation with them need
+# not import datasketch (its import pulls in scipy: 0.5-1.5 s of a `msm curate` that takes a few seconds).
+_DEFAULTS = json.loads(resources.files("msm.corpus.curate").joinpath("minhash_defaults.json").read_text(encoding="utf-8"))
+
+
+def _is_default(num_perm: int, seed: int | None = None, scheme: str | None = None, threshold: float | None = None,
+                weights: tuple[float, float] | None = None) -> bool:
+    return (num_perm == _DEFAULTS["num_perm"] and seed in (None, _DEFAULTS["seed"])
+            and scheme in (None, _DEFAULTS["hash_scheme"]) and threshold in (None, _DEFAULTS["threshold"])
+            and (weights is None or list(weights) == _DEFAULTS["lsh_weights"]))
+
+
 def lsh_parameters(threshold: float, num_perm: int, weights: tuple[float, float]) -> tuple[int, int]:
     """(bands, rows) exactly as datasketch's MinHashLSH chooses them for these settings."""
+    if _is_default(num_perm, threshold=threshold, weights=weights):
+        return _DEFAULTS["bands"], _DEFAULTS["rows"]
+    from datasketch import MinHashLSH
+
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=tuple(weights))
     return lsh.b, lsh.r
+
+
+def minhash_permutations(num_perm: int, seed: int, scheme: str) -> np.ndarray:
+    """datasketch's `MinHash(num_perm, seed, scheme).permutations` (a, b) as a (2, num_perm) array."""
+    if _is_default(num_perm, seed, scheme):
+        return np.array([_DEFAULTS["a"], _DEFAULTS["b"]], dtype=np.uint32 if scheme == "affine32" else np.uint64)
+    from datasketch import MinHash
+
+    return np.asarray(MinHash(num_perm=num_perm, seed=seed, scheme=scheme).permutations)
 
 
 def band_keys(band: np.ndarray) -> np.ndarray:
@@ -189,7 +214,7 @@ def find_duplicates(texts: Iterable[str], n_docs: int, settings: DedupSettings, 
     """Cluster documents `0..n_docs-1`; the representative of a cluster is the member with the lowest `rank`
     (the caller ranks by quality, then age, then id)."""
     started = time.perf_counter()
-    permutations = MinHash(num_perm=settings.num_perm, seed=settings.seed, scheme=settings.hash_scheme).permutations
+    permutations = minhash_permutations(settings.num_perm, settings.seed, settings.hash_scheme)
     width = 32 if settings.hash_scheme == "affine32" else 64
     bands, rows = lsh_parameters(settings.threshold, settings.num_perm, settings.lsh_weights)
     keys: list[str] = []

@@ -6,15 +6,17 @@ engine's business — `LocalEngine` here (an in-process DuckDB table), `ray_engi
 Parquet shards) — behind one narrow protocol, `CurationEngine`:
 
     load(con)                      put the run's documents where `con` can query them as `docs`; their count
-    signal_batches(inputs, dedup)  signal + rule-mark rows of every document, in batches
+    signal_batches(inputs, dedup)  signal + rule-mark rows of every document, in batches (inputs None: no
+                                   filters run, so no signal is computed)
     find_duplicates(dedup, rank)   exact and near-duplicate clusters (DedupResult)
 
-`curate_run` drives any engine the same way and assembles marks, counters and the diversity report from what they
+`curate_run` drives any engine the same way and assembles marks and counters from what they
 return, so engines cannot drift apart: the Ray engine's marks are asserted identical to the local one's.
 
-Marks reflect exactly the steps of this curation (`--steps filters` marks by the filters alone). The
-representative of a duplicate cluster is its member with the fewest drop rules fired, then the earliest
-`created_at`, then the smallest doc_id.
+Marks reflect exactly the steps of this curation (`--steps filters` marks by the filters alone), and steps not
+asked for are not computed: `--steps dedup` computes no signal. The representative of a duplicate cluster is its
+member with the fewest drop rules fired (none fire without filters), then the earliest `created_at`, then the
+smallest doc_id. The diversity report is computed on demand (`store.kept_diversity`, `msm curate report`).
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ import pyarrow as pa
 
 from msm.corpus.curate.config import DedupSettings, compile_rules, load_config
 from msm.corpus.curate.dedup import DedupResult, find_duplicates
-from msm.corpus.curate.diversity import diversity_report
 from msm.corpus.curate.signals import SIGNAL_COLUMNS
 from msm.corpus.curate.steps import (SignalInputs, clause_rationale_table, load_documents, load_spec_tables,
                                      local_signal_batches, sql_path, store_signal_batches)
@@ -56,7 +57,7 @@ class CurationEngine(Protocol):
 
     def load(self, con: duckdb.DuckDBPyConnection) -> int: ...
 
-    def signal_batches(self, inputs: SignalInputs, dedup: DedupSettings | None) -> Iterator[pa.Table]: ...
+    def signal_batches(self, inputs: SignalInputs | None, dedup: DedupSettings | None) -> Iterator[pa.Table]: ...
 
     def find_duplicates(self, settings: DedupSettings, rank: np.ndarray) -> DedupResult: ...
 
@@ -84,7 +85,9 @@ class LocalEngine:
         self.n_docs = load_documents(con, self.store)
         return self.n_docs
 
-    def signal_batches(self, inputs: SignalInputs, dedup: DedupSettings | None) -> Iterator[pa.Table]:
+    def signal_batches(self, inputs: SignalInputs | None, dedup: DedupSettings | None) -> Iterator[pa.Table]:
+        if inputs is None:          # signatures are computed by find_duplicates, from the texts
+            return iter(())
         return local_signal_batches(self.con, self.n_docs, inputs)
 
     def find_duplicates(self, settings: DedupSettings, rank: np.ndarray) -> DedupResult:
@@ -142,11 +145,18 @@ def curate_run(ws: Workspace, run: str, config_path: str | None = None, steps: l
             if n_docs == 0:
                 raise BadInput(f"run {run!r} has no documents to curate")
             timings["load"] = time.perf_counter() - started
+            use_filters = "filters" in steps
             t = time.perf_counter()
-            spec_grams, clause_terms, spec_problems = load_spec_tables(con)
-            inputs = SignalInputs(spec_grams, clause_terms, tuple(rules), clause_rationale_table(con))
-            store_signal_batches(con, runner.signal_batches(inputs, config.dedup if "dedup" in steps else None))
-            timings["signals_and_rules"] = time.perf_counter() - t
+            inputs, spec_problems = None, {}
+            if use_filters:
+                spec_grams, clause_terms, spec_problems = load_spec_tables(con)
+                inputs = SignalInputs(spec_grams, clause_terms, tuple(rules), clause_rationale_table(con))
+            # Without filters no signal is computed; an engine that reads the documents once for signals and
+            # signatures together (Ray) still makes its pass here.
+            store_signal_batches(con, runner.signal_batches(inputs, config.dedup if "dedup" in steps else None),
+                                 with_signals=use_filters)
+            if use_filters:
+                timings["signals_and_rules"] = time.perf_counter() - t
             step_stats, rule_counts = _rule_stats(con, rules, n_docs, steps, spec_problems)
             dedup_rows = {"doc_idx": list(range(n_docs)), "cluster_rep": [None] * n_docs,
                           "dup_kind": [None] * n_docs, "exact_key": [None] * n_docs}
@@ -157,16 +167,14 @@ def curate_run(ws: Workspace, run: str, config_path: str | None = None, steps: l
                                   dup_kind=result.duplicate_kind, exact_key=result.exact_keys)
                 step_stats["dedup"] = result.stats
                 timings["dedup"] = time.perf_counter() - t
-            n_kept = _assemble_marks(con, dedup_rows, use_filters="filters" in steps)
-            t = time.perf_counter()
-            diversity = diversity_report(con)
-            timings["diversity"] = time.perf_counter() - t
+            n_kept = _assemble_marks(con, dedup_rows, use_filters=use_filters)
             created = utc_now()
             curation_id = f"{created:%Y%m%dT%H%M%S%f}-{config.content_hash[:8]}"
             staging = curation_root(ws, run) / f".{curation_id}.tmp"
             staging.mkdir(parents=True)
-            con.execute(f"COPY (SELECT * EXCLUDE (doc_idx) FROM signals ORDER BY doc_idx) TO "
-                        f"'{sql_path(staging / 'signals.parquet')}' (FORMAT parquet)")
+            if use_filters:
+                con.execute(f"COPY (SELECT * EXCLUDE (doc_idx) FROM signals ORDER BY doc_idx) TO "
+                            f"'{sql_path(staging / 'signals.parquet')}' (FORMAT parquet)")
             con.execute(f"COPY marks TO '{sql_path(staging / 'marks.parquet')}' (FORMAT parquet)")
     finally:
         con.close()
@@ -174,7 +182,7 @@ def curate_run(ws: Workspace, run: str, config_path: str | None = None, steps: l
     summary = CurationSummary(
         curation_id=curation_id, run=run, created_at=created, steps=steps, config=config.model_dump(mode="json"),
         config_hash=config.content_hash, config_source=source, n_documents=n_docs, n_kept=n_kept,
-        n_dropped=n_docs - n_kept, step_stats=step_stats, rule_counts=rule_counts, diversity=diversity,
+        n_dropped=n_docs - n_kept, step_stats=step_stats, rule_counts=rule_counts, diversity={},
         seconds={k: round(v, 3) for k, v in timings.items()})
     commit_curation(ws, summary, staging, config.canonical_json())
     return summary

@@ -45,7 +45,7 @@ import pyarrow.compute as pc
 
 from msm.corpus.curate.config import DedupSettings
 from msm.corpus.curate.dedup import (DedupResult, band_keys, bucket_candidate_pairs, dedup_stats, exact_duplicate_groups,
-                              lsh_parameters, pair_similarity, representatives)
+                              lsh_parameters, minhash_permutations, pair_similarity, representatives)
 from msm.corpus.curate.minhash import SignatureComputer
 from msm.corpus.curate.steps import SignalInputs, signals_step, sql_path, write_document_shards
 from msm.corpus.curate.store import curation_root
@@ -164,16 +164,14 @@ class RayEngine:
         return documents.repartition(target_num_rows_per_block=rows_per_block)
 
     # ---- filters ---------------------------------------------------------------------------------------------
-    def signal_batches(self, inputs: SignalInputs, dedup: DedupSettings | None) -> Iterator[pa.Table]:
+    def signal_batches(self, inputs: SignalInputs | None, dedup: DedupSettings | None) -> Iterator[pa.Table]:
         """Signal + rule-mark rows of every document, in batches. With `dedup` settings the same pass over the
         documents also computes their signatures (one read of the texts), kept in the object store for
         `find_duplicates`."""
         started = time.perf_counter()
         signature_kwargs = None
         if dedup is not None:
-            from datasketch import MinHash
-
-            permutations = MinHash(num_perm=dedup.num_perm, seed=dedup.seed, scheme=dedup.hash_scheme).permutations
+            permutations = minhash_permutations(dedup.num_perm, dedup.seed, dedup.hash_scheme)
             signature_kwargs = {"shingle_words": dedup.shingle_words, "width": 32 if dedup.hash_scheme == "affine32" else 64,
                                 "permutations": np.asarray(permutations)}
         rows = self._read(DOCS_PER_BATCH).map_batches(
@@ -288,10 +286,11 @@ def _read_shards(batch: pa.Table) -> pa.Table:
     return pa.concat_tables([pq.read_table(path) for path in batch.column("path").to_pylist()])
 
 
-def _document_rows(batch: pa.Table, inputs: SignalInputs, signature_kwargs: dict | None) -> pa.Table:
+def _document_rows(batch: pa.Table, inputs: SignalInputs | None, signature_kwargs: dict | None) -> pa.Table:
     """One row per document: `signals_step`'s columns, then (for dedup) exact key, has_words and signature."""
     batch = batch.sort_by("doc_idx")
-    signals = signals_step(batch, inputs, threads=1)            # sorted by doc_idx too
+    # without filters (inputs None) no signal is computed, only the signatures
+    signals = signals_step(batch, inputs, threads=1) if inputs is not None else batch.select(["doc_idx"])
     if signature_kwargs is None:
         return signals
     keys, signatures = SignatureComputer(signature_kwargs["shingle_words"], signature_kwargs["width"],

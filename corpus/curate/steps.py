@@ -6,6 +6,9 @@ in `dedup.py`, so every engine writes identical marks."""
 
 from __future__ import annotations
 
+import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -123,15 +126,46 @@ def signals_step(docs: pa.Table, inputs: SignalInputs, threads: int | None = Non
         con.close()
 
 
-def local_signal_batches(con: duckdb.DuckDBPyConnection, n_docs: int, inputs: SignalInputs) -> Iterator[pa.Table]:
-    for lo in range(0, n_docs, DOC_BATCH):
-        batch = con.sql("SELECT * FROM docs WHERE doc_idx >= $lo AND doc_idx < $hi ORDER BY doc_idx",
-                        params={"lo": lo, "hi": lo + DOC_BATCH}).to_arrow_table()
-        yield signals_step(batch, inputs)
+def signal_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
-def store_signal_batches(con: duckdb.DuckDBPyConnection, batches: Iterable[pa.Table]) -> None:
-    """Tables `signals` (doc_idx, doc_id, *SIGNAL_COLUMNS) and `rule_marks` (doc_idx, dropped_by, flagged_by)."""
+def local_signal_batches(con: duckdb.DuckDBPyConnection, n_docs: int, inputs: SignalInputs,
+                         workers: int | None = None) -> Iterator[pa.Table]:
+    """`signals_step` over batches of the `docs` table, in doc_idx order, on `workers` threads (one DuckDB
+    connection each). A DuckDB query over a few thousand rows runs on one thread (they are one row group), so
+    the batches are what spreads the work over the cores; DuckDB releases the GIL while it runs."""
+    workers = workers or signal_workers()
+    size = max(1, min(DOC_BATCH, -(-n_docs // workers)))
+
+    def batch(lo: int) -> pa.Table:
+        return con.sql("SELECT * FROM docs WHERE doc_idx >= $lo AND doc_idx < $hi ORDER BY doc_idx",
+                       params={"lo": lo, "hi": lo + size}).to_arrow_table()
+
+    if workers == 1 or n_docs <= size:
+        for lo in range(0, n_docs, size):
+            yield signals_step(batch(lo), inputs, threads=1)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="signals") as pool:
+        pending: deque = deque()
+        for lo in range(0, n_docs, size):
+            pending.append(pool.submit(signals_step, batch(lo), inputs, 1))
+            if len(pending) > workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def store_signal_batches(con: duckdb.DuckDBPyConnection, batches: Iterable[pa.Table], *, with_signals: bool = True) -> None:
+    """Tables `signals` (doc_idx, doc_id, *SIGNAL_COLUMNS) and `rule_marks` (doc_idx, dropped_by, flagged_by).
+    Without signals (a curation without filters) the batches are only drained — an engine may do other work in
+    the same pass — and `rule_marks` has no rule for any document of `docs`."""
+    if not with_signals:
+        for _ in batches:
+            pass
+        con.execute("CREATE TEMP TABLE rule_marks AS SELECT doc_idx, CAST([] AS VARCHAR[]) AS dropped_by, "
+                    "CAST([] AS VARCHAR[]) AS flagged_by FROM docs ORDER BY doc_idx")
+        return
     created = False
     for batch in batches:
         con.register("signal_batch", batch)
@@ -163,7 +197,7 @@ def load_spec_tables(con: duckdb.DuckDBPyConnection) -> tuple[pa.Table | None, p
                          for c in spec.clauses)
     if texts:
         con.register("spec_text_rows", pa.Table.from_pylist(texts))
-        # Same tokenization as the documents' `words`, so the 8-grams are comparable.
+        # Same tokenization as spec_signals' document words, so the 8-grams are comparable.
         con.execute(f"""
             CREATE TEMP TABLE spec_grams AS
             SELECT DISTINCT spec_id, gram FROM (

@@ -3,7 +3,7 @@
     runs/<run>/curation/<curation_id>/signals.parquet   doc_id + every column of signals.SIGNAL_COLUMNS
     runs/<run>/curation/<curation_id>/marks.parquet     one row per document (MARK_COLUMNS)
     runs/<run>/curation/<curation_id>/curation.json     CurationSummary: config + hash, steps, per-step
-                                                        counters (`dropped_<rule>`), diversity report
+                                                        counters (`dropped_<rule>`)
     runs/<run>/curation/CURRENT                         the curation_id in force
 
 marks.parquet is what the review app and `msm snapshot create` read: `kept`; `rules` (comma-joined names of
@@ -51,7 +51,9 @@ class CurationSummary(BaseModel):
     n_dropped: int
     step_stats: dict[str, dict[str, Any]] = Field(description="per step: counters such as dropped_<rule>")
     rule_counts: dict[str, int] = Field(description="rule -> documents it fired on (drop and flag rules)")
-    diversity: dict[str, Any]
+    diversity: dict[str, Any] = Field(default_factory=dict, description=(
+        "empty: the diversity report is computed on demand (kept_diversity); curations of older msm versions "
+        "stored it here"))
     seconds: dict[str, float]
 
 
@@ -128,4 +130,26 @@ def report(ws: Workspace, run: str, examples_per_rule: int = 3) -> dict[str, Any
     return {"run": run, "curation_id": summary.curation_id, "config_hash": summary.config_hash,
             "steps": summary.steps, "n_documents": summary.n_documents, "n_kept": summary.n_kept,
             "n_dropped": summary.n_dropped, "rules": rules, "dedup": summary.step_stats.get("dedup"),
-            "diversity": summary.diversity}
+            "diversity": summary.diversity or kept_diversity(ws, run)}
+
+
+def kept_diversity(ws: Workspace, run: str) -> dict[str, Any]:
+    """The diversity report (diversity.diversity_report) of the documents the current curation keeps. Computed
+    when asked, not by every curation: on 50k documents it costs seconds that `msm curate` need not spend."""
+    from msm.corpus.curate.diversity import diversity_report
+
+    marks, _ = curation_files(ws, run)  # type: ignore[misc]
+    columns = {"doc_idx": [], "doc_id": [], "text": [], "clause_id": [], "doc_type": []}
+    for index, doc in enumerate(RunStore(ws, run).documents()):
+        for name, values in columns.items():
+            values.append(index if name == "doc_idx" else getattr(doc, name))
+    con = duckdb.connect()
+    try:
+        con.register("doc_rows", pa.table(columns, schema=pa.schema([
+            ("doc_idx", pa.int64()), ("doc_id", pa.string()), ("text", pa.string()), ("clause_id", pa.string()),
+            ("doc_type", pa.string())])))
+        con.execute("CREATE TABLE docs AS SELECT * FROM doc_rows")
+        con.execute("CREATE TABLE marks AS SELECT doc_id, kept FROM read_parquet(?)", [str(marks)])
+        return diversity_report(con)
+    finally:
+        con.close()

@@ -63,7 +63,19 @@ def test_curate_marks_report_and_recurate(tmp_path: Path, msm, isolated_workspac
     again = json.loads(msm("curate", "--run", "p", "--config", str(path), "--json").out)
     assert again["rule_counts"] == {"very_short": 0} and again["curation_id"] != summary["curation_id"]
     only_filters = json.loads(msm("curate", "--run", "p", "--steps", "filters", "--json").out)
-    assert only_filters["dedup"] is None and only_filters["n_dropped"] == 2
+    assert only_filters["dedup"] is None
+    current = (run_dir / "curation" / "CURRENT").read_text().strip()
+    marks = {m["doc_id"]: m for m in pq.read_table(run_dir / "curation" / current / "marks.parquet").to_pylist()}
+    dropped = {doc_id for doc_id, m in marks.items() if not m["kept"]}
+    assert only_filters["n_dropped"] == len(dropped)
+    assert {"prompt_marker", "placeholder"} <= {rule for m in marks.values() for rule in m["dropped_by"]}
+    assert not any(set(m["dropped_by"]) & {"exact_duplicate", "near_duplicate"} for m in marks.values())
+    # dedup alone computes no signal (no signals.parquet) and drops only duplicates
+    only_dedup = json.loads(msm("curate", "--run", "p", "--steps", "dedup", "--json").out)
+    assert only_dedup["n_dropped"] == dedup["dropped_near_duplicate"] + dedup["dropped_exact_duplicate"]
+    current = (run_dir / "curation" / "CURRENT").read_text().strip()
+    assert not (run_dir / "curation" / current / "signals.parquet").exists()
+    assert "signals_and_rules" not in only_dedup["seconds"]
     assert msm("curate", "--run", "p", "--steps", "bogus").code == 2
     assert msm("curate", "--run", "nope").code == 2
 

@@ -134,3 +134,18 @@ def test_signature_does_not_depend_on_batch_position_or_chunking(monkeypatch: py
     monkeypatch.setattr(module, "_SHINGLES_PER_CHUNK", 7)   # chunks cut documents, partial minima are folded
     chunked = _signatures(texts, settings)
     assert np.array_equal(alone, together) and np.array_equal(together, chunked)
+
+
+def test_shipped_default_permutations_and_bands_are_datasketchs() -> None:
+    """The default settings' permutations and (bands, rows) ship with msm (no datasketch import per curation):
+    they must be exactly what datasketch computes."""
+    from msm.corpus.curate.dedup import minhash_permutations
+
+    settings = DedupSettings()
+    expected = MinHash(num_perm=settings.num_perm, seed=settings.seed, scheme=settings.hash_scheme).permutations
+    shipped = minhash_permutations(settings.num_perm, settings.seed, settings.hash_scheme)
+    assert shipped.dtype == np.asarray(expected).dtype and np.array_equal(shipped, expected)
+    lsh = MinHashLSH(threshold=settings.threshold, num_perm=settings.num_perm, weights=tuple(settings.lsh_weights))
+    assert lsh_parameters(settings.threshold, settings.num_perm, settings.lsh_weights) == (lsh.b, lsh.r)
+    other = minhash_permutations(64, 3, "affine32")           # other settings are computed by datasketch
+    assert np.array_equal(other, MinHash(num_perm=64, seed=3, scheme="affine32").permutations)

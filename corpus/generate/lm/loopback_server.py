@@ -89,6 +89,7 @@ def _document(rule: str, words: list[str], length_words: int = 100) -> str:
 
 class _Handler(BaseHTTPRequestHandler):
     server: "ScriptedServer"
+    protocol_version = "HTTP/1.1"   # keep-alive, as real servers do: a client reuses its pooled connections
 
     def log_message(self, *args: object) -> None:  # keep test and benchmark output clean
         return
@@ -129,6 +130,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class ScriptedServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 256        # listen backlog: 64+ clients connecting at once must not wait for a SYN retry
 
     def __init__(self, port: int = 0, latency_s: float = 0.0):
         super().__init__(("127.0.0.1", port), _Handler)
