@@ -30,7 +30,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from msm.errors import BadInput
+from msm.errors import BadInput, one_line
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_BOUND_S = 120
@@ -83,7 +83,7 @@ def run_function(function, *args) -> tuple[int, str]:
             function(*args)
             return 0, ""
         except BadInput as exc:
-            return 2, f"msm: error: {exc}\n"
+            return 2, one_line(f"msm: error: {exc}") + "\n"     # as the CLI prints it
 
 
 def assert_clean(code: int, err: str, data: bytes) -> None:

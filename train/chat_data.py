@@ -59,8 +59,8 @@ def load_demonstrations(path: Path, *, with_reasoning: bool) -> list[list[dict[s
             if not isinstance(message, dict):
                 raise BadInput(f"{where}: messages[{index}] is not an object")
             role, content = message.get("role"), message.get("content")
-            if role not in ROLES:
-                raise BadInput(f"{where}: messages[{index}].role {role!r} is not one of {sorted(ROLES)}")
+            if not isinstance(role, str) or role not in ROLES:
+                raise BadInput(f"{where}: messages[{index}].role {role!r:.80} is not one of {sorted(ROLES)}")
             if not isinstance(content, str) or not content.strip():
                 raise BadInput(f"{where}: messages[{index}].content missing or empty")
             if role == "assistant" and index == 0:
