@@ -38,7 +38,8 @@ from yaml.resolver import Resolver
 from msm.errors import BadInput
 
 MAX_DEPTH = 64                    # spec, experiment, config and record files nest fewer than 10 levels
-MAX_YAML_NODES = 2_000_000        # nodes written out in one YAML file (a 4 MiB spec of prose has a few thousand)
+MAX_YAML_NODES = 200_000          # nodes written out in one YAML file (a paper-sized spec has ~100); composing
+                                  # is Python code at ~8 s per million nodes, so this also bounds the time
 MAX_ALIASES = 10_000              # alias references in one YAML file
 MAX_ALIAS_NODES = 100_000         # nodes that aliases may add beyond those written out
 MAX_ALIAS_CHARS = 8 * 1024 * 1024  # characters that aliases may add beyond those written out

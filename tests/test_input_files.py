@@ -136,6 +136,13 @@ def test_ordinary_anchors_aliases_and_merge_keys_still_load(tmp_path: Path):
                            "again": {"lr": 0.1, "epochs": 2}}
 
 
+def test_a_yaml_file_of_too_many_nodes_stops_at_the_limit(tmp_path: Path):
+    # composing YAML is Python code; the node limit is what bounds the time a 4 MiB file can take
+    path = tmp_path / "flat.yaml"
+    path.write_text("clauses: [" + ",".join(["1"] * 300_000) + "]\n")
+    assert "more than 200000 nodes" in _refused(_yaml, path)
+
+
 def test_alias_limits_can_be_tightened():
     with pytest.raises(InputFileError, match="more than 2 aliases"):
         parse_yaml("a: &a 1\nb: [*a, *a, *a]\n", "x.yaml", limits=YamlLimits(max_aliases=2))
