@@ -4,6 +4,7 @@ usage, always with a one-line reason on stderr and no traceback unless --debug."
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import traceback
@@ -146,10 +147,15 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # a bug or an unexpected runtime failure: still one line by default
         if _debug_requested(argv):
             traceback.print_exc()
-        first_line = (str(exc).splitlines() or [""])[0]
-        click.echo(one_line(f"msm: error: {type(exc).__name__}: {first_line} (rerun with --debug for the traceback)"),
-                   err=True)
-        code = 1
+        if isinstance(exc, OSError) and exc.errno == errno.ENAMETOOLONG:
+            # a path the user typed that no filesystem accepts: bad input, wherever it was first looked at
+            click.echo(one_line(f"msm: error: {exc.filename or 'a path'}: file name too long"), err=True)
+            code = 2
+        else:
+            first_line = (str(exc).splitlines() or [""])[0]
+            click.echo(one_line(f"msm: error: {type(exc).__name__}: {first_line} "
+                                "(rerun with --debug for the traceback)"), err=True)
+            code = 1
     sys.exit(code)
 
 

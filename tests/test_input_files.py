@@ -236,3 +236,18 @@ def test_records_from_msm_itself_still_load(tmp_path: Path):
     path = tmp_path / "manifest.json"
     path.write_text(json.dumps({"name": "x", "files": {"a": "b" * 64}, "nested": {"a": [1, 2, {"b": None}]}}))
     assert _json(path)["nested"]["a"][2] == {"b": None}
+
+
+def test_a_file_name_with_a_line_break_stays_one_line(tmp_path: Path, msm):
+    path = tmp_path / "two\nlines\r.yaml"
+    os.mkfifo(path)
+    result = msm("spec", "validate", str(path))
+    assert result.code == 2 and len(result.err.strip().splitlines()) == 1, result.err
+    assert "two\\nlines\\r.yaml" in result.err and "named pipe" in result.err
+
+
+@pytest.mark.parametrize("argv", [("spec", "validate"), ("report",), ("experiment", "validate")])
+def test_a_name_longer_than_any_filesystem_takes_is_bad_input(msm, argv):
+    msm("init")
+    result = msm(*argv, "x" * 300)
+    assert result.code == 2 and len(result.err.strip().splitlines()) == 1, result.err
