@@ -79,8 +79,8 @@ def doctor_command() -> None:
     ws = Workspace(state().workspace_path or default_workspace_path())
     if not ws.exists():
         raise BadInput(f"workspace {ws.root}: not initialised (run `msm init` or pass --workspace DIR)")
-    ws.migrate()
-    report = ws.repair()
+    ws.migrate(repair=True)
+    report = ws.last_repair
     data = {"workspace": str(ws.root.resolve()), **report.as_dict()}
 
     def human(d: dict) -> None:
