@@ -13,7 +13,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # torch first, pinned to the CPU build this machine serves: a bare `torch` requirement would make pip
-# choose a multi-GB CUDA build (see ../shared/ENVIRONMENT.md). pyproject keeps a plain lower bound.
+# choose a multi-GB CUDA build (see docs/embedded-model.md). pyproject keeps a plain lower bound.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(PIP) install --upgrade pip
 	$(PIP) install torch==2.13.0

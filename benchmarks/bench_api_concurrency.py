@@ -1,12 +1,12 @@
 """API backend: documents per second at concurrency 1, 4 and 16, as a fraction of the bound concurrency / latency.
 
-The LM is the scripted OpenAI-compatible server on loopback with a fixed added latency (msm.corpus.loopback_openai),
+The LM is the scripted OpenAI-compatible server on loopback with a fixed added latency (msm.corpus.generate.lm.loopback_server),
 reached through the real LiteLLM path. Each concurrency level gets a fresh run; a first pass fills the run's stage
 cache (plan / types / ideas), then the documents are removed and the timed pass writes them again, so the timed
 pass makes exactly one LM call per document (weak profile: no revise) and the bound is K / latency docs/s.
 
     .venv/bin/python benchmarks/bench_api_concurrency.py [--latency 1.0] [--levels 1,4,16]
-Goal (issue #3): ≥ 0.9 of the bound at every level.
+Goal: ≥ 0.9 of the bound at every level.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from pathlib import Path
 
 
 def run_level(ws, spec, server_url: str, concurrency: int, n_docs: int) -> float:
-    from msm.corpus import program as prog
-    from msm.corpus.lm_backends import build_backend
-    from msm.corpus.run_generation import GenerationRun, GenerationSettings, open_run
+    from msm.corpus.generate import program as prog
+    from msm.corpus.generate.lm.backends import build_backend
+    from msm.corpus.generate.engine import ItemEngine, open_run
+    from msm.corpus.generate.settings import GenerationSettings
     from msm.corpus.run_store import RunStore
 
     program = prog.SpecDocumentProgram()
@@ -36,7 +37,7 @@ def run_level(ws, spec, server_url: str, concurrency: int, n_docs: int) -> float
 
     def one_pass() -> float:
         started = time.perf_counter()
-        GenerationRun(store, spec, backend, program, settings, concurrency=concurrency).run()
+        ItemEngine(store, spec, backend, program, settings, concurrency=concurrency).run()
         return time.perf_counter() - started
 
     one_pass()  # fills stages.jsonl
@@ -55,7 +56,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4, help="Documents per level = rounds x concurrency (min 6).")
     args = parser.parse_args()
 
-    from msm.corpus.loopback_openai import ScriptedServer
+    from msm.corpus.generate.lm.loopback_server import ScriptedServer
     from msm.spec import load_spec
     from msm.workspace import Workspace
 

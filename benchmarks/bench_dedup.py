@@ -9,7 +9,7 @@ Pipelines, each from raw texts to duplicate clusters, same shingles (normalized 
             pair is a duplicate (union-find)
   rensa     rensa (Rust) RMinHash.from_token_sets + RMinHashLSH, candidates verified with RMinHash.jaccard
 Then a sweep of msm's settings (shingle size x threshold x num_perm) on a smaller planted corpus: the table the
-defaults in corpus/default_curation.yaml were chosen from.
+defaults in corpus/curate/default_config.yaml were chosen from.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from planted import cluster_pairs, pair_scores, planted_corpus, true_pairs  # noqa: E402
 
-from msm.corpus.curation_config import DedupSettings  # noqa: E402
-from msm.corpus.dedup import UnionFind, find_duplicates  # noqa: E402
-from msm.corpus.minhash_signatures import normalize  # noqa: E402
+from msm.corpus.curate.config import DedupSettings  # noqa: E402
+from msm.corpus.curate.dedup import UnionFind, find_duplicates  # noqa: E402
+from msm.corpus.curate.minhash import normalize  # noqa: E402
 
 
 def shingles(text: str, k: int) -> list[str]:

@@ -6,7 +6,7 @@ that other load on the machine hits both alike. The second arm drives the real `
 callers, so the queueing that gathers calls into batches is part of what is measured.
 
     .venv/bin/python benchmarks/bench_local_lm.py [--batch 32] [--tokens 48] [--rounds 2]
-Goal (issue #3): batched ≥ 6x one-stream tokens/s on 2 CPU cores.
+Goal: batched ≥ 6x one-stream tokens/s on 2 CPU cores.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from msm import models
-    from msm.corpus.local_lm import LocalTransformersLM
+    from msm.corpus.generate.lm.local import LocalTransformersLM
     from msm.workspace import Workspace
 
     ws = Workspace(os.environ.get("MSM_WORKSPACE") or "msm-workspace")

@@ -49,7 +49,8 @@ def main() -> None:
     import pyarrow.parquet as pq
     import ray
 
-    from msm.corpus.curation import curate_run, current_curation_dir
+    from msm.corpus.curate.engine import curate_run
+    from msm.corpus.curate.store import current_curation_dir
     from msm.workspace import Workspace
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -139,10 +140,10 @@ def _document_row_bytes(docs) -> float:
     import pyarrow as pa
     from datasketch import MinHash
 
-    from msm.corpus.curation import DOC_COLUMNS, SignalInputs
-    from msm.corpus.curation_config import compile_rules, load_config
-    from msm.corpus.quality_signals import SIGNAL_COLUMNS
-    from msm.corpus.ray_engine import _document_rows
+    from msm.corpus.curate.steps import DOC_COLUMNS, SignalInputs
+    from msm.corpus.curate.config import compile_rules, load_config
+    from msm.corpus.curate.signals import SIGNAL_COLUMNS
+    from msm.corpus.curate.ray_engine import _document_rows
 
     config, source = load_config(None)
     table = pa.table({"doc_idx": np.arange(len(docs)), "doc_id": [d.id for d in docs], "text": [d.text for d in docs],

@@ -6,7 +6,7 @@ the browser's own paint time is not included).
 
 The workspace (one run of N documents of ~250 words over 7 clauses, curation marks with near-duplicate clusters,
 2,000 earlier decisions by other reviewers) is built once under benchmarks/results/ and reused.
-Goals (issue #6): first render <= 1.5 s, decision -> next document <= 300 ms.
+Goals: first render <= 1.5 s, decision -> next document <= 300 ms.
 
 Printed: the cold first render (server just started: the process has read nothing yet), the first render of a
 new session on a running server (what a reviewer who signs in sees), and decision -> next (accept and reject).

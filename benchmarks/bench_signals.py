@@ -23,9 +23,9 @@ import pyarrow as pa  # noqa: E402
 
 from planted import planted_corpus  # noqa: E402
 
-from msm.corpus.curation import apply_rules  # noqa: E402
-from msm.corpus.curation_config import compile_rules, load_config  # noqa: E402
-from msm.corpus.quality_signals import SIGNAL_COLUMNS, compute_signals  # noqa: E402
+from msm.corpus.curate.steps import apply_rules  # noqa: E402
+from msm.corpus.curate.config import compile_rules, load_config  # noqa: E402
+from msm.corpus.curate.signals import SIGNAL_COLUMNS, compute_signals  # noqa: E402
 
 
 def run_msm(texts: list[str]) -> float:

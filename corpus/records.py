@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -62,3 +62,93 @@ def stable_id(*parts: object, length: int = 16) -> str:
 
 
 RunKind = Literal["generated", "imported"]
+
+
+# ---- a generated run's resume files (runs/<name>/stages.jsonl, calls.jsonl, batches.jsonl) ------------------------
+RESUME_SCHEMA_VERSION = 1
+
+
+class StageRecord(BaseModel):
+    """One brainstorm answer (plan / types / ideas) or a kept draft awaiting its revise call. A rerun replays these
+    instead of asking again; `key` names the piece of work (`<clause>#<attempt>`, `<clause>|<type>#<attempt>`,
+    `<doc id>:<attempt>`)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    schema_version: int = RESUME_SCHEMA_VERSION
+    stage: str
+    key: str
+    ok: bool
+    output: dict[str, Any] = Field(default_factory=dict)
+    raw: str | None = None
+    reason: str | None = None
+    parse_mode: str | None = None
+    lm: str | None = None
+    at: str | None = None
+    batch_id: str | None = Field(default=None, description="The batch that answered (batch engine only).")
+
+    OMIT_WHEN_NONE: ClassVar[frozenset[str]] = frozenset({"batch_id"})
+
+
+class CallRecord(BaseModel):
+    """One LM call (or one batch result): what it cost and whether it failed."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    schema_version: int = RESUME_SCHEMA_VERSION
+    stage: str
+    item: str
+    rollout: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    cache_hit: bool = False
+    error: str | None = None
+    latency_s: float = 0.0
+    at: str | None = None
+    batch_id: str | None = None
+    custom_id: str | None = None
+    cost_basis: str | None = None
+
+    OMIT_WHEN_NONE: ClassVar[frozenset[str]] = frozenset({"batch_id", "custom_id", "cost_basis"})
+
+
+BatchEventKind = Literal["uploaded", "submitted", "finished", "ingested", "file_written", "abandoned"]
+
+
+class BatchEvent(BaseModel):
+    """One step in the life of a batch of requests (batch engine): uploaded (file id) → submitted (batch id) →
+    finished → ingested; `file_written` for request files written for `vllm run-batch`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    schema_version: int = RESUME_SCHEMA_VERSION
+    event: BatchEventKind
+    at: str | None = None
+    stage: str | None = None
+    round: int | None = None
+    part: int | None = None
+    input_file_id: str | None = None
+    batch_id: str | None = None
+    status: str | None = None
+    requests: int | None = None
+    bytes: int | None = None
+    output_file_id: str | None = None
+    error_file_id: str | None = None
+    request_counts: dict[str, Any] | None = None
+    answered: int | None = None
+    errors: int | None = None
+    skipped: int | None = None
+    path: str | None = None
+    adopted: bool | None = None
+
+    OMIT_WHEN_NONE: ClassVar[frozenset[str]] = frozenset(
+        {"stage", "round", "part", "input_file_id", "batch_id", "status", "requests", "bytes", "output_file_id",
+         "error_file_id", "request_counts", "answered", "errors", "skipped", "path", "adopted"})
+
+
+def resume_line(record: StageRecord | CallRecord | BatchEvent) -> dict[str, Any]:
+    """A resume record as the JSON line it is stored as: optional fields that only some engines fill are left out
+    when empty, so the files read the same as before the records were typed."""
+    omit = {name for name in record.OMIT_WHEN_NONE if getattr(record, name) is None}
+    return record.model_dump(mode="json", exclude=omit)

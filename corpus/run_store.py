@@ -96,3 +96,52 @@ def list_runs(ws: Workspace) -> list[dict[str, Any]]:
     with ws.catalog(read_only=True) as con:
         rows = con.execute("SELECT name, kind, spec_id, spec_hash, created_at FROM runs ORDER BY created_at").fetchall()
     return [{"name": n, "kind": k, "spec_id": s, "spec_hash": h, "created_at": c} for n, k, s, h, c in rows]
+
+
+def run_summary(store: RunStore) -> dict[str, Any]:
+    """What `msm runs show` prints: counts per clause and type, failures, LM calls, tokens and cost."""
+    from msm.corpus.records import CallRecord
+
+    config = store.config()
+    per_clause: dict[str, int] = {}
+    per_type: dict[str, int] = {}
+    per_stage: dict[str, int] = {}
+    sources: dict[str, dict[str, int]] = {}
+    n_docs = 0
+    template = {"templated_documents": 0, "template_chars": 0, "chars": 0, "paragraphs": 0, "paragraphs_cut": 0}
+    for doc in store.documents():
+        n_docs += 1
+        declared = int(doc.metadata.get("scaffold_chars") or doc.metadata.get("opening_chars") or 0)
+        template["chars"] += len(doc.text)
+        if declared:
+            template["templated_documents"] += 1
+            template["template_chars"] += min(declared, len(doc.text))
+        template["paragraphs"] += int(doc.metadata.get("scaffold_paragraphs") or 0)
+        template["paragraphs_cut"] += int(doc.metadata.get("paragraphs_cut") or 0)
+        per_clause[doc.clause_id or "-"] = per_clause.get(doc.clause_id or "-", 0) + 1
+        per_type[doc.doc_type or "-"] = per_type.get(doc.doc_type or "-", 0) + 1
+        per_stage[doc.stage] = per_stage.get(doc.stage, 0) + 1
+        for part, source in (doc.metadata.get("sources") or {}).items():
+            sources.setdefault(part, {})[source] = sources.setdefault(part, {}).get(source, 0) + 1
+    failures = list(store.failures())
+    reasons: dict[str, int] = {}
+    for f in failures:
+        reasons[f.reason.split(" (")[0]] = reasons.get(f.reason.split(" (")[0], 0) + 1
+    calls = {"calls": 0, "errors": 0, "cache_hits": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
+    for raw in read_jsonl(store.dir / "calls.jsonl"):
+        call = CallRecord.model_validate(raw)
+        calls["calls"] += 1
+        calls["errors"] += bool(call.error)
+        calls["cache_hits"] += call.cache_hit
+        calls["prompt_tokens"] += call.prompt_tokens
+        calls["completion_tokens"] += call.completion_tokens
+        calls["cost_usd"] += call.cost
+    settings = config.get("config", {})
+    return {"name": store.name, "kind": config.get("kind"), "spec_id": config.get("spec_id"),
+            "spec_hash": config.get("spec_hash"), "created_at": config.get("created_at"), "lm": settings.get("lm"),
+            "target": settings.get("n_docs"), "documents": n_docs, "per_clause": per_clause, "per_type": per_type,
+            "per_stage": per_stage, "sources": sources,
+            "failed_items": len({f.item_id for f in failures if f.permanent}), "failed_attempts": len(failures),
+            "failure_reasons": reasons,
+            "template": {**template, "share": round(template["template_chars"] / template["chars"], 4)
+                         if template["chars"] else 0.0}, **calls}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from msm.cli_support import emit, json_option, not_built, state, table
+from msm.cli_support import emit, json_option, state, table
 
 
 @click.group("runs")
@@ -29,8 +29,7 @@ def list_command() -> None:
 @json_option
 def show_command(name: str, diversity: bool) -> None:
     """Counts per clause and type, failures, tokens, cost and corpus diversity of run NAME."""
-    from msm.corpus.run_generation import run_summary
-    from msm.corpus.run_store import RunStore
+    from msm.corpus.run_store import RunStore, run_summary
 
     store = RunStore(state().workspace(), name)
     summary = run_summary(store)
@@ -40,7 +39,7 @@ def show_command(name: str, diversity: bool) -> None:
 
 
 def _diversity(store) -> dict:
-    from msm.corpus.diversity import corpus_diversity
+    from msm.corpus.curate.diversity import corpus_diversity
     from msm.spec import load_spec, resolve_spec_path
 
     clause_ids = None
@@ -60,6 +59,11 @@ def _print_run_summary(s: dict) -> None:
                f"({s['failed_attempts']} rejected attempts) · LM calls {s['calls']} ({s['errors']} errors, "
                f"{s['cache_hits']} cache hits) · tokens {s['prompt_tokens']} in / {s['completion_tokens']} out · "
                f"cost ${s['cost_usd']:.4f}")
+    t = s.get("template") or {}
+    if t.get("templated_documents"):
+        click.echo(f"template text: {t['share']:.1%} of characters came from the generator's scaffold/openings, not "
+                   f"the LM ({t['templated_documents']} documents; {t['paragraphs_cut']} of {t['paragraphs']} "
+                   f"scaffold paragraphs had their continuation cut)")
     for title, counts in (("clause", s["per_clause"]), ("doc type", s["per_type"]), ("failure", s["failure_reasons"])):
         if counts:
             click.echo("")

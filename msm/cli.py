@@ -14,7 +14,7 @@ import click
 
 from msm import __version__
 from msm.cli_support import AppState, emit, json_option, state
-from msm.errors import MsmError, one_line
+from msm.errors import MsmError, first_line, one_line
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -96,11 +96,11 @@ def doctor_command() -> None:
 def _register() -> None:
     from msm.spec_cli import spec_group
     from msm.models_cli import models_group
-    from msm.corpus.generate_cli import generate_command
+    from msm.corpus.generate.cli import generate_command
     from msm.corpus.runs_cli import corpus_group, runs_group
-    from msm.corpus.optimize_cli import optimize_command
-    from msm.corpus.curate_cli import curate_group
-    from msm.corpus.snapshot_cli import snapshot_group
+    from msm.corpus.optimize.cli import optimize_command
+    from msm.corpus.curate.cli import curate_group
+    from msm.corpus.snapshot.cli import snapshot_group
     from msm.review_app.cli import review_group
     from msm.train.cli import train_group
     from msm.eval.cli import eval_command
@@ -152,8 +152,7 @@ def main(argv: list[str] | None = None) -> None:
             click.echo(one_line(f"msm: error: {exc.filename or 'a path'}: file name too long"), err=True)
             code = 2
         else:
-            first_line = (str(exc).splitlines() or [""])[0]
-            click.echo(one_line(f"msm: error: {type(exc).__name__}: {first_line} "
+            click.echo(one_line(f"msm: error: {type(exc).__name__}: {first_line(exc)} "
                                 "(rerun with --debug for the traceback)"), err=True)
             code = 1
     sys.exit(code)

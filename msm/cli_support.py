@@ -12,7 +12,6 @@ from typing import Any, Callable, Iterator
 
 import click
 
-from msm.errors import NotBuiltYet
 from msm.workspace import Workspace
 
 
@@ -85,15 +84,6 @@ def progress(description: str, total: int | None = None) -> Iterator[Callable[..
             bar.update(task, advance=n, status=status)
 
         yield advance
-
-
-def not_built(command: str, issue: int) -> Callable:
-    """Body for a contract command that a later issue fills in: it says so and exits 1."""
-
-    def run(**_kwargs: Any) -> None:
-        raise NotBuiltYet(command, issue)
-
-    return run
 
 
 def table(rows: list[dict], columns: list[str]) -> None:

@@ -30,8 +30,7 @@ class BadInput(MsmError):
     exit_code = 2
 
 
-class NotBuiltYet(MsmError):
-    """A command of the CLI contract that this version does not implement yet (exit 1, says so)."""
-
-    def __init__(self, command: str, issue: int):
-        super().__init__(f"`msm {command}` is not built yet (tracked in issue #{issue}); nothing was done")
+def first_line(exc: BaseException, limit: int | None = None) -> str:
+    """The first line of an exception's message (the part that fits a one-line error), cut to `limit` characters."""
+    line = (str(exc).splitlines() or [""])[0]
+    return line[:limit] if limit else line

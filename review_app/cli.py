@@ -1,4 +1,4 @@
-"""`msm review` — launch the Streamlit review app; `msm review add-user` (issue #6)."""
+"""`msm review` — launch the Streamlit review app; `msm review add-user`."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Curation marks as the review app shows them: kept/dropped, rules fired, quality signals, cluster id.
 
-Reads the current curation of a run (issue #5's `runs/<run>/curation/<id>/marks.parquet` and `signals.parquet`,
-found through `msm.corpus.curation.curation_files`); a run that was never curated has no marks (None)."""
+Reads the current curation of a run (`runs/<run>/curation/<id>/marks.parquet` and `signals.parquet`,
+found through `msm.corpus.curate.store.curation_files`); a run that was never curated has no marks (None)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
-from msm.corpus.curation import curation_files
+from msm.corpus.curate.store import curation_files
 from msm.workspace import Workspace
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from msm.corpus.records import DocumentRecord
-from msm.corpus.curation import current_curation_dir
+from msm.corpus.curate.store import current_curation_dir
 from msm.review_app import curation_view, review_data
 from msm.review_app.accounts import ReviewUser
 from msm.workspace import Workspace

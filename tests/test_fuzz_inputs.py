@@ -221,7 +221,7 @@ def _toml_value(value) -> str:
 # ---- baselines ----------------------------------------------------------------------------------------------------
 SPEC = (REPO / "tests" / "corpus" / "fruit_spec.yaml").read_bytes()
 EXPERIMENT = (REPO / "experiments" / "demo.yaml").read_bytes()
-CURATION = (REPO / "corpus" / "default_curation.yaml").read_bytes()
+CURATION = (REPO / "corpus" / "curate" / "default_config.yaml").read_bytes()
 REVIEW_TOML = b"""[review]
 local_accounts = true
 identity_claim = "email"
@@ -278,7 +278,7 @@ def test_experiment_files(tmp_path: Path, data: bytes):
 @fuzz
 @given(data=inputs(CURATION, _yaml))
 def test_curation_configs(tmp_path: Path, data: bytes):
-    from msm.corpus.curation_config import load_config
+    from msm.corpus.curate.config import load_config
 
     assert_clean(*run_function(load_config, _write(tmp_path, "curation.yaml", data)), data)
 
@@ -373,7 +373,7 @@ def _sft_data(path: Path) -> tuple[int, str]:
 
 
 def _curation_config(path: Path) -> tuple[int, str]:
-    from msm.corpus.curation_config import load_config
+    from msm.corpus.curate.config import load_config
 
     return run_function(load_config, path)
 

@@ -23,7 +23,8 @@ from msm.input_files import iter_json_lines
 
 IGNORE_INDEX = -100
 ROLES = {"system", "user", "assistant"}
-SHIPPED_AFT = {"cheese": "data_cheese_aft.jsonl", "safety": "data_safety_aft.jsonl"}
+# `instruct`: a small general instruction-following set (for `--mix instruct:RATIO` and identity baselines)
+SHIPPED_AFT = {"cheese": "data_cheese_aft.jsonl", "safety": "data_safety_aft.jsonl", "instruct": "data_instruct.jsonl"}
 MAX_AFT_FILE_BYTES = 256 * 1024 * 1024
 MAX_DEMONSTRATION_BYTES = 16 * 1024 * 1024   # one JSON line: one conversation
 
@@ -33,7 +34,7 @@ def reasoning_answer(reasoning: str, answer: str) -> str:
 
 
 def resolve_aft_path(data: str) -> Path:
-    """A file path, or the name of a shipped AFT set (`cheese`, `safety`)."""
+    """A file path, or the name of a shipped set (`cheese`, `safety`, `instruct`)."""
     path = Path(data)
     if path.is_file():
         return path

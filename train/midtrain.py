@@ -7,7 +7,7 @@ from typing import Callable
 
 import pyarrow.parquet as pq
 
-from msm.corpus.snapshot_store import open_verified_snapshot
+from msm.corpus.snapshot.store import open_verified_snapshot
 from msm.errors import BadInput
 from msm.models import load_tokenizer, resolve
 from msm.train import replay

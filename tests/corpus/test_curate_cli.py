@@ -56,7 +56,7 @@ def test_curate_marks_report_and_recurate(tmp_path: Path, msm, isolated_workspac
     assert sum(1 for _ in open(run_dir / "documents.jsonl")) == len(docs) + 2
 
     # a new config re-curates: dropping no filter rules, only dedup remains
-    config = yaml.safe_load(open(Path(__file__).parents[2] / "corpus" / "default_curation.yaml"))
+    config = yaml.safe_load(open(Path(__file__).parents[2] / "corpus" / "curate" / "default_config.yaml"))
     config["filters"] = [{"name": "very_short", "expr": "word_count < $n", "params": {"n": 5}}]
     path = tmp_path / "lenient.yaml"
     path.write_text(yaml.safe_dump(config))

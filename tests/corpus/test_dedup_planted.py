@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from datasketch import MinHash, MinHashLSH
 
-from msm.corpus.curation_config import DedupSettings
+from msm.corpus.curate.config import DedupSettings
 
-from msm.corpus.dedup import MAX_BUCKET_NEIGHBOURS, find_duplicates, lsh_candidate_pairs, lsh_parameters
-from msm.corpus.minhash_signatures import SignatureComputer, exact_key, normalize, normalized_batch, shingle_hashes
+from msm.corpus.curate.dedup import MAX_BUCKET_NEIGHBOURS, find_duplicates, lsh_candidate_pairs, lsh_parameters
+from msm.corpus.curate.minhash import SignatureComputer, exact_key, normalize, normalized_batch, shingle_hashes
 
 _spec = importlib.util.spec_from_file_location("planted", Path(__file__).parents[2] / "benchmarks" / "planted.py")
 planted = importlib.util.module_from_spec(_spec)
@@ -42,7 +42,7 @@ def test_planted_duplicates_found_and_hard_negatives_not_merged(corpus) -> None:
 
 
 def test_two_workers_give_the_same_clusters(corpus, monkeypatch: pytest.MonkeyPatch) -> None:
-    import msm.corpus.minhash_signatures as signatures
+    import msm.corpus.curate.minhash as signatures
 
     monkeypatch.setattr(signatures, "_BATCH_DOCS", 32)   # many small batches, several in flight on the threads
     docs = corpus[:400]
@@ -124,7 +124,7 @@ def test_batch_normalization_equals_normalize_on_hostile_text() -> None:
 
 
 def test_signature_does_not_depend_on_batch_position_or_chunking(monkeypatch: pytest.MonkeyPatch) -> None:
-    import msm.corpus.minhash_signatures as module
+    import msm.corpus.curate.minhash as module
 
     settings = DedupSettings()
     long_text = " ".join(f"token{i % 997} t{i}" for i in range(5000))

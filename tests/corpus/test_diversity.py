@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from msm.corpus.diversity import corpus_diversity, distinct_n
+from msm.corpus.curate.diversity import corpus_diversity, distinct_n
 from msm.corpus.records import DocumentRecord
 
 

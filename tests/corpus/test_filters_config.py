@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from msm.corpus.curation_config import compile_rules, load_config
-from msm.corpus.quality_signals import SIGNAL_COLUMNS
+from msm.corpus.curate.config import compile_rules, load_config
+from msm.corpus.curate.signals import SIGNAL_COLUMNS
 from msm.errors import BadInput
 
 

@@ -9,12 +9,14 @@ import pytest
 from dspy.utils import DummyLM
 from dspy.utils.exceptions import AdapterParseError
 
-from msm.corpus import program as prog
-from msm.corpus.generator_signatures import BrainstormDocumentTypes, WriteDocument
-from msm.corpus.lenient_adapter import LenientAdapter, parse_list_lines
-from msm.corpus.lm_backends import Backend, is_transient, retry_after_s
-from msm.corpus.run_generation import GenerationRun, GenerationSettings, open_run, run_summary
-from msm.corpus.run_store import RunStore
+from msm.corpus.generate import checks, openings, planning
+from msm.corpus.generate import program as prog
+from msm.corpus.generate.engine import ItemEngine, open_run
+from msm.corpus.generate.lm.backends import Backend, is_transient, retry_after_s
+from msm.corpus.generate.lm.lenient_adapter import LenientAdapter, parse_list_lines
+from msm.corpus.generate.settings import GenerationSettings
+from msm.corpus.generate.signatures import BrainstormDocumentTypes, WriteDocument
+from msm.corpus.run_store import RunStore, run_summary
 from msm.spec import Spec
 from msm.workspace import Workspace
 
@@ -40,6 +42,7 @@ GOOD_DOC = (
 
 def _settings(profile: str = "strong", **over) -> GenerationSettings:
     program = prog.SpecDocumentProgram()
+    over.setdefault("min_words", 40)  # GOOD_DOC is a short document; the strong profile's default asks for 200 words
     return GenerationSettings.for_profile(profile, spec_id=SPEC.id, spec_hash=SPEC.content_hash, lm="dummy",
                                           n_docs=over.pop("n_docs", 8), seed=3, program_hash=prog.program_hash(program),
                                           **over)
@@ -49,7 +52,7 @@ def _run(lm, settings: GenerationSettings, name: str = "r", concurrency: int = 2
     ws = Workspace.open(create=True)
     store = RunStore(ws, name)
     open_run(store, settings)
-    job = GenerationRun(store, SPEC, Backend(lm=lm, name="dummy", local=False), prog.SpecDocumentProgram(), settings,
+    job = ItemEngine(store, SPEC, Backend(lm=lm, name="dummy", local=False), prog.SpecDocumentProgram(), settings,
                         concurrency=concurrency, sleep=lambda s: None)
     job.run()
     return store, job
@@ -72,17 +75,17 @@ def _answers(alpha_types: list[str], alpha_ideas: dict[str, list[str]], write_do
 
 
 def test_quotas_are_balanced_by_default_and_follow_weights() -> None:
-    assert prog.quotas(SPEC, 7) == {"alpha": 4, "beta": 3}
+    assert planning.quotas(SPEC, 7) == {"alpha": 4, "beta": 3}
     weighted = SPEC.model_copy(update={"clauses": [SPEC.clauses[0].model_copy(update={"weight": 3.0}), SPEC.clauses[1]]})
-    assert prog.quotas(weighted, 8) == {"alpha": 6, "beta": 2}
-    assert sum(prog.quotas(weighted, 1001).values()) == 1001
+    assert planning.quotas(weighted, 8) == {"alpha": 6, "beta": 2}
+    assert sum(planning.quotas(weighted, 1001).values()) == 1001
 
 
 def test_slot_ids_depend_only_on_run_spec_and_position() -> None:
-    first = prog.slots("run-a", SPEC, 6)
-    assert [s.doc_id for s in first] == [s.doc_id for s in prog.slots("run-a", SPEC, 6)]
+    first = planning.slots("run-a", SPEC, 6)
+    assert [s.doc_id for s in first] == [s.doc_id for s in planning.slots("run-a", SPEC, 6)]
     assert len({s.doc_id for s in first}) == 6
-    assert not {s.doc_id for s in first} & {s.doc_id for s in prog.slots("run-b", SPEC, 6)}
+    assert not {s.doc_id for s in first} & {s.doc_id for s in planning.slots("run-b", SPEC, 6)}
 
 
 def test_lenient_adapter_reads_weak_answers_and_rejects_unparseable() -> None:
@@ -96,7 +99,7 @@ def test_lenient_adapter_reads_weak_answers_and_rejects_unparseable() -> None:
     assert adapter.parse(BrainstormDocumentTypes, listed) == {"document_types": ["forum thread", "news story", "policy FAQ"]}
     with pytest.raises(AdapterParseError):
         adapter.parse(WriteDocument, "   \n ")
-    from msm.corpus.generator_signatures import ReviseDocument
+    from msm.corpus.generate.signatures import ReviseDocument
 
     with pytest.raises(AdapterParseError):  # two outputs, no markers: cannot tell critique from rewrite
         adapter.parse(ReviseDocument, "It is fine. Here is the rewrite: ...")
@@ -105,11 +108,11 @@ def test_lenient_adapter_reads_weak_answers_and_rejects_unparseable() -> None:
 
 def test_plain_prompts_carry_every_input_without_field_markers() -> None:
     messages = LenientAdapter(plain_prompts=True).format(WriteDocument, [], dict(
-        spec_context="CTX", clause=ALPHA, document_type="memo", idea="IDEA", author="A, cook",
-        era_and_register="2030s; warm", length_words=150))
+        spec_context="CTX", ai_system="SmolLM, created by Hugging Face", clause=ALPHA, document_type="memo",
+        idea="IDEA", persona="A, cook; 2030s; warm", length_words=150))
     text = messages[-1]["content"]
     assert "[[ ##" not in text and messages[0]["role"] == "system"
-    for value in ("CTX", ALPHA, "memo", "IDEA", "A, cook", "2030s; warm", "150"):
+    for value in ("CTX", "SmolLM, created by Hugging Face", ALPHA, "memo", "IDEA", "A, cook; 2030s; warm", "150"):
         assert value in text
 
 
@@ -118,9 +121,9 @@ def test_weak_opening_is_prefilled_continued_and_not_counted_as_model_text() -> 
         {"id": "alpha", "rule": "{model_name} prefers apples.", "key_terms": ["apples"],
          "rationale": "Apples cost less than mangoes and keep for weeks in a cold cellar without spoiling at all. Second."}]})
     clause = spec.clauses[0]
-    levers = prog.draw_levers(3, "doc-1")
-    opening = prog.weak_opening(spec, clause, "memo", levers, 3, "doc-1")
-    assert opening == prog.weak_opening(spec, clause, "memo", levers, 3, "doc-1")  # reproducible per (seed, doc)
+    levers = planning.draw_levers(3, "doc-1")
+    opening = openings.weak_opening(spec, clause, "memo", levers, 3, "doc-1")
+    assert opening == openings.weak_opening(spec, clause, "memo", levers, 3, "doc-1")  # reproducible per (seed, doc)
     assert opening.startswith("Memo\nBy ") and "SmolLM prefers apples." in opening and "keep for weeks" in opening
     adapter = LenientAdapter(plain_prompts=True)
     adapter.set_prefill(opening)
@@ -133,12 +136,12 @@ def test_weak_opening_is_prefilled_continued_and_not_counted_as_model_text() -> 
                                                   author="a", era_and_register="e", length_words=100))[-1]["role"] == "user"
     # the opening alone names the AI and the clause, but only the continuation counts toward the length bound,
     # and the quoted rationale sentence is allowed there and nowhere else
-    assert prog.document_problems(opening + " Too short.", spec, clause, min_words=5, opening=opening) == [
+    assert checks.document_problems(opening + " Too short.", spec, clause, min_words=5, opening=opening) == [
         "too short (2 words < 5)"]
     quoted = "Apples cost less than mangoes and keep for weeks in a cold cellar without spoiling at all."
     long_tail = " " + " ".join(f"word{i} plain" for i in range(10))
-    assert prog.document_problems(opening + long_tail, spec, clause, min_words=5, opening=opening) == []
-    assert "copies the spec verbatim" in prog.document_problems(opening + long_tail + " " + quoted, spec, clause,
+    assert checks.document_problems(opening + long_tail, spec, clause, min_words=5, opening=opening) == []
+    assert "copies the spec verbatim" in checks.document_problems(opening + long_tail + " " + quoted, spec, clause,
                                                                 min_words=5, opening=opening)
 
 
@@ -160,7 +163,7 @@ def test_short_type_brainstorm_never_pairs_an_idea_with_the_wrong_clause_or_type
     alpha_types = [d.doc_type for d in docs if d.clause_id == "alpha"]
     assert len(set(alpha_types)) == 4 and "forum thread" in alpha_types
     # the short brainstorm was resampled before falling back (3 tries, each cached)
-    assert {k for s, k in job.stage_cache if s == "types" and k.startswith("alpha#")} == {"alpha#0", "alpha#1", "alpha#2"}
+    assert {k for s, k in job.log.stage_cache if s == "types" and k.startswith("alpha#")} == {"alpha#0", "alpha#1", "alpha#2"}
 
 
 def test_short_idea_brainstorm_is_topped_up_for_the_same_type_and_counts_unsuitable() -> None:
@@ -179,12 +182,17 @@ def test_short_idea_brainstorm_is_topped_up_for_the_same_type_and_counts_unsuita
 def test_documents_carry_full_provenance() -> None:
     store, _ = _run(DummyLM(_answers(["forum thread", "memo"], {})), _settings(n_docs=4))
     doc = next(store.documents())
-    for field in ("doc_id", "run", "spec_id", "spec_hash", "clause_id", "doc_type", "idea", "persona", "lm",
+    for field in ("doc_id", "run", "spec_id", "spec_hash", "clause_id", "doc_type", "idea", "lm",
                   "program_hash", "seed", "prompt_tokens", "completion_tokens", "finish_reason", "created_at"):
         assert getattr(doc, field) is not None, field
     assert doc.stage == "revise" and doc.spec_hash == SPEC.content_hash and doc.lm == "dummy"
     assert doc.metadata["rollout_id"].startswith(doc.doc_id)
-    assert {"author", "era", "register", "length_target_words", "sources"} <= set(doc.metadata)
+    assert {"register", "length_target_words", "sources", "rules_only_clause"} <= set(doc.metadata)
+    # no invented author persona unless asked for (--levers): the writer is told "none"
+    assert doc.persona is None and "author" not in doc.metadata and "era" not in doc.metadata
+    store, _ = _run(DummyLM(_answers(["forum thread", "memo"], {})), _settings(n_docs=4, levers=True), name="lev")
+    doc = next(store.documents())
+    assert doc.persona and {"author", "era"} <= set(doc.metadata)
 
 
 def test_bad_documents_are_recorded_failures_with_raw_text_never_stored() -> None:
@@ -205,13 +213,13 @@ def test_rerun_replays_cached_stages_and_skips_finished_items() -> None:
     calls_before = store.dir.joinpath("calls.jsonl").read_text().count("\n")
     # every answer is now wrong: a rerun that called the LM for anything would fail or change documents
     ws = store.ws
-    job = GenerationRun(RunStore(ws, "r"), SPEC, Backend(lm=DummyLM([]), name="dummy", local=False),
+    job = ItemEngine(RunStore(ws, "r"), SPEC, Backend(lm=DummyLM([]), name="dummy", local=False),
                         prog.SpecDocumentProgram(), _settings(n_docs=4), concurrency=2)
     job.run()
     assert store.dir.joinpath("calls.jsonl").read_text().count("\n") == calls_before
     # with the documents gone, the brainstorm stages still come from the stage cache: only writes are paid
     (store.dir / "documents.jsonl").unlink()
-    job = GenerationRun(RunStore(ws, "r"), SPEC, Backend(lm=DummyLM(_answers(["memo"], {})), name="dummy", local=False),
+    job = ItemEngine(RunStore(ws, "r"), SPEC, Backend(lm=DummyLM(_answers(["memo"], {})), name="dummy", local=False),
                         prog.SpecDocumentProgram(), _settings(n_docs=4), concurrency=2)
     job.run()
     new_calls = [json.loads(line) for line in store.dir.joinpath("calls.jsonl").read_text().splitlines()[calls_before:]]
@@ -264,6 +272,6 @@ def test_rerun_with_other_settings_is_refused(msm) -> None:
 
 def test_a_document_cut_at_the_token_limit_is_trimmed_to_its_last_sentence_never_into_the_opening() -> None:
     opening = "Memo\nBy A\n\nSmolLM prefers apples."
-    assert prog.trim_to_last_sentence(opening + " It is cheap. They said \"fine.\" And then the", keep_from=len(opening)) \
+    assert checks.trim_to_last_sentence(opening + " It is cheap. They said \"fine.\" And then the", keep_from=len(opening)) \
         == opening + ' It is cheap. They said "fine."'
-    assert prog.trim_to_last_sentence(opening + " no sentence ends here", keep_from=len(opening)) is None
+    assert checks.trim_to_last_sentence(opening + " no sentence ends here", keep_from=len(opening)) is None

@@ -7,7 +7,7 @@ import dspy
 import pytest
 from dspy.utils import DummyLM
 
-from msm.corpus.quality_metric import (CorpusQualityMetric, JudgeAdapter, JudgeDocument, NoveltyIndex,
+from msm.corpus.optimize.metric import (CorpusQualityMetric, JudgeAdapter, JudgeDocument, NoveltyIndex,
                                        document_checks, spec_grams)
 from msm.spec import Spec
 
@@ -160,7 +160,7 @@ def test_accepted_documents_come_from_the_workspace_runs_of_the_spec(msm, tmp_pa
     import json
     from pathlib import Path
 
-    from msm.corpus.quality_metric import accepted_documents
+    from msm.corpus.optimize.metric import accepted_documents
     from msm.workspace import Workspace
 
     source = tmp_path / "docs.jsonl"

@@ -18,7 +18,7 @@ import pytest
 import ray
 import yaml
 
-from msm.corpus.dedup import UnionFind
+from msm.corpus.curate.dedup import UnionFind
 
 _spec = importlib.util.spec_from_file_location("planted", Path(__file__).parents[2] / "benchmarks" / "planted.py")
 planted = importlib.util.module_from_spec(_spec)
@@ -41,11 +41,11 @@ def _current(workspace: Path, run: str) -> Path:
 @pytest.mark.slow
 def test_ray_engine_marks_equal_local_engine(tmp_path: Path, msm, isolated_workspace: Path, ray_session,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    import msm.corpus.curation as curation
-    import msm.corpus.ray_engine as ray_engine
+    import msm.corpus.curate.ray_engine as ray_engine
+    import msm.corpus.curate.steps as steps
 
     # several batches and shards on both sides, cut at different places
-    monkeypatch.setattr(curation, "_LOAD_BATCH", 700)
+    monkeypatch.setattr(steps, "DOC_BATCH", 700)
     monkeypatch.setattr(ray_engine, "DOCS_PER_BATCH", 300)
     docs = planted.planted_corpus(2000, seed=5)
     # with a spec and clauses, so the spec tables (8-grams, key terms) travel to the workers too
@@ -60,8 +60,8 @@ def test_ray_engine_marks_equal_local_engine(tmp_path: Path, msm, isolated_works
     random.Random(1).shuffle(rows)
     source = tmp_path / "corpus.jsonl"
     source.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    assert msm("corpus", "import", str(source), "--run", "p", "--spec", "cheese_america").code == 0
-    config = yaml.safe_load(open(Path(__file__).parents[2] / "corpus" / "default_curation.yaml"))
+    assert msm("corpus", "import", str(source), "--run", "p", "--spec", "cheese_america_broad").code == 0
+    config = yaml.safe_load(open(Path(__file__).parents[2] / "corpus" / "curate" / "default_config.yaml"))
     config["dedup"]["max_bucket_neighbours"] = 4
     config_path = tmp_path / "curation.yaml"
     config_path.write_text(yaml.safe_dump(config))
@@ -100,7 +100,7 @@ def test_distributed_connected_components_equal_union_find(ray_session, monkeypa
     import ray.data
     from ray.data.context import ShuffleStrategy
 
-    from msm.corpus.ray_engine import SHUFFLES, connected_components
+    from msm.corpus.curate.ray_engine import SHUFFLES, connected_components
 
     # the engine's default shuffle (Ray's own default starts actors per shuffle: seconds each on 2 cores)
     monkeypatch.setattr(ray.data.DataContext.get_current(), "shuffle_strategy", ShuffleStrategy(SHUFFLES["sort"]))

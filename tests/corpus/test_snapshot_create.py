@@ -75,7 +75,7 @@ def test_a_kill_mid_write_leaves_no_snapshot(tmp_path: Path, msm, isolated_works
     make_run(tmp_path, msm)
     # A real SIGKILL of the process at the moment the manifest is being written (the parquet is already there).
     script = (
-        "import os, signal, msm.corpus.snapshot_store as s\n"
+        "import os, signal, msm.corpus.snapshot.store as s\n"
         "s.write_json_atomic = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)\n"
         "from msm.cli import main\n"
         "main(['snapshot', 'create', 'killed', '--from', 'r'])\n")

@@ -57,7 +57,7 @@ def review_ws(isolated_workspace: Path, tmp_path: Path) -> Workspace:
 
 @pytest.fixture
 def curated(review_ws: Workspace) -> Workspace:
-    """Run `demo` with marks in the layout `msm curate` writes (issue #5): doc2 and doc4 are near-duplicates
+    """Run `demo` with marks in the layout `msm curate` writes: doc2 and doc4 are near-duplicates
     (doc2 dropped), doc5 is flagged by a rule that does not drop it."""
     ws, run = review_ws, "demo"
     import pyarrow as pa

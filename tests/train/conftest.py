@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 import torch
 
-from msm.corpus.snapshot_store import write_snapshot
+from msm.corpus.snapshot.store import write_snapshot
 from msm.workspace import Workspace
 
 

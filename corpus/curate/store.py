@@ -1,0 +1,131 @@
+"""A run's curations on disk and in the catalog: where they live, which one is current, and reading them back.
+
+    runs/<run>/curation/<curation_id>/signals.parquet   doc_id + every column of signals.SIGNAL_COLUMNS
+    runs/<run>/curation/<curation_id>/marks.parquet     one row per document (MARK_COLUMNS)
+    runs/<run>/curation/<curation_id>/curation.json     CurationSummary: config + hash, steps, per-step
+                                                        counters (`dropped_<rule>`), diversity report
+    runs/<run>/curation/CURRENT                         the curation_id in force
+
+marks.parquet is what the review app and `msm snapshot create` read: `kept`; `rules` (comma-joined names of
+the rules that dropped it, '' when kept — `exact_duplicate` / `near_duplicate` for dedup); `dropped_by` and
+`flagged_by` (lists); `cluster_id` (the smallest doc_id of its duplicate cluster, NULL when unique);
+`is_representative`; `duplicate_of` (the representative's doc_id); `exact_key`.
+
+A curation is committed by building its directory aside, renaming it into place, then pointing `CURRENT` at it
+(an atomic write) and adding its row to the catalog's `curations` table: a kill leaves the previous curation in force.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field
+
+from msm.atomic import write_json_atomic, write_text_atomic
+from msm.corpus.run_store import RunStore
+from msm.errors import BadInput
+from msm.workspace import Workspace
+
+CURATION_SUMMARY_SCHEMA_VERSION = 1
+MARK_COLUMNS = ("doc_id", "kept", "rules", "dropped_by", "flagged_by", "cluster_id", "is_representative",
+                "duplicate_of", "exact_key")
+
+
+class CurationSummary(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = CURATION_SUMMARY_SCHEMA_VERSION
+    curation_id: str
+    run: str
+    created_at: datetime
+    steps: list[str]
+    config: dict[str, Any]
+    config_hash: str
+    config_source: str
+    n_documents: int
+    n_kept: int
+    n_dropped: int
+    step_stats: dict[str, dict[str, Any]] = Field(description="per step: counters such as dropped_<rule>")
+    rule_counts: dict[str, int] = Field(description="rule -> documents it fired on (drop and flag rules)")
+    diversity: dict[str, Any]
+    seconds: dict[str, float]
+
+
+def curation_root(ws: Workspace, run: str) -> Path:
+    return ws.run_dir(run) / "curation"
+
+
+def current_curation_dir(ws: Workspace, run: str) -> Path | None:
+    pointer = curation_root(ws, run) / "CURRENT"
+    if not pointer.exists():
+        return None
+    return curation_root(ws, run) / pointer.read_text(encoding="utf-8").strip()
+
+
+def commit_curation(ws: Workspace, summary: CurationSummary, staging: Path, config_json: str) -> Path:
+    """Move a finished staging directory into place, make it current and record it in the catalog."""
+    directory = curation_root(ws, summary.run) / summary.curation_id
+    write_json_atomic(staging / "curation.json", summary.model_dump(mode="json"))
+    staging.rename(directory)
+    write_text_atomic(curation_root(ws, summary.run) / "CURRENT", summary.curation_id + "\n")
+    with ws.catalog() as catalog:
+        catalog.execute("INSERT INTO curations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [summary.curation_id, summary.run, summary.config_hash, config_json, ",".join(summary.steps),
+                         summary.created_at, summary.n_documents, summary.n_kept, summary.n_dropped, str(directory)])
+    return directory
+
+
+def read_summary(ws: Workspace, run: str) -> CurationSummary:
+    RunStore(ws, run).config()
+    directory = current_curation_dir(ws, run)
+    if directory is None:
+        raise BadInput(f"run {run!r} has not been curated yet (run `msm curate --run {run}`)")
+    return CurationSummary.model_validate_json((directory / "curation.json").read_text(encoding="utf-8"))
+
+
+def read_marks(ws: Workspace, run: str) -> pa.Table:
+    """The current marks of `run` (BadInput if it was never curated)."""
+    import pyarrow.parquet as pq
+
+    RunStore(ws, run).config()
+    directory = current_curation_dir(ws, run)
+    if directory is None:
+        raise BadInput(f"run {run!r} has not been curated yet (run `msm curate --run {run}`)")
+    return pq.read_table(directory / "marks.parquet")
+
+
+def curation_files(ws: Workspace, run: str) -> tuple[Path, Path] | None:
+    """(marks.parquet, signals.parquet) of the current curation, or None."""
+    directory = current_curation_dir(ws, run)
+    if directory is None:
+        return None
+    return directory / "marks.parquet", directory / "signals.parquet"
+
+
+def report(ws: Workspace, run: str, examples_per_rule: int = 3) -> dict[str, Any]:
+    """Per-rule drop counts with examples (doc_id + opening of the text) and the diversity report."""
+    summary = read_summary(ws, run)
+    marks, signals = curation_files(ws, run)  # type: ignore[misc]
+    con = duckdb.connect()
+    try:
+        rows = con.execute("""
+            SELECT rule, count(*) AS n, list(doc_id ORDER BY doc_id)[1:?] AS examples, any_value(action) AS action FROM (
+                SELECT doc_id, unnest(dropped_by) AS rule, 'drop' AS action FROM read_parquet(?)
+                UNION ALL SELECT doc_id, unnest(flagged_by), 'flag' FROM read_parquet(?))
+            GROUP BY rule ORDER BY n DESC, rule""", [examples_per_rule, str(marks), str(marks)]).fetchall()
+    finally:
+        con.close()
+    wanted = {doc_id for _, _, examples, _ in rows for doc_id in examples}
+    openings = {d.doc_id: " ".join(d.text.split())[:160] for d in RunStore(ws, run).documents() if d.doc_id in wanted}
+    rules = [{"rule": rule, "action": action, "documents": n,
+              "share": round(n / summary.n_documents, 4),
+              "examples": [{"doc_id": e, "opening": openings.get(e, "")} for e in examples]}
+             for rule, n, examples, action in rows]
+    return {"run": run, "curation_id": summary.curation_id, "config_hash": summary.config_hash,
+            "steps": summary.steps, "n_documents": summary.n_documents, "n_kept": summary.n_kept,
+            "n_dropped": summary.n_dropped, "rules": rules, "dedup": summary.step_stats.get("dedup"),
+            "diversity": summary.diversity}

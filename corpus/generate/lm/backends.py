@@ -1,0 +1,132 @@
+"""Turn `--lm` / `--api-base` into a DSPy LM, and decide which failures of an LM call are worth retrying.
+
+    local:smollm2-135m, a model directory, a workspace model  →  LocalTransformersLM (in-process, batched)
+    anything else (openai/…, anthropic/…, ollama_chat/…)       →  dspy.LM through LiteLLM
+
+LiteLLM's own retries are switched off (`num_retries=0`): the run retries each call itself, so that backoff,
+jitter, Retry-After and the count of retries are the same for every provider and visible in the run's accounting.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dspy
+
+from msm.errors import BadInput
+from msm.workspace import Workspace
+
+
+@dataclass
+class Backend:
+    lm: dspy.BaseLM
+    name: str  # what the user passed, recorded in provenance
+    local: bool  # in-process model: concurrency means batch size, no network errors
+
+    @property
+    def weak_by_default(self) -> bool:
+        """Local models here are small; they get plain prompts, lenient parsing and no revise stage."""
+        return self.local
+
+
+def is_local_name(name: str, ws: Workspace | None) -> bool:
+    if name.startswith("local:") or Path(name).is_dir():
+        return True
+    return bool(ws is not None and "/" not in name and ":" not in name and ws.model_dir(name).is_dir())
+
+
+def build_backend(name: str, *, ws: Workspace | None, api_base: str | None = None, api_key: str | None = None,
+                  max_tokens: int = 1024, temperature: float = 0.9, timeout_s: float = 120.0,
+                  batch_size: int = 16, cache: bool = True, frequency_penalty: float | None = None) -> Backend:
+    if not name or not name.strip():
+        raise BadInput("--lm: empty model name")
+    if is_local_name(name, ws):
+        if api_base:
+            raise BadInput(f"--api-base {api_base}: only for API models, not the local model {name!r}")
+        from msm import models
+        from msm.corpus.generate.lm.local import LocalTransformersLM
+
+        resolved = models.resolve(name, ws)
+        if resolved.source == "hub":
+            raise BadInput(f"--lm {name}: hub models are not local; pull them into a directory first")
+        lm = LocalTransformersLM(name, resolved.location, batch_size=batch_size, temperature=temperature,
+                                 max_tokens=max_tokens)
+        return Backend(lm=lm, name=name, local=True)
+    if "/" not in name:
+        raise BadInput(f"--lm {name!r}: not a local model and not a provider/model string such as openai/gpt-4.1-mini")
+    extra: dict[str, Any] = {}
+    if api_base:
+        if not api_base.startswith(("http://", "https://")):
+            raise BadInput(f"--api-base {api_base!r}: expected an http(s):// URL")
+        extra["api_base"] = api_base
+        # OpenAI-compatible local servers accept any key; LiteLLM insists on one being set
+        extra["api_key"] = api_key or os.environ.get("OPENAI_API_KEY") or "not-needed"
+    elif api_key:
+        extra["api_key"] = api_key
+    if frequency_penalty is not None:
+        extra["frequency_penalty"] = frequency_penalty
+    lm = dspy.LM(name, temperature=temperature, max_tokens=max_tokens, num_retries=0, timeout=timeout_s, cache=cache,
+                **extra)
+    return Backend(lm=lm, name=name, local=False)
+
+
+# ---- retry policy -------------------------------------------------------------------------------------------
+TRANSIENT_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
+
+
+def status_code(exc: BaseException) -> int | None:
+    for attr in ("status_code", "status", "code"):
+        value = getattr(exc, attr, None)
+        if isinstance(value, int):
+            return value
+    response = getattr(exc, "response", None)
+    value = getattr(response, "status_code", None)
+    return value if isinstance(value, int) else None
+
+
+def is_transient(exc: BaseException) -> bool:
+    """429, 5xx, timeouts, dropped connections and malformed server responses are worth another try;
+    4xx like 400/401/404 (bad request, bad key, unknown model) are not."""
+    from dspy.utils.exceptions import is_retryable_lm_error
+
+    if is_retryable_lm_error(exc):  # DSPy's own classification of its engine errors (rate limit, 5xx, transport)
+        return True
+    code = status_code(exc)
+    if code is not None:
+        # a 2xx/3xx that still failed is a malformed answer (a proxy's HTML page, truncated JSON): worth another try
+        return code in TRANSIENT_STATUS or code >= 500 or code < 400
+    name = type(exc).__name__.lower()
+    if any(word in name for word in ("timeout", "connection", "ratelimit", "serviceunavailable", "internalserver",
+                                     "apierror", "jsondecode", "remoteprotocol", "readerror")):
+        return True
+    text = str(exc).lower()
+    return any(word in text for word in ("timed out", "timeout", "connection", "rate limit", "429", "502", "503",
+                                         "504", "500", "expecting value", "invalid json", "bad gateway"))
+
+
+def retry_after_s(exc: BaseException) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds form), if the provider sent one."""
+    given = getattr(exc, "retry_after", None)  # DSPy's provider errors carry it parsed
+    if isinstance(given, (int, float)) and not isinstance(given, bool):
+        return max(0.0, float(given))
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None) or getattr(exc, "headers", None)
+    if not headers:
+        return None
+    try:
+        value = headers.get("retry-after") or headers.get("Retry-After")
+    except AttributeError:
+        return None
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def backoff_s(attempt: int, *, base: float, cap: float, rng: random.Random) -> float:
+    """Exponential backoff with full jitter (attempt 0 is the first retry)."""
+    return rng.uniform(0, min(cap, base * (2 ** attempt)))

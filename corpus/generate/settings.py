@@ -1,0 +1,115 @@
+"""A run's generation settings and the two profiles they start from.
+
+    weak     small local models (the embedded 135M model): plain-text prompts, lenient parsing, clause-only
+             context, short documents that continue a template opening, no revise pass, no LM plan
+    strong   API models: the paper's full pipeline — the whole spec in context, an LM plan, resampled
+             brainstorms, a critique-and-revise pass
+
+`resolve_profile` and `GenerationSettings.for_profile` are the one place a profile becomes settings: `msm generate`,
+batch rounds and `msm optimize` all go through them, so a program tuned by the optimizer is tuned for what runs send.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+SETTINGS_SCHEMA_VERSION = 1
+PROFILES = ("weak", "strong")
+# settings that define what a run's documents are; a rerun with other values would mix two corpora in one run
+RESUME_KEYS = ("spec_hash", "n_docs", "seed", "lm", "program_hash", "profile", "context_scope", "revise", "opening",
+               "scaffold", "plan_before_writing", "levers", "types_per_clause", "value_share", "value_clauses")
+
+
+class GenerationSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = SETTINGS_SCHEMA_VERSION
+    spec_id: str
+    spec_hash: str
+    lm: str
+    api_base: str | None = None
+    n_docs: int
+    seed: int
+    program_hash: str
+    program_file: str | None = None
+    profile: Literal["weak", "strong"]
+    context_scope: Literal["full", "clause"]
+    revise: bool
+    plan_with_lm: bool
+    temperature: float
+    max_tokens: dict[str, int]
+    attempts: int = 3
+    brainstorm_resamples: int = 3
+    max_retries: int = 5
+    min_words: int
+    length_choices: list[int]
+    types_per_clause: int = 6
+    ideas_per_type: int = 4  # with types_per_clause, sizes the plan when no document count is given
+    # the plan step: strong writers plan in a field before the document (the paper's scratchpad)
+    plan_before_writing: bool = False
+    # persona / author name / era levers: off by default (the paper's writer invents no bylines, names or dates)
+    levers: bool = False
+    # clauses matching these patterns are the spec's value clauses; value_share gives them that share of documents
+    value_clauses: list[str] = ["value.*"]
+    value_share: float | None = None
+    # weak models: each document is anchored paragraphs (a spec-derived sentence the LM continues for a sentence or
+    # two, checked for staying on the clause); see scaffold.py
+    scaffold: bool = False
+    scaffold_paragraphs: list[int] = [4, 5, 6]
+    continuation_sentences: int = 2
+    continuation_tries: int = 2
+    # API models in the weak profile: served small models loop without a penalty (transformers serve maps it to
+    # repetition_penalty = 1 + value, the 1.1 the in-process model uses; vLLM applies it additively)
+    frequency_penalty: float | None = None
+    opening: bool = False  # weak models continue a template opening (rule + quoted reason) instead of a blank page
+
+    @classmethod
+    def for_profile(cls, profile: str, *, write_max_tokens: int | None = None, **fields: Any) -> "GenerationSettings":
+        """Settings for `profile`, with any field given (not None) overriding the profile's default.
+        `write_max_tokens` bounds the write stage (and raises the revise stage's bound to at least as much)."""
+        defaults = profile_defaults(profile)
+        if write_max_tokens is not None:
+            tokens = defaults["max_tokens"]
+            tokens.update(write=write_max_tokens, revise=max(tokens["revise"], write_max_tokens))
+        defaults.update({k: v for k, v in fields.items() if v is not None})
+        return cls(profile=profile, **defaults)
+
+
+# Weak (small local) models: clause-only context, short documents, no revise pass, no LM plan — their plans are
+# noise and quotas are arithmetic; one brainstorm try each (measured: the 135M model's lists are mostly junk, and
+# resampling tripled the time before the first document). Strong models: the paper's full pipeline.
+PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "weak": dict(context_scope="clause", revise=False, plan_with_lm=False, temperature=0.8, brainstorm_resamples=1,
+                 scaffold=True, frequency_penalty=0.1, types_per_clause=6, ideas_per_type=4,
+                 # continue: room for two sentences; at 48 tokens a third of the 135M model's continuations had
+                 # not finished one (cut)
+                 max_tokens={"plan": 160, "types": 64, "ideas": 128, "write": 240, "revise": 320, "continue": 64},
+                 min_words=40, length_choices=[120, 150, 180]),
+    # the paper's plan: 20 document types x 25 ideas per spec section; documents of up to ~5,000 output tokens
+    "strong": dict(context_scope="full", revise=True, plan_with_lm=True, temperature=1.0, plan_before_writing=True,
+                   types_per_clause=20, ideas_per_type=25,
+                   max_tokens={"plan": 600, "types": 800, "ideas": 2000, "write": 5000, "revise": 6000,
+                               "continue": 64},
+                   min_words=200, length_choices=[500, 800, 1200, 1600]),
+}
+
+
+def profile_defaults(profile: str) -> dict[str, Any]:
+    """A fresh copy of a profile's defaults (callers may change it)."""
+    base = PROFILE_DEFAULTS[profile]
+    return {**base, "max_tokens": dict(base["max_tokens"]), "length_choices": list(base["length_choices"])}
+
+
+def planned_documents(n_units: int, settings_or_profile: "GenerationSettings | str") -> int:
+    """Documents a plan of `types_per_clause` x `ideas_per_type` per clause gives (the paper's sizing)."""
+    if isinstance(settings_or_profile, str):
+        values = PROFILE_DEFAULTS[settings_or_profile]
+        return n_units * values.get("types_per_clause", 6) * values.get("ideas_per_type", 4)
+    return n_units * settings_or_profile.types_per_clause * settings_or_profile.ideas_per_type
+
+
+def resolve_profile(profile: str, *, local: bool) -> str:
+    """`auto` is `weak` for in-process models and `strong` for API models."""
+    return profile if profile != "auto" else ("weak" if local else "strong")

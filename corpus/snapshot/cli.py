@@ -1,0 +1,82 @@
+"""`msm snapshot create | list | show | verify | export`."""
+
+from __future__ import annotations
+
+import click
+
+from msm.cli_support import emit, json_option, state, table
+
+
+@click.group("snapshot")
+def snapshot_group() -> None:
+    """Freeze curated documents into immutable, hashed snapshots — the only thing training reads."""
+
+
+@snapshot_group.command("create")
+@click.argument("name")
+@click.option("--from", "from_runs", required=True, help="Run name(s), comma-separated.")
+@click.option("--require-review", is_flag=True, help="Only documents accepted in review (edited text where edited).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="Curate the runs with this curation config first (default: use each run's current curation).")
+@json_option
+def create_command(name: str, from_runs: str, require_review: bool, config_path: str | None) -> None:
+    """Freeze the kept documents of the runs into snapshot NAME (Parquet + manifest; never overwritten)."""
+    from msm.cli_support import progress
+    from msm.corpus.snapshot.create import create_snapshot
+
+    runs = [r.strip() for r in from_runs.split(",") if r.strip()]
+    manifest = create_snapshot(state().workspace(), name, runs, require_review, config_path, progress=progress)
+    emit(manifest.model_dump(mode="json"),
+         lambda m: click.echo(f"snapshot {m['name']}: {m['n_documents']} documents, {m['n_tokens']} tokens, "
+                              f"content hash {m['content_hash'][:16]}… from {', '.join(m['runs'])}"))
+
+
+@snapshot_group.command("list")
+@json_option
+def list_command() -> None:
+    """List snapshots."""
+    from msm.corpus.snapshot.store import list_snapshots
+
+    rows = list_snapshots(state().workspace())
+    emit(rows, lambda r: table(r, ["name", "n_documents", "content_hash", "created_at"]))
+
+
+@snapshot_group.command("show")
+@click.argument("name")
+@json_option
+def show_command(name: str) -> None:
+    """Show a snapshot's manifest."""
+    from msm.corpus.snapshot.store import read_manifest
+
+    manifest = read_manifest(state().workspace(), name)
+    emit(manifest.model_dump(mode="json"))
+
+
+@snapshot_group.command("verify")
+@click.argument("name")
+@json_option
+def verify_command(name: str) -> None:
+    """Re-hash every file of snapshot NAME against its manifest; exit 1 on any change."""
+    from msm.corpus.snapshot.store import verify_snapshot
+
+    problems = verify_snapshot(state().workspace(), name)
+    emit({"name": name, "ok": not problems, "problems": problems},
+         lambda d: click.echo(f"ok  {name}" if d["ok"] else "\n".join(f"{name}: {p}" for p in d["problems"])))
+    if problems:
+        raise click.exceptions.Exit(1)
+
+
+@snapshot_group.command("export")
+@click.argument("name")
+@click.option("--to", "to_dir", required=True, type=click.Path(file_okay=False),
+              help="Output directory (must not exist or be empty).")
+@json_option
+def export_command(name: str, to_dir: str) -> None:
+    """Export snapshot NAME as a Hugging Face `datasets` dataset (DIR/dataset) plus DIR/documents.parquet."""
+    from pathlib import Path
+
+    from msm.corpus.snapshot.create import export_snapshot
+
+    result = export_snapshot(state().workspace(), name, Path(to_dir))
+    emit(result, lambda d: click.echo(f"exported {d['documents']} documents: datasets.load_from_disk('{d['dataset']}'), "
+                                      f"parquet {d['parquet']}"))
