@@ -7,7 +7,6 @@ numbers without anyone noticing."""
 from __future__ import annotations
 
 import hashlib
-import json
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
@@ -15,6 +14,7 @@ from typing import Annotated, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from msm.errors import BadInput
+from msm.input_files import iter_json_lines
 
 ITEM_SCHEMA_VERSION = 1
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
@@ -113,32 +113,22 @@ def file_sha256(path: Path) -> str:
 
 def load_items(path: Path, model: type[ItemT]) -> list[ItemT]:
     path = Path(path)
-    if not path.is_file():
-        raise BadInput(f"{path}: item file not found")
-    if path.stat().st_size > MAX_ITEM_FILE_BYTES:
-        raise BadInput(f"{path}: {path.stat().st_size} bytes is larger than the {MAX_ITEM_FILE_BYTES}-byte limit for item files")
     items: list[ItemT] = []
     seen: dict[str, int] = {}
-    with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, 1):
-            if not raw.strip():
-                continue
-            try:
-                record = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise BadInput(f"{path}:{number}: not a JSON line ({exc.__class__.__name__})") from None
-            if not isinstance(record, dict):
-                raise BadInput(f"{path}:{number}: expected a JSON object")
-            try:
-                item = model.model_validate(record)
-            except ValidationError as exc:
-                error = exc.errors()[0]
-                where = ".".join(str(p) for p in error["loc"]) or "record"
-                raise BadInput(f"{path}:{number}: {where}: {error['msg']}") from None
-            if item.id in seen:
-                raise BadInput(f"{path}:{number}: id: duplicate id '{item.id}' (first on line {seen[item.id]})")
-            seen[item.id] = number
-            items.append(item)
+    for number, record in iter_json_lines(path, what="item", max_bytes=MAX_ITEM_FILE_BYTES,
+                                          max_line_bytes=MAX_ITEM_FILE_BYTES):
+        if not isinstance(record, dict):
+            raise BadInput(f"{path}:{number}: expected a JSON object")
+        try:
+            item = model.model_validate(record)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(p) for p in error["loc"]) or "record"
+            raise BadInput(f"{path}:{number}: {where}: {error['msg']}") from None
+        if item.id in seen:
+            raise BadInput(f"{path}:{number}: id: duplicate id '{item.id}' (first on line {seen[item.id]})")
+        seen[item.id] = number
+        items.append(item)
     if not items:
         raise BadInput(f"{path}: no items")
     return items

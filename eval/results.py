@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from msm.atomic import write_bytes_atomic, write_text_atomic
 from msm.errors import BadInput
+from msm.input_files import load_json_object
 from msm.eval.stats import DEFAULT_RESAMPLES, bootstrap_mean, paired_bootstrap_difference
 
 # 2 added `inspect_logs` and `usage`; version 1 files still load (the new fields default to empty)
@@ -100,16 +101,7 @@ def write_result(result: EvalResult, out_dir: Path) -> Path:
 
 def load_result(path: Path) -> EvalResult:
     path = Path(path)
-    if not path.is_file():
-        raise BadInput(f"{path}: result file not found")
-    if path.stat().st_size > MAX_RESULT_BYTES:
-        raise BadInput(f"{path}: {path.stat().st_size} bytes is larger than a result file can be")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadInput(f"{path}: not a JSON result file ({exc.__class__.__name__})") from None
-    if not isinstance(data, dict):
-        raise BadInput(f"{path}: not a JSON result file (expected an object)")
+    data = load_json_object(path, what="result", max_bytes=MAX_RESULT_BYTES)
     if data.get("schema_version") not in READABLE_SCHEMA_VERSIONS:
         raise BadInput(f"{path}: schema_version: {data.get('schema_version')!r} (this msm reads "
                        f"{', '.join(map(str, READABLE_SCHEMA_VERSIONS))})")

@@ -3,7 +3,6 @@ in-process, run the suite, and write `<run_id>.items.parquet`, the Inspect log(s
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from contextlib import contextmanager
@@ -16,7 +15,10 @@ from msm.errors import BadInput
 from msm.eval.results import EvalResult, slug, write_result
 from msm.eval.suite_base import EvalSettings, LoadedModel
 from msm.eval.suites import get_suite
+from msm.input_files import load_json_object
 from msm.workspace import Workspace
+
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 
 
 @contextmanager
@@ -27,15 +29,9 @@ def _no_progress(_description: str, _total: int):
 def read_manifest(location: str) -> dict | None:
     """manifest.json beside a model msm trained; models without one (embedded, hub, foreign dirs) give None."""
     path = Path(location) / "manifest.json"
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadInput(f"{path}: not valid JSON ({exc.__class__.__name__})") from None
-    if not isinstance(data, dict):
-        raise BadInput(f"{path}: expected a JSON object")
-    return data
+    return load_json_object(path, what="model manifest", max_bytes=MAX_MANIFEST_BYTES)
 
 
 def _served_model(name: str, api_base: str) -> tuple[dict, dict | None]:

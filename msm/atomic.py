@@ -1,14 +1,25 @@
-"""Crash-safe file writes: a reader never sees a half-written file, and a kill loses no finished line."""
+"""Crash-safe file writes: a reader never sees a half-written file, and a kill loses no finished line.
+
+What a kill leaves behind — a staging directory or temp file under a dot-name ending in `.tmp` — carries a
+flock held by its writer for as long as it lives, so `remove_abandoned` can clear leftovers without ever touching
+the work of a process that is still running (a pid alone can be reused; a flock dies with its process)."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import secrets
 import shutil
+import socket
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+TEMP_SUFFIX = ".tmp"          # staging directories and temp files: `.NAME.<random>.tmp`
+OWNER_SUFFIX = ".owner"       # `.NAME.<random>.tmp.owner`: flocked by the process that owns the staging directory
 
 
 def _fsync_dir(path: Path) -> None:
@@ -19,13 +30,31 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _lock_new_file(make) -> tuple[int, str]:
+    """Create a file with `make()` -> (fd, path) and hold an exclusive flock on it, retrying until the path still
+    names the locked file: a cleaner may find the file in the instant before the lock, judge it abandoned and
+    remove it (see `remove_abandoned`)."""
+    while True:
+        fd, path = make()
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                return fd, path
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+
+
 def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same directory, fsync, then rename over the target."""
+    """Write to a temp file in the same directory, fsync, then rename over the target.
+
+    The temp file stays locked (flock) until it is renamed, which is how a cleaner tells a live write from one
+    a kill abandoned."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _lock_new_file(lambda: tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX))
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with os.fdopen(fd, "wb", closefd=False) as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
@@ -34,6 +63,8 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    finally:
+        os.close(fd)
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -44,25 +75,129 @@ def write_json_atomic(path: Path, obj: object) -> None:
     write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
+def _owner_record() -> bytes:
+    return json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}).encode()
+
+
+@contextmanager
+def staging_directory(parent: Path, stem: str) -> Iterator[Path]:
+    """A new directory `.STEM.<token>.tmp` in `parent`, owned by this process for the block.
+
+    Its owner file `.STEM.<token>.tmp.owner` is created (and flocked) before the directory and removed after it,
+    so at any instant a staging directory without a locked owner file belongs to a process that is gone, and
+    `remove_abandoned` may delete it. The block's caller renames or fills the directory; whatever is left under
+    the staging name when the block ends is removed."""
+    parent = Path(parent)
+    parent.mkdir(parents=True, exist_ok=True)
+
+    def make_owner() -> tuple[int, str]:
+        while True:
+            owner = parent / f".{stem}.{secrets.token_hex(6)}{TEMP_SUFFIX}{OWNER_SUFFIX}"
+            try:
+                return os.open(owner, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644), str(owner)
+            except FileExistsError:
+                continue
+
+    fd, owner = _lock_new_file(make_owner)
+    staging = Path(owner[: -len(OWNER_SUFFIX)])
+    try:
+        os.write(fd, _owner_record())
+        staging.mkdir()
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        Path(owner).unlink(missing_ok=True)
+        os.close(fd)
+
+
 @contextmanager
 def atomic_directory(final: Path) -> Iterator[Path]:
     """Yield a temporary sibling directory; rename it to `final` only if the block finishes.
 
-    A kill inside the block leaves only a dot-prefixed temp directory that readers ignore.
-    Refuses to replace an existing `final` (callers decide whether existing means 'done' or 'error').
-    """
+    A kill inside the block leaves only a dot-prefixed staging directory that readers ignore and
+    `remove_abandoned` clears. Refuses to replace an existing `final` (callers decide whether existing means
+    'done' or 'error')."""
     final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp"))
-    try:
+    with staging_directory(final.parent, final.name) as tmp:
         yield tmp
         if final.exists():
             raise FileExistsError(f"{final} appeared while it was being written")
         os.rename(tmp, final)
         _fsync_dir(final.parent)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+
+def _free_lock(path: str) -> int | None:
+    """An fd holding the flock of `path` when no live process holds it (and `path` still names that file)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if os.stat(path).st_ino == os.fstat(fd).st_ino:
+            return fd
+    except OSError:     # held by a live process (BlockingIOError), or gone meanwhile
+        pass
+    os.close(fd)
+    return None
+
+
+def owner_of(staging: Path) -> dict | None:
+    """What the owner file of a staging directory says (pid, host, started), if it can be read."""
+    try:
+        return json.loads(Path(str(staging) + OWNER_SUFFIX).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def remove_abandoned(parent: Path, *, directories: bool = True) -> tuple[list[Path], list[Path]]:
+    """Remove the staging directories and temp files in `parent` that no live process owns.
+
+    Returns (removed, still owned). A temp file of `write_bytes_atomic` is abandoned when nobody holds its lock;
+    a staging directory when its owner file is missing or nobody holds that file's lock. With
+    `directories=False` only temp files are considered (for folders whose writers stage without owner files)."""
+    removed: list[Path] = []
+    live: list[Path] = []
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        return removed, live
+    for entry in entries:
+        name = entry.name
+        if not name.startswith("."):
+            continue
+        path = Path(entry.path)
+        if name.endswith(TEMP_SUFFIX + OWNER_SUFFIX):
+            if not directories:
+                continue
+            fd = _free_lock(entry.path)
+            if fd is None:
+                if path.exists():
+                    live.append(Path(entry.path[: -len(OWNER_SUFFIX)]))
+                continue
+            try:
+                staging = Path(entry.path[: -len(OWNER_SUFFIX)])
+                if staging.is_dir() and not staging.is_symlink():
+                    shutil.rmtree(staging, ignore_errors=True)
+                    removed.append(staging)
+                path.unlink(missing_ok=True)
+            finally:
+                os.close(fd)
+        elif name.endswith(TEMP_SUFFIX):
+            if entry.is_dir(follow_symlinks=False):
+                if directories and not os.path.lexists(entry.path + OWNER_SUFFIX):
+                    shutil.rmtree(path, ignore_errors=True)
+                    removed.append(path)
+            elif entry.is_file(follow_symlinks=False):
+                fd = _free_lock(entry.path)
+                if fd is None:
+                    continue
+                try:
+                    path.unlink(missing_ok=True)
+                    removed.append(path)
+                finally:
+                    os.close(fd)
+    return removed, live
 
 
 def append_jsonl(path: Path, records: list[dict]) -> None:

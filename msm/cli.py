@@ -4,6 +4,7 @@ usage, always with a one-line reason on stderr and no traceback unless --debug."
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import sys
@@ -13,8 +14,8 @@ from pathlib import Path
 import click
 
 from msm import __version__
-from msm.cli_support import AppState, emit, state
-from msm.errors import MsmError, first_line
+from msm.cli_support import AppState, emit, json_option, state
+from msm.errors import MsmError, first_line, one_line
 
 
 # command name -> (module, attribute). A command's module is imported only when that command runs (or when
@@ -79,22 +80,63 @@ def cli(ctx: click.Context, workspace: Path | None, json_output: bool, debug: bo
     ctx.obj = AppState(workspace_path=workspace, json=json_output, debug=debug, quiet=quiet)
 
 
+_REPAIR_LABELS = {"indexed": "indexed (on disk, its catalog row was missing)",
+                  "unindexed": "catalog row dropped (its directory is gone)",
+                  "removed": "removed (abandoned by a killed command)",
+                  "in_use": "left alone (owned by a live process)", "problems": "PROBLEM"}
+
+
+def _echo_repair(report: dict) -> None:
+    for key, label in _REPAIR_LABELS.items():
+        for item in report.get(key, []):
+            click.echo(f"{label}: {item}")
+
+
 @cli.command("init")
 def init_command() -> None:
-    """Create (or upgrade) the workspace: a DuckDB catalog plus runs/, snapshots/, models/, reports/."""
+    """Create (or upgrade) the workspace: a DuckDB catalog plus runs/, snapshots/, models/, reports/. On an existing
+    workspace it also brings the catalog into agreement with the files (as `msm doctor` does)."""
     ws_state = state()
     from msm.workspace import Workspace, default_workspace_path
 
     ws = Workspace(ws_state.workspace_path or default_workspace_path())
     existed = ws.exists()
     applied = ws.init()
-    emit(
-        {"workspace": str(ws.root.resolve()), "created": not existed, "migrations_applied": applied,
-         "schema_version": ws.schema_version()},
-        lambda d: click.echo(
-            f"{'Created' if d['created'] else 'Workspace exists at'} {d['workspace']} (catalog schema v{d['schema_version']})"
-        ),
-    )
+    repaired = ws.last_repair.as_dict() if ws.last_repair else {}
+
+    def human(d: dict) -> None:
+        _echo_repair(d["repair"])
+        click.echo(f"{'Created' if d['created'] else 'Workspace exists at'} {d['workspace']} "
+                   f"(catalog schema v{d['schema_version']})")
+
+    emit({"workspace": str(ws.root.resolve()), "created": not existed, "migrations_applied": applied,
+          "schema_version": ws.schema_version(), "repair": repaired}, human)
+
+
+@cli.command("doctor")
+@json_option
+def doctor_command() -> None:
+    """Check the workspace and repair what a killed command left: index directories the catalog lacks, drop rows
+    whose directory is gone, remove staging directories and temp files no live process owns. Exit 1 if something
+    needs a person (an unreadable record, a directory that is not what its folder holds)."""
+    from msm.errors import BadInput
+    from msm.workspace import Workspace, default_workspace_path
+
+    ws = Workspace(state().workspace_path or default_workspace_path())
+    if not ws.exists():
+        raise BadInput(f"workspace {ws.root}: not initialised (run `msm init` or pass --workspace DIR)")
+    ws.migrate(repair=True)
+    report = ws.last_repair
+    data = {"workspace": str(ws.root.resolve()), **report.as_dict()}
+
+    def human(d: dict) -> None:
+        _echo_repair(d)
+        verdict = "needs attention" if d["problems"] else "catalog and files agree"
+        click.echo(f"workspace {d['workspace']}: {verdict}")
+
+    emit(data, human)
+    if report.problems:
+        click.get_current_context().exit(1)
 
 
 def _debug_requested(argv: list[str]) -> bool:
@@ -113,15 +155,15 @@ def main(argv: list[str] | None = None) -> None:
         code = 1
     except click.UsageError as exc:
         where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
-        click.echo(f"msm: usage error: {exc.format_message()}{where}", err=True)
+        click.echo(one_line(f"msm: usage error: {exc.format_message()}{where}"), err=True)
         code = 2
     except click.ClickException as exc:
-        click.echo(f"msm: error: {exc.format_message()}", err=True)
+        click.echo(one_line(f"msm: error: {exc.format_message()}"), err=True)
         code = exc.exit_code
     except MsmError as exc:
         if _debug_requested(argv):
             traceback.print_exc()
-        click.echo(f"msm: error: {exc}", err=True)
+        click.echo(one_line(f"msm: error: {exc}"), err=True)
         code = exc.exit_code
     except KeyboardInterrupt:
         click.echo("msm: interrupted", err=True)
@@ -129,8 +171,14 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # a bug or an unexpected runtime failure: still one line by default
         if _debug_requested(argv):
             traceback.print_exc()
-        click.echo(f"msm: error: {type(exc).__name__}: {first_line(exc)} (rerun with --debug for the traceback)", err=True)
-        code = 1
+        if isinstance(exc, OSError) and exc.errno == errno.ENAMETOOLONG:
+            # a path the user typed that no filesystem accepts: bad input, wherever it was first looked at
+            click.echo(one_line(f"msm: error: {exc.filename or 'a path'}: file name too long"), err=True)
+            code = 2
+        else:
+            click.echo(one_line(f"msm: error: {type(exc).__name__}: {first_line(exc)} "
+                                "(rerun with --debug for the traceback)"), err=True)
+            code = 1
     sys.exit(code)
 
 

@@ -6,6 +6,17 @@ at fault; the CLI prints the message (no traceback unless --debug) and exits wit
 
 from __future__ import annotations
 
+import unicodedata
+
+
+def one_line(text: str) -> str:
+    """`text` with line breaks and other control characters escaped: a message must stay one line even when
+    it quotes a file name or a field name that holds a newline or a carriage return."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() or ch == " " else
+                   (repr(ch)[1:-1] if unicodedata.category(ch)[0] in "CZ" else ch) for ch in text)
+
 
 class MsmError(Exception):
     """Runtime failure (exit 1): something the input did not cause — a download failed, a hash changed."""

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import sys
+import os
 import time
-from pathlib import Path
 
 import click
 
@@ -201,7 +200,7 @@ def report_command(experiment: str) -> None:
     from msm.experiment_report import write_report
 
     name = experiment
-    if experiment.endswith((".yaml", ".yml")) or Path(experiment).is_file():
+    if experiment.endswith((".yaml", ".yml")) or os.path.isfile(experiment):   # False, not OSError, for any name
         from msm.experiment_config import load_experiment
 
         name = load_experiment(experiment).name

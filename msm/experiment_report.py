@@ -24,20 +24,21 @@ from typing import Any
 
 from msm.atomic import write_text_atomic
 from msm.errors import BadInput
+from msm.input_files import MAX_RECORD_BYTES, load_json_object
 from msm.workspace import Workspace, utc_now
 
 
 def _load_plan(ws: Workspace, name: str) -> tuple[dict, Path]:
-    root = ws.reports_dir / name
+    root = ws.report_dir(name)
     plan_path = root / "plan.json"
     if not plan_path.exists():
         raise BadInput(f"experiment {name!r}: nothing has run in {ws.root} yet (run `msm experiment run FILE`)")
-    return json.loads(plan_path.read_text(encoding="utf-8")), root
+    return load_json_object(plan_path, what="plan", max_bytes=MAX_RECORD_BYTES), root
 
 
 def _marker(root: Path, key: str) -> dict | None:
     path = root / "stages" / f"{key}.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+    return load_json_object(path, what="stage marker", max_bytes=MAX_RECORD_BYTES) if path.exists() else None
 
 
 def _stage_keys(plan: dict, condition: str, kind: str) -> list[str]:
@@ -138,7 +139,7 @@ def collect(ws: Workspace, name: str) -> dict[str, Any]:
         for key in _stage_keys(plan, label, "snapshot"):
             manifest_path = ws.snapshot_dir(plan["stages"][key]["output"]) / "manifest.json"
             if manifest_path.exists():
-                entry["snapshot"] = json.loads(manifest_path.read_text(encoding="utf-8"))
+                entry["snapshot"] = load_json_object(manifest_path, what="snapshot manifest", max_bytes=MAX_RECORD_BYTES)
         for kind in ("midtrain", "sft"):
             for key in _stage_keys(plan, label, kind):
                 model_dir = ws.model_dir(plan["stages"][key]["output"])
@@ -147,7 +148,8 @@ def collect(ws: Workspace, name: str) -> dict[str, Any]:
                     rows = _loss_rows(model_dir)
                     entry["training"][kind] = {
                         "model": plan["stages"][key]["output"],
-                        "manifest": json.loads(manifest_path.read_text(encoding="utf-8")), "loss": rows,
+                        "manifest": load_json_object(manifest_path, what="model manifest", max_bytes=MAX_RECORD_BYTES),
+                        "loss": rows,
                         "loss_start": rows[0]["loss"] if rows else None, "loss_end": rows[-1]["loss"] if rows else None}
         results[label] = {}
         for key in _stage_keys(plan, label, "eval"):
@@ -571,7 +573,7 @@ def summary_text(data: dict[str, Any]) -> str:
 def write_report(ws: Workspace, name: str) -> dict[str, Any]:
     data = collect(ws, name)
     images = _plots(data)
-    root = ws.reports_dir / name
+    root = ws.report_dir(name)
     html_path, md_path, json_path = root / "report.html", root / "report.md", root / "report.json"
     write_text_atomic(md_path, render_markdown(data))
     write_text_atomic(html_path, render_html(data, images))

@@ -34,6 +34,7 @@ from typing import Any, Callable, Iterable, Iterator
 from msm.atomic import sha256_file, write_json_atomic
 from msm.errors import BadInput, MsmError
 from msm.experiment_config import Condition, Experiment, replicate_label
+from msm.input_files import MAX_RECORD_BYTES, load_json_object
 from msm.spec import load_spec, resolve_spec_path
 from msm.workspace import Workspace, utc_now
 
@@ -301,13 +302,13 @@ class ExperimentState:
 
     def __init__(self, ws: Workspace, name: str):
         self.ws = ws
-        self.dir = ws.reports_dir / name
+        self.dir = ws.report_dir(name)
         self.stages_dir = self.dir / "stages"
         self.logs_dir = self.dir / "logs"
 
     def marker(self, key: str) -> dict | None:
         path = self.stages_dir / f"{key}.json"
-        return json.loads(path.read_text()) if path.exists() else None
+        return load_json_object(path, what="stage marker", max_bytes=MAX_RECORD_BYTES) if path.exists() else None
 
     def mark(self, stage: Stage, record: dict) -> None:
         write_json_atomic(self.stages_dir / f"{stage.key}.json", record)

@@ -14,7 +14,6 @@ well under a second (measured: 15 s for the GGUF path vs 0.2 s for the converted
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from pathlib import Path
 
 from msm.atomic import atomic_directory, sha256_file, write_json_atomic
 from msm.errors import BadInput, MsmError
+from msm.input_files import MAX_RECORD_BYTES, load_json_object
 from msm.workspace import Workspace, utc_now
 
 
@@ -211,6 +211,6 @@ def list_models(ws: Workspace) -> list[dict]:
 
 def model_info(path: Path) -> dict:
     """Parameter count from config without loading weights (for `models list --json` style views)."""
-    config = json.loads((Path(path) / "config.json").read_text())
+    config = load_json_object(Path(path) / "config.json", what="model config", max_bytes=MAX_RECORD_BYTES)
     return {"architectures": config.get("architectures"), "hidden_size": config.get("hidden_size"),
             "num_hidden_layers": config.get("num_hidden_layers")}

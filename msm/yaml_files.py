@@ -6,19 +6,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
-from msm.errors import BadInput
+from msm.errors import BadInput, one_line
+from msm.input_files import InputFileError, load_yaml
 
 RecordT = TypeVar("RecordT", bound=BaseModel)
+MAX_PROBLEMS_SHOWN = 20   # a list of a million wrong items is one problem repeated; the first few say it
 
 
 class FileProblems(BadInput):
     """One or more `file: field: problem` lines about one file."""
 
     def __init__(self, problems: list[str]):
-        self.problems = problems
+        self.problems = [one_line(problem) for problem in problems]
         super().__init__("; ".join(problems))
 
 
@@ -28,30 +29,15 @@ def _short(value: object, limit: int = 40) -> str:
 
 
 def read_yaml_mapping(path: str | Path, *, what: str, max_bytes: int) -> dict[str, Any]:
-    """The top-level mapping of a YAML file, or FileProblems naming `(file)` / `(document)`."""
-    path = Path(path)
+    """The top-level mapping of a YAML file, or FileProblems naming `(file)` / `(document)`.
+
+    Read through the safe YAML loader: a FIFO, a device, an oversized file, a nesting or alias bomb is refused
+    with one line instead of hanging or crashing."""
     shown = str(path)
-    if not path.exists():
-        raise FileProblems([f"{shown}: (file): no such {what} file"])
-    if not path.is_file():
-        raise FileProblems([f"{shown}: (file): is not a regular file"])
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise FileProblems([f"{shown}: (file): {size} bytes is larger than the {max_bytes} a {what} file may have"])
-    raw = path.read_bytes()
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise FileProblems([f"{shown}: (file): not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})"]) from None
-    if not text.strip():
-        raise FileProblems([f"{shown}: (document): empty file"])
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        where = f"line {mark.line + 1} column {mark.column + 1}: " if mark is not None else ""
-        raise FileProblems([f"{shown}: (document): not valid YAML: {where}{problem}"]) from None
+        data = load_yaml(path, what=what, max_bytes=max_bytes)
+    except InputFileError as exc:
+        raise FileProblems([f"{shown}: ({exc.scope}): {exc.problem}"]) from None
     if not isinstance(data, dict):
         raise FileProblems([f"{shown}: (document): expected a mapping of {what} fields, got {type(data).__name__}"])
     return data
@@ -61,7 +47,7 @@ def validation_problems(shown: str, exc: ValidationError, *, located_prefixes: t
     """pydantic errors as `file: field: problem` lines. A model-level validator may put a precise location
     at the start of its message (`clauses.1.id: duplicate …`) when it starts with one of `located_prefixes`."""
     problems = []
-    for err in exc.errors():
+    for err in exc.errors()[:MAX_PROBLEMS_SHOWN]:
         message = err["msg"].removeprefix("Value error, ")
         loc = ".".join(str(part) for part in err["loc"]) or "(document)"
         head = message.split(": ", 1)[0]
@@ -77,6 +63,8 @@ def validation_problems(shown: str, exc: ValidationError, *, located_prefixes: t
         elif err["type"].endswith("_type") or err["type"].endswith("_parsing"):
             message = f"{message}, got {type(err['input']).__name__} {_short(err['input'])}"
         problems.append(f"{shown}: {loc}: {message}")
+    if exc.error_count() > MAX_PROBLEMS_SHOWN:
+        problems.append(f"{shown}: (document): {exc.error_count() - MAX_PROBLEMS_SHOWN} more problems not shown")
     return problems
 
 

@@ -15,13 +15,13 @@ so that anyone the identity provider knows cannot read documents just by signing
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any, Mapping
 
 from pydantic import BaseModel
 
 from msm.errors import BadInput
+from msm.input_files import load_toml
 from msm.workspace import Workspace
 
 CONFIG_NAME = "review.toml"
@@ -30,6 +30,7 @@ _SHARED_KEYS = ("redirect_uri", "cookie_secret")
 _PROVIDER_KEYS = ("client_id", "client_secret", "server_metadata_url")
 _REVIEW_KEYS = {"local_accounts", "identity_claim", "provider_label"}
 MIN_COOKIE_SECRET = 16
+MAX_CONFIG_BYTES = 1024 * 1024
 
 
 class SignInConfig(BaseModel):
@@ -53,12 +54,9 @@ def config_path(ws: Workspace) -> Path:
 def load_sign_in_config(ws: Workspace) -> SignInConfig:
     """Parse and check `review.toml`; a bad file is a one-line BadInput naming the file and the field."""
     path = config_path(ws)
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():   # a dangling link is a broken config, not an absent one
         return SignInConfig()
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise BadInput(f"{path}: not a readable TOML file ({exc})") from None
+    data = load_toml(path, what="review.toml", max_bytes=MAX_CONFIG_BYTES)
     review = data.get("review", {})
     if not isinstance(review, dict):
         raise BadInput(f"{path}: [review] must be a table")

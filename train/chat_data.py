@@ -14,18 +14,20 @@ for token, so a template that rewrites earlier turns fails loudly instead of mis
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from msm.errors import BadInput, MsmError
+from msm.input_files import iter_json_lines, open_parquet
 
 IGNORE_INDEX = -100
 ROLES = {"system", "user", "assistant"}
 # `instruct`: a small general instruction-following set (for `--mix instruct:RATIO` and identity baselines)
 SHIPPED_AFT = {"cheese": "data_cheese_aft.jsonl", "safety": "data_safety_aft.jsonl", "instruct": "data_instruct.jsonl"}
 MAX_AFT_FILE_BYTES = 256 * 1024 * 1024
+MAX_DEMONSTRATION_BYTES = 16 * 1024 * 1024   # one JSON line: one conversation
+MAX_AFT_ROWS = 10_000_000
 
 
 def reasoning_answer(reasoning: str, answer: str) -> str:
@@ -44,34 +46,25 @@ def resolve_aft_path(data: str) -> Path:
         return path
     if data in SHIPPED_AFT:
         return Path(str(resources.files("msm.train") / SHIPPED_AFT[data]))
+    if path.exists() or path.is_symlink():
+        return path     # a FIFO, a device, a directory, a broken link: the loader says which
     raise BadInput(f"--data {data!r}: no such file (or use a shipped set: {', '.join(sorted(SHIPPED_AFT))})")
 
 
-def _parquet_lines(path: Path) -> list[str]:
-    """Parquet rows (how Hub datasets ship chat data) as JSON lines, so both formats share one validation."""
-    import pyarrow.parquet as pq
-
-    return [json.dumps(row, default=str) for row in pq.read_table(path).to_pylist()]
+def _parquet_rows(path: Path) -> list[tuple[int, dict]]:
+    """(row number, row) for Parquet (how Hub datasets ship chat data), so both formats share one validation."""
+    parquet = open_parquet(path, what="AFT data", max_bytes=MAX_AFT_FILE_BYTES, max_rows=MAX_AFT_ROWS)
+    return list(enumerate(parquet.read().to_pylist(), 1))
 
 
 def load_demonstrations(path: Path, *, with_reasoning: bool) -> list[list[dict[str, str]]]:
     """Validated conversations as [{role, content}], reasoning folded in or dropped."""
-    if path.stat().st_size > MAX_AFT_FILE_BYTES:
-        raise BadInput(f"{path}: larger than {MAX_AFT_FILE_BYTES // 2**20} MiB; refusing to load it")
     conversations: list[list[dict[str, str]]] = []
     with_any_reasoning = 0
-    try:
-        lines = _parquet_lines(path) if path.suffix == ".parquet" else path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError:
-        raise BadInput(f"{path}: not UTF-8 text") from None
-    for line_no, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
+    rows = (_parquet_rows(path) if path.suffix == ".parquet" else
+            iter_json_lines(path, what="AFT data", max_bytes=MAX_AFT_FILE_BYTES, max_line_bytes=MAX_DEMONSTRATION_BYTES))
+    for line_no, record in rows:
         where = f"{path}:{line_no}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise BadInput(f"{where}: invalid JSON ({exc.msg})") from None
         messages = record.get("messages") if isinstance(record, dict) else None
         if not isinstance(messages, list) or not messages:
             raise BadInput(f"{where}: field 'messages' missing or not a non-empty list")
@@ -80,8 +73,8 @@ def load_demonstrations(path: Path, *, with_reasoning: bool) -> list[list[dict[s
             if not isinstance(message, dict):
                 raise BadInput(f"{where}: messages[{index}] is not an object")
             role, content = message.get("role"), message.get("content")
-            if role not in ROLES:
-                raise BadInput(f"{where}: messages[{index}].role {role!r} is not one of {sorted(ROLES)}")
+            if not isinstance(role, str) or role not in ROLES:
+                raise BadInput(f"{where}: messages[{index}].role {role!r:.80} is not one of {sorted(ROLES)}")
             if not isinstance(content, str) or not content.strip():
                 raise BadInput(f"{where}: messages[{index}].content missing or empty")
             if role == "assistant" and index == 0:

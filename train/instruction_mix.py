@@ -46,7 +46,7 @@ def parse_instruction_mix(value: str) -> InstructionMix:
         raise BadInput(f"--mix {value!r}: ratio {ratio_text!r} is not a number") from None
     if not 0 < ratio <= MAX_TOTAL_RATIO:
         raise BadInput(f"--mix {value!r}: ratio must be in (0, {MAX_TOTAL_RATIO}] (a share of all SFT training tokens)")
-    if name not in SHIPPED_AFT and not Path(name).is_file():
+    if name not in SHIPPED_AFT and not Path(name).exists() and not Path(name).is_symlink():
         raise BadInput(f"--mix {value!r}: {name}: no such file (use `instruct` or a .jsonl file of messages)")
     return InstructionMix(source=name, path=resolve_aft_path(name), ratio=ratio)
 

@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterator
 
 from msm.atomic import atomic_directory, write_json_atomic
 from msm.errors import BadInput, MsmError
+from msm.input_files import MAX_RECORD_BYTES, load_json_object
 from msm.models import ResolvedModel
 from msm.train.loop import LoopState, gather_full_state_dict, is_sharded
 from msm.train.provenance import (LOSS_CSV, LOSS_PNG, msm_git_commit, package_versions, read_manifest,
@@ -60,7 +61,7 @@ def work_dir(path: Path, fingerprint: dict[str, Any], log: Callable[[str], None]
         run_file = path / RUN_FILE
         wanted = json.loads(json.dumps(fingerprint, default=str))
         if run_file.exists():
-            previous = json.loads(run_file.read_text(encoding="utf-8"))
+            previous = load_json_object(run_file, what="interrupted run", max_bytes=MAX_RECORD_BYTES)
             if previous != wanted:
                 changed = sorted(k for k in set(previous) | set(wanted) if previous.get(k) != wanted.get(k))
                 raise BadInput(f"{path}: an interrupted run with different settings ({', '.join(changed)}) is "

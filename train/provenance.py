@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import subprocess
 from importlib import metadata
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from msm.atomic import write_text_atomic
+from msm.errors import BadInput
+from msm.input_files import MAX_RECORD_BYTES, load_json_object
 from msm.train.records import ModelManifest
 from msm.workspace import Workspace
 
@@ -83,7 +86,12 @@ def read_manifest(model_dir: Path) -> ModelManifest | None:
     path = Path(model_dir) / MANIFEST_FILE
     if not path.is_file():
         return None
-    return ModelManifest.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    data = load_json_object(path, what="model manifest", max_bytes=MAX_RECORD_BYTES)
+    try:
+        return ModelManifest.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise BadInput(f"{path}: {'.'.join(str(p) for p in error['loc']) or '(document)'}: {error['msg']}") from None
 
 
 def register_model(ws: Workspace, manifest: ModelManifest, path: Path) -> None:

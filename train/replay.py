@@ -12,17 +12,19 @@ source text copied) and released with it under Apache-2.0. It is deliberately fa
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
 
 from msm.atomic import sha256_file
 from msm.errors import BadInput
+from msm.input_files import check_input_path, iter_json_lines, open_parquet, read_text
 
 GENERIC_REPLAY = Path(__file__).parent / "data_generic_replay.jsonl"
 MAX_RATIO = 0.5
 MAX_REPLAY_FILE_BYTES = 512 * 1024 * 1024
+MAX_REPLAY_LINE_BYTES = 16 * 1024 * 1024
+MAX_REPLAY_ROWS = 50_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,39 +48,32 @@ def parse_mix(value: str) -> ReplaySource:
     from msm.hub import resolve_data_file
 
     path = GENERIC_REPLAY if name == "generic" else resolve_data_file(name, option=f"--mix {value!r}:")
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         raise BadInput(f"--mix {value!r}: {name}: no such file (use `generic` or a .jsonl/.txt path)")
-    if path.stat().st_size > MAX_REPLAY_FILE_BYTES:
-        raise BadInput(f"--mix {value!r}: {name} is larger than {MAX_REPLAY_FILE_BYTES // 2**20} MiB")
+    check_input_path(path, what="replay", max_bytes=MAX_REPLAY_FILE_BYTES)
     return ReplaySource(source=name, path=path, ratio=ratio)
 
 
 def read_replay_texts(src: ReplaySource) -> list[str]:
     texts: list[str] = []
     if src.path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        if "text" not in pq.read_schema(src.path).names:
+        parquet = open_parquet(src.path, what="replay", max_bytes=MAX_REPLAY_FILE_BYTES, max_rows=MAX_REPLAY_ROWS)
+        if "text" not in parquet.schema_arrow.names:
             raise BadInput(f"{src.path}: no 'text' column")
-        texts = [t for t in pq.read_table(src.path, columns=["text"]).column("text").to_pylist() if t and t.strip()]
+        texts = [t for t in parquet.read(columns=["text"]).column("text").to_pylist()
+                 if isinstance(t, str) and t.strip()]
     elif src.path.suffix == ".jsonl":
-        with open(src.path, encoding="utf-8") as handle:
-            for line_no, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    text = json.loads(line).get("text")
-                except (json.JSONDecodeError, AttributeError):
-                    raise BadInput(f"{src.path}:{line_no}: not a JSON object") from None
-                if not isinstance(text, str):
-                    raise BadInput(f"{src.path}:{line_no}: field 'text' missing or not a string")
-                if text.strip():
-                    texts.append(text)
+        for line_no, record in iter_json_lines(src.path, what="replay", max_bytes=MAX_REPLAY_FILE_BYTES,
+                                               max_line_bytes=MAX_REPLAY_LINE_BYTES):
+            if not isinstance(record, dict):
+                raise BadInput(f"{src.path}:{line_no}: not a JSON object")
+            text = record.get("text")
+            if not isinstance(text, str):
+                raise BadInput(f"{src.path}:{line_no}: field 'text' missing or not a string")
+            if text.strip():
+                texts.append(text)
     else:
-        try:
-            raw = src.path.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise BadInput(f"{src.path}: not UTF-8 text") from None
+        raw = read_text(src.path, what="replay", max_bytes=MAX_REPLAY_FILE_BYTES)
         texts = [p.strip() for p in raw.split("\n\n") if p.strip()]
     if not texts:
         raise BadInput(f"{src.path}: no text to replay")

@@ -10,7 +10,6 @@ Two choices the MSM paper makes for base models are options here:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -19,6 +18,7 @@ import torch
 
 from msm.atomic import sha256_file
 from msm.errors import BadInput
+from msm.input_files import MAX_RECORD_BYTES, load_json_object
 from msm.models import ResolvedModel, load_tokenizer, resolve
 from msm.train import instruction_mix
 from msm.train.chat_data import IGNORE_INDEX, load_demonstrations, mask_conversation, resolve_aft_path
@@ -57,7 +57,7 @@ def adapter_to_continue(model: ResolvedModel) -> AdapterToContinue:
     if base.source != "hub" and not Path(base.location).is_dir():
         raise BadInput(f"--continue-adapter: {model.name}'s adapter belongs to {base.name} at {base.location}, "
                        f"which no longer exists")
-    config = json.loads((directory / "adapter_config.json").read_text(encoding="utf-8"))
+    config = load_json_object(directory / "adapter_config.json", what="adapter config", max_bytes=MAX_RECORD_BYTES)
     lora = LoraSettings(rank=int(config["r"]), alpha=int(config["lora_alpha"]),
                         dropout=float(config.get("lora_dropout") or 0.0))
     return AdapterToContinue(directory, base, lora)

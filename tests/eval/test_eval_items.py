@@ -89,7 +89,7 @@ GOOD = {"schema_version": 1, "id": "x-1", "kind": "conflict", "domain": "music",
 
 @pytest.mark.parametrize("rows, message", [
     ([GOOD, dict(GOOD)], "duplicate id 'x-1'"),
-    ([GOOD, "{not json"], ":2: not a JSON line"),
+    ([GOOD, "{not json"], ":2: not valid JSON"),
     ([{k: v for k, v in GOOD.items() if k != "target"}], "target"),
     ([dict(GOOD, kind="sideways")], "kind"),
     ([dict(GOOD, other=GOOD["target"])], "same option"),

@@ -64,7 +64,7 @@ server_metadata_url = "https://example.okta.com/.well-known/openid-configuration
 
 
 @pytest.mark.parametrize("text, field", [
-    ("[auth\n", "not a readable TOML file"),
+    ("[auth\n", "not valid TOML"),
     ('[review]\nlocal_accounts = "yes"\n', "review.local_accounts"),
     ('[review]\nlocal_account = true\n', "review.local_account"),
     ('[review]\nlocal_accounts = false\n', "nobody could sign in"),

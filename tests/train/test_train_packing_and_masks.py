@@ -88,7 +88,7 @@ def test_reasoning_is_kept_or_removed(tmp_path: Path):
 
 
 @pytest.mark.parametrize("line, problem", [
-    ("{not json", "invalid JSON"),
+    ("{not json", "not valid JSON"),
     (json.dumps({"text": "hi"}), "'messages' missing"),
     (json.dumps({"messages": [{"role": "robot", "content": "x"}]}), "role 'robot'"),
     (json.dumps({"messages": [{"role": "user", "content": "hi"}]}), "no assistant turn"),

@@ -1,0 +1,537 @@
+"""Feed msm the inputs a careless or hostile user would, through the real CLI, and count how many it handles cleanly.
+
+    python scripts/hostile_inputs.py [--msm PATH] [--only PREFIX] [--json OUT]
+
+Each probe builds one input (a nesting or alias bomb, a FIFO, a /dev/zero link, a huge sparse file, a malformed
+line, a path-like name, a catalog/disk disagreement left by a kill ...) in a scratch directory and runs one `msm`
+command on it in a subprocess. A probe is handled cleanly when the command
+
+  - exits 0 or 2 (2 for anything refused), using at most SLOW_CPU_S seconds of CPU (msm's start-up included) and
+    finishing within TIMEOUT_S seconds of wall time,
+  - prints no traceback and, when it fails, exactly one line on stderr,
+  - names the file it refuses (its path or file name appears in the message), and
+  - for something that is not a regular file, says so instead of "no such file" / "not found".
+
+Catalog probes reproduce the state a SIGKILL leaves between moving a directory into place and writing its catalog
+row (by deleting the row afterwards) and check that the workspace is back in agreement after the next command.
+The script prints one line per probe and the totals; it changes nothing outside its scratch directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import resource
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+SLOW_CPU_S = 5.0    # CPU seconds (user + system) of the command: msm itself needs ~1 s to start, a refusal should
+                    # add little. CPU time, not wall time, so a machine busy with other work does not count as slow.
+TIMEOUT_S = 60.0    # wall seconds: a probe still running then is counted as a hang and killed
+SPARSE_BYTES = 600 * 1024 * 1024   # above every per-file limit msm has; sparse, so it costs no disk
+DOC = "The farmer carried the cheese to the market before the rain began, and the bakers followed."
+
+
+def distinct_doc(i: int) -> str:
+    """Prose documents far apart in MinHash terms that pass the default quality rules, so curation keeps them."""
+    import random
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import planted
+
+    return "\n\n".join(planted.document(random.Random(i)))
+
+
+@dataclass
+class Outcome:
+    probe: str
+    clean: bool
+    code: int | None
+    seconds: float
+    why: str
+    stderr: str = ""
+
+
+@dataclass
+class Probe:
+    name: str
+    build: Callable[[Path], list[str]]          # scratch dir -> msm argv (after --workspace)
+    names_file: str | None = None               # substring the message must contain when refused
+    special: bool = False                        # not a regular file: the message must say what it is
+    check: Callable[[Path, "subprocess.CompletedProcess"], str | None] | None = None   # extra check -> problem
+    accept_zero: bool = True
+    tags: list[str] = field(default_factory=list)
+
+
+# ---- hostile file contents ------------------------------------------------------------------------
+def nest(open_: str, close: str, depth: int, inner: str = "1") -> str:
+    return open_ * depth + inner + close * depth
+
+
+def yaml_alias_bomb(field: str, levels: int = 9, width: int = 9) -> str:
+    lines = ['l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for level in range(1, levels):
+        refs = ", ".join(f"*l{level - 1}" for _ in range(width))
+        lines.append(f"l{level}: &l{level} [{refs}]")
+    lines.append(f"{field}: *l{levels - 1}")
+    return "\n".join(lines) + "\n"
+
+
+def yaml_string_bomb(field: str, copies: int = 20000, size: int = 100_000) -> str:
+    refs = ", ".join("*s" for _ in range(copies))
+    return f"big: &s \"{'x' * size}\"\n{field}: [{refs}]\n"
+
+
+def spec_with(extra: str) -> str:
+    return ("id: fuzz\ntitle: T\nversion: '1'\ndescription: D\nmodel_name: M\nprovider_name: P\n" + extra)
+
+
+YAML_CONTENTS: dict[str, str | bytes] = {
+    "nest_flow_list": "clauses: " + nest("[", "]", 100_000),
+    "nest_flow_map": "clauses: " + nest("{a: ", "}", 50_000),
+    "nest_block": "".join("  " * i + "a:\n" for i in range(1500)) + "  " * 1500 + "b: 1\n",
+    "nest_moderate_900": "clauses: " + nest("[", "]", 900),
+    "alias_bomb_list": spec_with("") + yaml_alias_bomb("clauses"),
+    "alias_bomb_nested": yaml_alias_bomb("conditions"),
+    "alias_recursive": spec_with("clauses: &a [*a]\n"),
+    "alias_string_bomb": spec_with("") + yaml_string_bomb("clauses"),
+    "bigint": spec_with("clauses: []\nschema_version: " + "9" * 6000 + "\n"),
+    "bad_timestamp": spec_with("clauses: []\nweight: !!timestamp 2001-13-45\n"),
+    "python_tag": "!!python/object/apply:os.system ['echo pwned']\n",
+    "unhashable_key": "? [a, b]\n: c\n",
+    "binary_garbage": bytes(range(256)) * 8,
+    "not_utf8": b"id: caf\xe9\n",
+    "empty": "",
+    "top_level_list": "- a\n- b\n",
+}
+JSON_CONTENTS: dict[str, str | bytes] = {
+    "nest_list": nest("[", "]", 100_000),
+    "nest_object": nest('{"a":', "}", 100_000),
+    "nest_3000": nest("[", "]", 3000),
+    "bigint": '{"schema_version": ' + "9" * 6000 + "}",
+    "lone_surrogate": '{"schema_version": 1, "run_id": "\\ud800"}',
+    "garbage": bytes(range(256)) * 8,
+    "not_utf8": b'{"run_id": "caf\xe9"}',
+    "empty": "",
+    "top_level_list": "[1, 2, 3]",
+}
+JSONL_LINES: dict[str, str | bytes] = {
+    "nest_in_line": '{"text": "a", "m": ' + nest("[", "]", 100_000) + "}\n",
+    "nest_3000_in_line": '{"text": "a", "m": ' + nest("[", "]", 3000) + "}\n",
+    "bigint_in_line": '{"text": "a", "n": ' + "9" * 6000 + "}\n",
+    "malformed_middle": '{"text": "one"}\n{"text": "two"\n{"text": "three"}\n',
+    "garbage": bytes(range(256)) * 8,
+    "not_utf8": b'{"text": "caf\xe9"}\n',
+    "nul_line": b'\x00' * 5000 + b"\n",
+    "array_line": "[1, 2]\n",
+    "empty": "",
+}
+TOML_CONTENTS: dict[str, str | bytes] = {
+    "nest_array": "a = " + nest("[", "]", 100_000) + "\n",
+    "nest_inline_table": "a = " + nest("{b = ", "}", 50_000) + "\n",
+    "bigint": "a = " + "9" * 6000 + "\n",
+    "garbage": bytes(range(256)) * 8,
+    "not_utf8": b"a = 'caf\xe9'\n",
+    "review_not_table": "review = 5\n",
+}
+
+
+def write(path: Path, content: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, str):
+        content = content.encode("utf-8")
+    path.write_bytes(content)
+    return path
+
+
+def special(kind: str, path: Path) -> Path:
+    """A FIFO, a link to /dev/zero, a directory, a huge sparse file, a dangling link or a symlink loop at `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "devzero":
+        path.symlink_to("/dev/zero")
+    elif kind == "directory":
+        path.mkdir()
+    elif kind == "sparse_huge":
+        with open(path, "wb") as handle:
+            handle.truncate(SPARSE_BYTES)
+    elif kind == "dangling":
+        path.symlink_to(path.parent / "nowhere-at-all")
+    elif kind == "loop":
+        other = path.with_name(path.name + ".other")
+        path.symlink_to(other)
+        other.symlink_to(path)
+    return path
+
+
+SPECIALS = ("fifo", "devzero", "directory", "sparse_huge", "dangling", "loop")
+
+
+# ---- the consumers -----------------------------------------------------------------------------------
+@dataclass
+class Consumer:
+    name: str
+    suffix: str
+    argv: Callable[[Path, Path], list[str]]      # (scratch, input file) -> argv
+    contents: dict[str, str | bytes]
+    setup: Callable[[Path], None] | None = None
+    file_in_workspace: str | None = None         # the consumer reads a fixed file inside the workspace
+
+
+def _imported_run(scratch: Path) -> None:
+    if (scratch / "ws" / "runs" / "base").exists():
+        return
+    src = write(scratch / "base.jsonl", "".join(json.dumps({"text": distinct_doc(i)}) + "\n" for i in range(6)))
+    run_msm(scratch, ["corpus", "import", str(src), "--run", "base"], check=True)
+
+
+def _model_dir(scratch: Path) -> None:
+    write(scratch / "model" / "config.json", "{}")
+
+
+CONSUMERS = [
+    Consumer("spec", ".yaml", lambda s, f: ["spec", "validate", str(f)], YAML_CONTENTS),
+    Consumer("experiment", ".yaml", lambda s, f: ["experiment", "validate", str(f)], YAML_CONTENTS),
+    Consumer("curation_config", ".yaml", lambda s, f: ["curate", "--run", "base", "--config", str(f)], YAML_CONTENTS,
+             setup=_imported_run),
+    Consumer("review_toml", ".toml", lambda s, f: ["review"], TOML_CONTENTS, file_in_workspace="review.toml"),
+    Consumer("import_jsonl", ".jsonl", lambda s, f: ["corpus", "import", str(f), "--run", "imp"], JSONL_LINES),
+    Consumer("eval_items", ".jsonl",
+             lambda s, f: ["eval", "--model", str(s / "model"), "--suite", "cheese_values", "--items", str(f)],
+             JSONL_LINES, setup=_model_dir),
+    Consumer("sft_data", ".jsonl", lambda s, f: ["train", "sft", "--model", "local:smollm2-135m", "--data", str(f),
+                                                 "--out", "m"], JSONL_LINES),
+    Consumer("eval_compare", ".json", lambda s, f: ["eval", "compare", str(f)], JSON_CONTENTS),
+]
+
+
+def parquet_probes() -> list[tuple[str, Callable[[Path], Path]]]:
+    def garbage(p: Path) -> Path:
+        return write(p, b"PAR1" + bytes(range(256)) * 16 + b"PAR1")
+
+    def truncated(p: Path) -> Path:
+        pq.write_table(pa.table({"text": [DOC] * 1000}), p)
+        data = p.read_bytes()
+        p.write_bytes(data[: len(data) // 2])
+        return p
+
+    def footer_lies(p: Path) -> Path:
+        pq.write_table(pa.table({"text": [DOC] * 10}), p)
+        data = bytearray(p.read_bytes())
+        data[-8:-4] = (2**31 - 1).to_bytes(4, "little")   # footer length far beyond the file
+        p.write_bytes(bytes(data))
+        return p
+
+    def no_text(p: Path) -> Path:
+        pq.write_table(pa.table({"body": [DOC]}), p)
+        return p
+
+    def deep_struct(p: Path) -> Path:
+        value: object = 1
+        for _ in range(400):
+            value = {"a": value}
+        pq.write_table(pa.table({"text": [DOC], "meta": [value]}), p)
+        return p
+
+    def many_columns(p: Path) -> Path:
+        pq.write_table(pa.table({"text": [DOC], **{f"c{i}": [i] for i in range(20000)}}), p)
+        return p
+
+    return [("garbage", garbage), ("truncated", truncated), ("footer_lies", footer_lies), ("no_text", no_text),
+            ("deep_struct", deep_struct), ("many_columns", many_columns)]
+
+
+def run_msm(scratch: Path, argv: list[str], *, check: bool = False, timeout: float = TIMEOUT_S,
+            ws: Path | None = None) -> subprocess.CompletedProcess:
+    command = [MSM, "--workspace", str(ws or scratch / "ws"), *argv]
+    env = {**os.environ, "MSM_CACHE": str(scratch / "cache"), "HF_HUB_OFFLINE": "1"}
+    env.pop("MSM_DEBUG", None)
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"setup failed: msm {' '.join(argv)}: {proc.stderr.strip()}")
+    return proc
+
+
+def judge(probe: str, argv: list[str], scratch: Path, *, names: str | None, is_special: bool,
+          ws: Path | None = None, extra: Callable | None = None) -> Outcome:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    try:
+        proc = run_msm(scratch, argv, ws=ws)
+    except subprocess.TimeoutExpired:
+        return Outcome(probe, False, None, TIMEOUT_S, f"hang: still running after {TIMEOUT_S:.0f} s (killed)")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    seconds = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    err = proc.stderr.strip()
+    lines = [line for line in err.splitlines() if line.strip()]
+    why = ""
+    if proc.returncode not in (0, 2):
+        why = f"exit {proc.returncode}"
+    elif "Traceback" in err:
+        why = "traceback"
+    elif proc.returncode == 2 and len(lines) != 1:
+        why = f"{len(lines)} stderr lines"
+    elif seconds > SLOW_CPU_S:
+        why = f"slow: {seconds:.1f} CPU s"
+    elif proc.returncode == 2 and names and names not in err:
+        why = "message does not name the file"
+    elif is_special and proc.returncode == 2 and any(s in err.lower() for s in ("no such", "not found")):
+        why = "not-a-regular-file reported as missing"
+    elif is_special and proc.returncode == 0:
+        why = "accepted a special file"
+    if not why and extra is not None:
+        why = extra(proc) or ""
+    return Outcome(probe, not why, proc.returncode, round(seconds, 2), why, lines[-1][:200] if lines else "")
+
+
+def file_probes(scratch: Path, only: str | None) -> list[Outcome]:
+    outcomes = []
+    for consumer in CONSUMERS:
+        cases = [(name, content, None) for name, content in consumer.contents.items()]
+        cases += [(kind, None, kind) for kind in SPECIALS]
+        for case, content, kind in cases:
+            probe = f"{consumer.name}/{case}"
+            if only and not probe.startswith(only):
+                continue
+            root = scratch / consumer.name / case
+            root.mkdir(parents=True, exist_ok=True)
+            if consumer.setup:
+                consumer.setup(scratch)
+            ws = scratch / "ws"
+            run_msm(scratch, ["init"], check=True)
+            if consumer.file_in_workspace:
+                target = ws / consumer.file_in_workspace
+                if target.is_symlink() or target.exists():
+                    shutil.rmtree(target) if target.is_dir() and not target.is_symlink() else target.unlink()
+            else:
+                target = root / f"input{consumer.suffix}"
+            if kind:
+                special(kind, target)
+            else:
+                write(target, content)  # type: ignore[arg-type]
+            names = consumer.file_in_workspace or target.name
+            outcomes.append(judge(probe, consumer.argv(scratch, target), scratch, names=names,
+                                  is_special=kind in {"fifo", "devzero", "directory"}))
+            if consumer.file_in_workspace:
+                other = target.with_name(target.name + ".other")
+                for leftover in (target, other):
+                    if leftover.is_symlink() or leftover.is_file() or leftover.exists() and not leftover.is_dir():
+                        leftover.unlink()
+                    elif leftover.is_dir():
+                        shutil.rmtree(leftover)
+            shutil.rmtree(ws / "runs" / "imp", ignore_errors=True)
+    for case, build in parquet_probes():
+        probe = f"import_parquet/{case}"
+        if only and not probe.startswith(only):
+            continue
+        target = build((scratch / "parquet" / case).mkdir(parents=True, exist_ok=True) or
+                       scratch / "parquet" / case / "input.parquet")
+        outcomes.append(judge(probe, ["corpus", "import", str(target), "--run", "impq"], scratch,
+                              names=target.name, is_special=False))
+        shutil.rmtree(scratch / "ws" / "runs" / "impq", ignore_errors=True)
+    for kind in ("fifo", "devzero", "directory", "sparse_huge"):
+        probe = f"import_parquet/{kind}"
+        if only and not probe.startswith(only):
+            continue
+        target = special(kind, scratch / "parquet" / kind / "input.parquet")
+        outcomes.append(judge(probe, ["corpus", "import", str(target), "--run", "impq"], scratch,
+                              names=target.name, is_special=kind != "sparse_huge"))
+    return outcomes
+
+
+def _outside(scratch: Path) -> Callable[[subprocess.CompletedProcess], str | None]:
+    def check(_proc: subprocess.CompletedProcess) -> str | None:
+        leaked = [p for p in (scratch / "escape-a", Path("/tmp/escape-b"), scratch / "ws" / "a")
+                  if p.exists() or p.is_symlink()]
+        return f"wrote outside its folder: {leaked[0]}" if leaked else None
+    return check
+
+
+def name_probes(scratch: Path, only: str | None) -> list[Outcome]:
+    run_msm(scratch, ["init"], check=True)
+    _imported_run(scratch)
+    src = write(scratch / "names" / "docs.jsonl", json.dumps({"text": DOC}) + "\n")
+    # a plan an attacker (or a careless path) points `msm report` at, outside the workspace
+    write(scratch / "escape-plan" / "plan.json", json.dumps({"conditions": {}, "stages": {}, "name": "x"}))
+    bad_names = ["../escape-a", "..", "a/b", ".hidden", "/tmp/escape-b", "x" * 300, "a\nb", ""]
+    outcomes = []
+    for index, bad in enumerate(bad_names):
+        commands = {
+            "import_run": ["corpus", "import", str(src), "--run", bad],
+            "snapshot_name": ["snapshot", "create", bad, "--from", "base"],
+            "report_name": ["report", bad],
+            "sft_out": ["train", "sft", "--model", "local:smollm2-135m", "--data", "cheese", "--out", bad],
+            "runs_show": ["runs", "show", bad],
+        }
+        for what, argv in commands.items():
+            probe = f"names/{what}/{index}"
+            if only and not probe.startswith(only):
+                continue
+            outcomes.append(judge(probe, argv, scratch, names=None, is_special=False, extra=_outside(scratch)))
+    probe = "names/report_escape_to_existing_plan"
+    if not only or probe.startswith(only):
+        rel = os.path.relpath(scratch / "escape-plan", scratch / "ws" / "reports")
+        outcomes.append(judge(probe, ["report", rel], scratch, names=None, is_special=False,
+                              extra=lambda _p: "report written outside the workspace"
+                              if (scratch / "escape-plan" / "report.html").exists() else None))
+    return outcomes
+
+
+# ---- catalog and disk ----------------------------------------------------------------------------------
+def _query(ws: Path, sql: str) -> list[tuple]:
+    import duckdb
+
+    con = duckdb.connect(str(ws / "catalog.duckdb"), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def _delete(ws: Path, sql: str) -> None:
+    import duckdb
+
+    con = duckdb.connect(str(ws / "catalog.duckdb"))
+    try:
+        con.execute(sql)
+    finally:
+        con.close()
+
+
+def catalog_probes(scratch: Path, only: str | None) -> list[Outcome]:
+    outcomes = []
+
+    def fresh(name: str) -> Path:
+        ws = scratch / "catalog" / name
+        run_msm(scratch, ["init"], ws=ws, check=True)
+        return ws
+
+    def imported(ws: Path, run: str) -> None:
+        src = write(ws.parent / f"{ws.name}-{run}.jsonl",
+                    "".join(json.dumps({"text": distinct_doc(i) + " " + run}) + "\n" for i in range(6)))
+        run_msm(scratch, ["corpus", "import", str(src), "--run", run], ws=ws, check=True)
+
+    def case(name: str, prepare: Callable[[Path], None], argv: list[str], verdict: Callable[[Path, subprocess.CompletedProcess], str | None]) -> None:
+        probe = f"catalog/{name}"
+        if only and not probe.startswith(only):
+            return
+        ws = fresh(name)
+        try:
+            prepare(ws)
+        except RuntimeError as exc:
+            outcomes.append(Outcome(probe, False, None, 0.0, str(exc)[:200]))
+            return
+        outcomes.append(judge(probe, argv, scratch, names=None, is_special=False, ws=ws,
+                              extra=lambda proc: verdict(ws, proc)))
+
+    # killed between renaming runs/.r.*.tmp into place and inserting the catalog row
+    def run_without_row(ws: Path) -> None:
+        imported(ws, "r")
+        _delete(ws, "DELETE FROM runs WHERE name = 'r'")
+
+    def run_listed(ws: Path, proc: subprocess.CompletedProcess) -> str | None:
+        names = [r["name"] for r in json.loads(proc.stdout or "[]")] if proc.returncode == 0 else []
+        return None if "r" in names else "run on disk missing from `runs list`"
+
+    case("run_dir_without_row", run_without_row, ["runs", "list", "--json"], run_listed)
+
+    def snapshot_without_row(ws: Path) -> None:
+        imported(ws, "r")
+        run_msm(scratch, ["curate", "--run", "r"], ws=ws, check=True)
+        run_msm(scratch, ["snapshot", "create", "s", "--from", "r"], ws=ws, check=True)
+        _delete(ws, "DELETE FROM snapshots WHERE name = 's'")
+
+    def snapshot_listed(ws: Path, proc: subprocess.CompletedProcess) -> str | None:
+        names = [r["name"] for r in json.loads(proc.stdout or "[]")] if proc.returncode == 0 else []
+        return None if "s" in names else "snapshot on disk missing from `snapshot list`"
+
+    case("snapshot_dir_without_row", snapshot_without_row, ["snapshot", "list", "--json"], snapshot_listed)
+
+    def curation_without_row(ws: Path) -> None:
+        imported(ws, "r")
+        run_msm(scratch, ["curate", "--run", "r"], ws=ws, check=True)
+        _delete(ws, "DELETE FROM curations")
+
+    def curation_indexed(ws: Path, proc: subprocess.CompletedProcess) -> str | None:
+        current = (ws / "runs" / "r" / "curation" / "CURRENT").read_text().strip()
+        rows = _query(ws, f"SELECT count(*) FROM curations WHERE curation_id = '{current}'")
+        return None if rows[0][0] == 1 else "CURRENT curation missing from the curations table"
+
+    case("current_curation_without_row", curation_without_row, ["init"], curation_indexed)
+
+    def row_without_run(ws: Path) -> None:
+        imported(ws, "gone")
+        shutil.rmtree(ws / "runs" / "gone")
+
+    def gone_not_listed(ws: Path, proc: subprocess.CompletedProcess) -> str | None:
+        names = [r["name"] for r in json.loads(proc.stdout or "[]")] if proc.returncode == 0 else ["?"]
+        return "catalog lists a run that has no directory" if "gone" in names else None
+
+    case("row_without_run_dir", row_without_run, ["runs", "list", "--json"], gone_not_listed)
+
+    def stale_staging(ws: Path) -> None:
+        for path in (ws / "snapshots" / ".s.abc123.tmp", ws / "runs" / ".r.def456.tmp", ws / "models" / ".m.0a1b2c.tmp"):
+            write(path / "documents.parquet", b"half-written")
+
+    def staging_gone(ws: Path, proc: subprocess.CompletedProcess) -> str | None:
+        left = [p for p in (ws / "snapshots" / ".s.abc123.tmp", ws / "runs" / ".r.def456.tmp",
+                            ws / "models" / ".m.0a1b2c.tmp") if p.exists()]
+        return f"abandoned staging left: {left[0].relative_to(ws)}" if left else None
+
+    case("abandoned_staging_dirs", stale_staging, ["init"], staging_gone)
+
+    def empty_run_dir(ws: Path) -> None:
+        (ws / "runs" / "e").mkdir(parents=True)   # killed after mkdir, before run.json
+
+    def name_reusable(ws: Path, proc: subprocess.CompletedProcess) -> str | None:
+        src = write(ws.parent / "reuse.jsonl", json.dumps({"text": DOC}) + "\n")
+        again = run_msm(scratch, ["corpus", "import", str(src), "--run", "e"], ws=ws)
+        return None if again.returncode == 0 else f"name stuck: {again.stderr.strip()[:120]}"
+
+    case("empty_run_dir_name_stuck", empty_run_dir, ["init"], name_reusable)
+    return outcomes
+
+
+MSM = ""
+
+
+def main() -> None:
+    global MSM
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--msm", default=str(Path(sys.executable).with_name("msm")), help="The msm executable to probe.")
+    parser.add_argument("--only", help="Run only probes whose name starts with this.")
+    parser.add_argument("--json", type=Path, help="Also write every outcome to this JSON file.")
+    args = parser.parse_args()
+    MSM = args.msm
+    scratch = Path(tempfile.mkdtemp(prefix="msm-hostile-"))
+    try:
+        outcomes = file_probes(scratch, args.only) + name_probes(scratch, args.only) + catalog_probes(scratch, args.only)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    for o in outcomes:
+        mark = "ok  " if o.clean else "FAIL"
+        detail = "" if o.clean else f"  <- {o.why}"
+        print(f"{mark} {o.probe:48s} exit={o.code} {o.seconds:5.1f} cpu-s  {o.stderr[:110]}{detail}")
+    clean = sum(o.clean for o in outcomes)
+    groups: dict[str, list[Outcome]] = {}
+    for o in outcomes:
+        groups.setdefault(o.probe.split("/")[0], []).append(o)
+    print()
+    for group, members in groups.items():
+        print(f"{group:20s} {sum(m.clean for m in members):4d} / {len(members):4d} clean")
+    print(f"{'total':20s} {clean:4d} / {len(outcomes):4d} clean")
+    if args.json:
+        args.json.write_text(json.dumps([o.__dict__ for o in outcomes], indent=2))
+
+
+if __name__ == "__main__":
+    main()
