@@ -15,12 +15,11 @@ from __future__ import annotations
 import os
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 from pydantic import BaseModel
 
-from msm.errors import BadInput, MsmError, first_line
+from msm.errors import BadInput
 from msm.progress import no_progress
 from msm.spec import Spec, load_spec, resolve_spec_path
 from msm.workspace import Workspace, check_name
@@ -137,47 +136,17 @@ def _generate_in_batches(store, spec, program, settings, request: GenerateReques
                          log: Callable[[str], None]) -> GenerateResult:
     from msm.corpus.generate.batch import BatchEngine
     from msm.corpus.generate.engine import open_run, run_lock
+    from msm.corpus.lmrun.rounds import batch_client, run_batch_mode
 
-    client = None
-    if request.batch:
-        import openai
-
-        api_key = os.environ.get("MSM_API_KEY") or os.environ.get("OPENAI_API_KEY")
-        if not api_key and not request.api_base:
-            raise BadInput("--batch: no API key (set OPENAI_API_KEY or MSM_API_KEY)")
-        client = openai.OpenAI(base_url=request.api_base, api_key=api_key or "not-needed",
-                               timeout=request.request_timeout)
+    client = batch_client(request.api_base, request.request_timeout) if request.batch else None
     with run_lock(store):
         open_run(store, settings)
         engine = BatchEngine(store, spec, program, settings, client=client, poll_s=request.poll_interval,
                              max_failures=request.max_failures, round_progress=progress,
                              log=lambda message: log(f"generate: {message}"))
-        ingested = {"answered": 0, "errors": 0, "skipped": 0}
-        for path in request.ingest_outputs:
-            result = engine.ingest_output_file(Path(path))
-            log(f"generate: {path}: {result.answered} answers applied, {result.errors} per-request errors "
-                f"(asked again in the next file), {result.skipped} lines for work already done")
-            for key in ingested:
-                ingested[key] += getattr(result, key)
-        files: list[str] = []
-        next_stages = None
-        if request.batch:
-            import openai
-
-            try:
-                engine.run()
-            except openai.OpenAIError as exc:
-                raise MsmError(f"batch API: {type(exc).__name__}: {first_line(exc, 200)}; "
-                               f"rerun the same command to resume") from None
-        elif request.batch_file_only:
-            next_stages, paths, n_requests = engine.write_request_files(Path(request.batch_file_only))
-            files = [str(p) for p in paths]
-            if paths:
-                log(f"generate: wrote {n_requests} {next_stages} requests to {len(paths)} file(s); run them "
-                    f"(e.g. `vllm run-batch -i FILE -o OUT --model MODEL`), then rerun with --ingest-batch-output OUT")
-        else:
-            next_stages = ",".join(sorted({r.stage for r in engine.open_requests()})) or None
+        done = run_batch_mode(engine, submit=request.batch, file_dir=request.batch_file_only,
+                              ingest_outputs=request.ingest_outputs, log=lambda message: log(f"generate: {message}"))
     return _result(store, settings, engine, mode="batch" if request.batch else "batch-files",
                    cost_basis="batch price: LiteLLM list price x 0.5 (0 for models LiteLLM does not know)",
-                   batches_submitted=engine.batches_submitted, rounds=engine.rounds, ingested=ingested,
-                   files_written=files, next_stages=next_stages)
+                   batches_submitted=engine.batches_submitted, rounds=engine.rounds, ingested=done.ingested,
+                   files_written=done.files_written, next_stages=done.next_stages)

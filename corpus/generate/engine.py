@@ -1,62 +1,45 @@
-"""Run the generator program over a spec into a run store: concurrent, resumable, accounted.
+"""The document walk: what a document run's slots are, which are still open, the checks a written document must pass,
+and how a slot's write (and revise) calls become a stored document — for both engines of `msm.corpus.lmrun`.
 
-What a run keeps on disk, all append-only (a kill -9 loses at most the calls in flight):
+What a run keeps on disk (all append-only; `lmrun.worklog` keeps them):
 
     runs/<name>/run.json          settings (GenerationSettings), written once; a rerun must match them
     runs/<name>/stages.jsonl      StageRecord per plan / types / ideas answer (or its failure), keyed by stage and
-                                  item, so a resume replays them instead of paying for them again
+                                  item, and written-but-not-yet-revised drafts of the batch engine (stage `draft`)
     runs/<name>/calls.jsonl       CallRecord per LM call: stage, item, tokens, cost, cache hit, error
     runs/<name>/documents.jsonl   finished documents with provenance (RunStore)
     runs/<name>/failures.jsonl    rejected attempts with the raw LM text; `permanent` marks a given-up item
-    runs/<name>/batches.jsonl     BatchEvent per batch step of `--batch` runs (batch.py)
+    runs/<name>/batches.jsonl     BatchEvent per batch step of `--batch` runs (lmrun.rounds)
 
-Two engines share `RunRecorder` (the records, the checks on written documents, the pending slots) and
-`planning.SlotWalk` (which slot gets which clause, type and idea): `ItemEngine` here calls the LM item by item with
-`concurrency` calls in flight; `batch.BatchEngine` sends whole stages as rounds of batch requests.
+`DocumentWalk` gives the engines `planning.SlotWalk`'s brainstorm questions and write jobs; `ItemEngine` here runs it
+item by item (`lmrun.items.ItemRunner`, `concurrency` calls in flight), `batch.BatchEngine` in batch rounds
+(`lmrun.rounds.BatchRounds`).
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
-import random
-import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any, Callable, NamedTuple
 
-import dspy
-from dspy.utils.exceptions import AdapterParseError
-from pydantic import BaseModel
-
-from msm.atomic import append_jsonl, read_jsonl, repair_jsonl_tail
 from msm.corpus.generate import checks
-from msm.corpus.generate.lm.backends import Backend, backoff_s, is_transient, retry_after_s
+from msm.corpus.generate.lm.backends import Backend
 from msm.corpus.generate.lm.lenient_adapter import LenientAdapter
-from msm.corpus.generate.planning import Slot, SlotWalk, StageAsk, WriteJob, slots
+from msm.corpus.generate.planning import Slot, SlotWalk, WriteJob, slots
 from msm.corpus.generate.program import SpecDocumentProgram
 from msm.corpus.generate.settings import RESUME_KEYS, GenerationSettings
-from msm.corpus.records import (CallRecord, DocumentRecord, FailureRecord, StageRecord, resume_line)
+from msm.corpus.lmrun import worklog
+from msm.corpus.lmrun.caller import CallOutcome, LMCaller, Sampling
+from msm.corpus.lmrun.items import ItemRunner
+from msm.corpus.lmrun.walk import AskMany, Open, PendingCall
+from msm.corpus.lmrun.worklog import RunLocked, Totals, WorkLog, run_lock  # noqa: F401  (the engines' names)
+from msm.corpus.records import DocumentRecord, StageRecord
 from msm.corpus.run_store import RunStore
-from msm.errors import BadInput, MsmError, first_line
 from msm.progress import no_advance
 from msm.spec import Spec
 from msm.workspace import utc_now
 
-
-@dataclass
-class CallOutcome:
-    ok: bool
-    values: dict[str, Any] = field(default_factory=dict)
-    raw: str | None = None
-    reason: str | None = None
-    parse_mode: str | None = None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost: float = 0.0
-    finish_reason: str | None = None
+STAGE_ORDER = ("plan", "types", "ideas", "write", "revise")
 
 
 @dataclass
@@ -73,87 +56,30 @@ class Draft:
     critique: str | None = None
 
 
-@dataclass
-class Totals:
-    done: int = 0
-    failed: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost: float = 0.0
-    calls: int = 0
-    retries: int = 0
+class SlotJob(NamedTuple):
+    """An open slot's write job and the attempt it starts at (failed attempts already recorded)."""
+
+    write: WriteJob
+    attempt: int
 
 
-class RunLocked(MsmError):
-    pass
+def sampling_for(settings: GenerationSettings) -> Sampling:
+    return Sampling(lm=settings.lm, temperature=settings.temperature, max_tokens=settings.max_tokens,
+                    max_retries=settings.max_retries)
 
 
-class RunRecorder:
-    """What both engines share: the run's records (stages, calls, documents, failures), the checks a written
-    document must pass, and which slots are still open."""
+class DocumentWalk:
+    """A document run as both engines see it: slots, the slot walk, the checks on written text, and the records."""
 
-    def __init__(self, store: RunStore, spec: Spec, program: SpecDocumentProgram, settings: GenerationSettings, *,
-                 adapter: LenientAdapter, max_failures: int | None = None,
-                 on_progress: Callable[..., None] = no_advance,
-                 sleep: Callable[[float], None] = time.sleep):
-        self.store = store
+    stage_order = STAGE_ORDER
+
+    def __init__(self, log: WorkLog, spec: Spec, program: SpecDocumentProgram, settings: GenerationSettings):
+        self.log = log
+        self.store = log.store
         self.spec = spec
         self.program = program
         self.settings = settings
-        self.adapter = adapter
-        self.max_failures = max_failures
-        self.on_progress = on_progress
-        self.sleep = sleep
         self.walker = SlotWalk(spec, settings)
-        self.rng = random.Random(settings.seed)
-        self._lock = threading.Lock()
-        self.totals = Totals()
-        self.started = time.monotonic()
-        self.stages_path = store.dir / "stages.jsonl"
-        self.calls_path = store.dir / "calls.jsonl"
-        for path in (self.stages_path, self.calls_path, store.documents_path, store.failures_path):
-            repair_jsonl_tail(path)  # a killed run's torn last line; from here on only this process appends
-        self.stage_cache: dict[tuple[str, str], StageRecord] = {}
-        for raw in read_jsonl(self.stages_path):
-            record = StageRecord.model_validate(raw)
-            self.stage_cache.setdefault((record.stage, record.key), record)
-
-    def _append(self, path: Path, records: list[BaseModel]) -> None:
-        """Every record the run writes goes through here (called under `_lock`)."""
-        append_jsonl(path, [resume_line(r) if not isinstance(r, (DocumentRecord, FailureRecord))
-                            else r.model_dump(mode="json") for r in records])
-
-    # ---- accounting -----------------------------------------------------------------------------------------------
-    def log_call(self, stage: str, item: str, rollout: str, entry: dict | None, latency: float,
-                 error: str | None = None, **extra: Any) -> None:
-        usage = (entry or {}).get("usage") or {}
-        response = (entry or {}).get("response")
-        record = CallRecord(stage=stage, item=item, rollout=rollout,
-                            prompt_tokens=int(usage.get("prompt_tokens") or 0),
-                            completion_tokens=int(usage.get("completion_tokens") or 0),
-                            cost=float((entry or {}).get("cost") or 0.0),
-                            cache_hit=bool(getattr(response, "cache_hit", False)), error=error,
-                            latency_s=round(latency, 3), at=utc_now().isoformat(), **extra)
-        with self._lock:
-            self.totals.calls += 1
-            self.totals.prompt_tokens += record.prompt_tokens
-            self.totals.completion_tokens += record.completion_tokens
-            self.totals.cost += record.cost
-            self._append(self.calls_path, [record])
-
-    def record_stage(self, stage: str, key: str, outcome: CallOutcome, batch_id: str | None = None) -> StageRecord:
-        record = StageRecord(stage=stage, key=key, ok=outcome.ok, output=outcome.values, raw=outcome.raw,
-                             reason=outcome.reason, parse_mode=outcome.parse_mode, lm=self.settings.lm,
-                             at=utc_now().isoformat(), batch_id=batch_id)
-        if not outcome.ok and outcome.raw is None:
-            return record  # the provider never answered (outage, bad key): not cached, so a rerun asks again
-        with self._lock:
-            self._append(self.stages_path, [record])
-            self.stage_cache.setdefault((stage, key), record)
-        return record
-
-    def cached(self, ask: StageAsk) -> StageRecord | None:
-        return self.stage_cache.get((ask.stage, ask.key))
 
     # ---- slots ------------------------------------------------------------------------------------------------------
     def pending_slots(self) -> tuple[list[Slot], list[Slot], dict[str, int]]:
@@ -164,29 +90,36 @@ class RunRecorder:
         attempts_used: dict[str, int] = {}
         for f in failures:
             attempts_used[f.item_id] = attempts_used.get(f.item_id, 0) + 1
-        self.totals.failed = len(given_up)
+        self.log.totals.failed = len(given_up)
         all_slots = slots(self.store.name, self.spec, self.settings.n_docs)
         pending = [s for s in all_slots if s.doc_id not in done and s.doc_id not in given_up]
         return all_slots, pending, attempts_used
+
+    def progress(self) -> tuple[int, int]:
+        all_slots, pending, _ = self.pending_slots()
+        return len(all_slots) - len(pending), len(all_slots)
+
+    def open_work(self, ask_many: AskMany) -> Open:
+        _, pending, attempts_used = self.pending_slots()
+        if not pending:
+            return Open()
+        walked = self.walker.walk(pending, ask_many)
+        return Open(jobs=[SlotJob(job, attempts_used.get(job.slot.doc_id, 0)) for job in walked.jobs],
+                    missing=walked.missing)
 
     def out_of_attempts(self, job: WriteJob, attempt: int) -> bool:
         """A rerun with fewer --attempts than this item already used: it fails permanently, nothing is asked."""
         if attempt < self.settings.attempts:
             return False
-        self.fail(job.slot.doc_id, "write", f"no attempts left ({attempt} used)", None, True)
+        self.log.fail(job.slot.doc_id, "write", f"no attempts left ({attempt} used)", None, True)
         return True
-
-    def check_failures(self) -> None:
-        if self.max_failures is not None and self.totals.failed > self.max_failures:
-            raise MsmError(f"run {self.store.name}: stopped after {self.totals.failed} failed items "
-                           f"(--max-failures {self.max_failures}); finished documents are kept, rerun to resume")
 
     # ---- checks on written text -------------------------------------------------------------------------------------
     def check_written(self, job: WriteJob, attempt: int, written: CallOutcome) -> Draft | None:
         """The write call's document if it passes the checks; otherwise the failure is recorded and None returned."""
         last = attempt == self.settings.attempts - 1
         if not written.ok:
-            self.fail(job.slot.doc_id, "write", written.reason or "failed", written.raw, last)
+            self.log.fail(job.slot.doc_id, "write", written.reason or "failed", written.raw, last)
             return None
         text, finish = written.values["document"].strip(), written.finish_reason
         if finish == "length":
@@ -201,19 +134,19 @@ class RunRecorder:
         problems = checks.document_problems(draft.text, self.spec, job.clause, min_words=self.settings.min_words,
                                             opening=job.opening)
         if problems:
-            self.fail(job.slot.doc_id, "write", "; ".join(problems), draft.text, last)
+            self.log.fail(job.slot.doc_id, "write", "; ".join(problems), draft.text, last)
             return None
         return draft
 
     def check_revised(self, job: WriteJob, attempt: int, draft: Draft, revised: CallOutcome) -> Draft | None:
         last = attempt == self.settings.attempts - 1
         if not revised.ok:
-            self.fail(job.slot.doc_id, "revise", revised.reason or "failed", revised.raw, last)
+            self.log.fail(job.slot.doc_id, "revise", revised.reason or "failed", revised.raw, last)
             return None
         text = revised.values["revised_document"].strip()
         problems = checks.document_problems(text, self.spec, job.clause, min_words=self.settings.min_words)
         if problems:
-            self.fail(job.slot.doc_id, "revise", "; ".join(problems), text, last)
+            self.log.fail(job.slot.doc_id, "revise", "; ".join(problems), text, last)
             return None
         return Draft(text=text, stage="revise", parse_mode=revised.parse_mode, finish_reason=revised.finish_reason,
                      prompt_tokens=draft.prompt_tokens + revised.prompt_tokens,
@@ -241,188 +174,84 @@ class RunRecorder:
                       "opening_chars": len(job.opening) if draft.stage == "write" else 0,
                       **(extra_metadata or {})},
         )
-        with self._lock:
-            self._append(self.store.documents_path, [record])
-            self.totals.done += 1
+        self.log.store_record(record)
 
-    def fail(self, item_id: str, stage: str, reason: str, raw: str | None, permanent: bool) -> None:
-        failure = FailureRecord(run=self.store.name, item_id=item_id, stage=stage, reason=reason[:500], raw=raw,
-                                created_at=utc_now(), permanent=permanent)
-        with self._lock:
-            self._append(self.store.failures_path, [failure])
-            if permanent:
-                self.totals.failed += 1
+    # ---- item engine: a slot's calls one after another ----------------------------------------------------------
+    def run_job(self, job: SlotJob, call: Callable[..., CallOutcome]) -> int:
+        self.write_item(job.write, job.attempt, call)
+        return 1
 
-    def status(self) -> dict[str, Any]:
-        minutes = max((time.monotonic() - self.started) / 60, 1e-9)
-        t = self.totals
-        return {"docs/min": f"{t.done / minutes:.1f}", "tok": t.prompt_tokens + t.completion_tokens,
-                "cost": f"${t.cost:.4f}", "fail": t.failed}
+    def write_item(self, job: WriteJob, first_attempt: int, call: Callable[..., CallOutcome]) -> None:
+        if self.out_of_attempts(job, first_attempt):
+            return
+        for attempt in range(first_attempt, self.settings.attempts):
+            written = call(self.program.write, stage="write", item=job.slot.doc_id, rollout=job.rollout(attempt),
+                           prefill=job.opening or None, **job.inputs)
+            draft = self.check_written(job, attempt, written)
+            if draft is not None and self.settings.revise:
+                revised = call(self.program.revise, stage="revise", item=job.slot.doc_id,
+                               rollout=job.rollout(attempt), **job.revise_inputs(draft.text))
+                draft = self.check_revised(job, attempt, draft, revised)
+            if draft is not None:
+                self.store_document(job, attempt, draft)
+                return
+
+    # ---- batch engine: a slot's next call ---------------------------------------------------------------------------
+    def job_calls(self, job: SlotJob) -> list[PendingCall]:
+        """The write call of the slot's current attempt, or its revise call once a draft of it is kept. A written-
+        but-not-yet-revised draft is kept in `stages.jsonl` (stage `draft`, key `<doc id>:<attempt>`), so the
+        revise round never pays for a write twice."""
+        write_job, attempt = job
+        if self.out_of_attempts(write_job, attempt):
+            return []
+        draft = self.log.stage_cache.get(("draft", f"{write_job.slot.doc_id}:{attempt}"))
+        if draft is not None and self.settings.revise:
+            return [self._revise_call(write_job, attempt, Draft(**draft.output))]
+        return [self._write_call(write_job, attempt)]
+
+    def _write_call(self, job: WriteJob, attempt: int) -> PendingCall:
+        doc_id = job.slot.doc_id
+
+        def apply(outcome: CallOutcome, batch_id: str | None) -> None:
+            draft = self.check_written(job, attempt, outcome)
+            if draft is None:
+                return
+            if not self.settings.revise:
+                self.store_document(job, attempt, draft, {"batch_id": batch_id, "batch_ids": {"write": batch_id}})
+                return
+            self.log.keep_stage(StageRecord(stage="draft", key=f"{doc_id}:{attempt}", ok=True, output=draft.__dict__,
+                                            batch_id=batch_id, lm=self.settings.lm, at=utc_now().isoformat()))
+
+        return PendingCall(self.program.write, "write", f"{doc_id}|{attempt}", doc_id, job.rollout(attempt),
+                           job.inputs, job.opening or None, apply)
+
+    def _revise_call(self, job: WriteJob, attempt: int, draft: Draft) -> PendingCall:
+        write_batch = self.log.stage_cache[("draft", f"{job.slot.doc_id}:{attempt}")].batch_id
+
+        def apply(outcome: CallOutcome, batch_id: str | None) -> None:
+            revised = self.check_revised(job, attempt, draft, outcome)
+            if revised is not None:
+                self.store_document(job, attempt, revised,
+                                    {"batch_id": batch_id, "batch_ids": {"write": write_batch, "revise": batch_id}})
+
+        return PendingCall(self.program.revise, "revise", f"{job.slot.doc_id}|{attempt}", job.slot.doc_id,
+                           job.rollout(attempt), job.revise_inputs(draft.text), None, apply)
 
 
-class ItemEngine(RunRecorder):
+class ItemEngine(ItemRunner):
     """Item by item: brainstorms answered level by level with `concurrency` calls in flight, then every pending
     slot's write (and revise) calls, `concurrency` at a time (a local model's batch size)."""
 
     def __init__(self, store: RunStore, spec: Spec, backend: Backend, program: SpecDocumentProgram,
                  settings: GenerationSettings, *, concurrency: int, max_failures: int | None = None,
                  on_progress: Callable[..., None] = no_advance, sleep: Callable[[float], None] = time.sleep):
-        super().__init__(store, spec, program, settings,
-                         adapter=LenientAdapter(plain_prompts=settings.profile == "weak", prefill_as_turn=backend.local),
-                         max_failures=max_failures, on_progress=on_progress, sleep=sleep)
-        self.backend = backend
-        self.concurrency = concurrency
-
-    # ---- one LM call, with retries and accounting -----------------------------------------------------------
-    def call(self, predictor: dspy.Predict, *, stage: str, item: str, rollout: str, prefill: str | None = None,
-             **inputs: Any) -> CallOutcome:
-        lm = self.backend.lm.copy(rollout_id=rollout, temperature=self.settings.temperature,
-                                  max_tokens=self.settings.max_tokens[stage])
-        for retry in range(self.settings.max_retries + 1):
-            before = len(lm.history)
-            started = time.monotonic()
-            try:
-                self.adapter.set_prefill(prefill)
-                with dspy.context(lm=lm, adapter=self.adapter):
-                    prediction = predictor(**inputs)
-                outcome = CallOutcome(ok=True, values=dict(prediction.items()), parse_mode=self.adapter.last_parse_mode)
-            except AdapterParseError as exc:
-                outcome = CallOutcome(ok=False, raw=str(exc.lm_response or ""), reason="unparseable answer")
-            except Exception as exc:  # provider errors arrive as many LiteLLM/httpx/openai types
-                transient = is_transient(exc)
-                reason = f"{type(exc).__name__}: {first_line(exc, 300)}"
-                self.log_call(stage, item, rollout, None, time.monotonic() - started, error=reason)
-                if transient and retry < self.settings.max_retries:
-                    with self._lock:
-                        self.totals.retries += 1
-                    wait_s = retry_after_s(exc)
-                    self.sleep(wait_s if wait_s is not None else backoff_s(retry, base=0.5, cap=30.0, rng=self.rng))
-                    continue
-                return CallOutcome(ok=False, reason=("gave up after retries: " if transient else "") + reason)
-            finally:
-                self.adapter.set_prefill(None)
-            for entry in lm.history[before:]:
-                _account(outcome, entry)
-                self.log_call(stage, item, rollout, entry, time.monotonic() - started)
-            if outcome.raw is None and lm.history[before:]:
-                outcome.raw = _entry_text(lm.history[-1])
-            return outcome
-        raise AssertionError("unreachable")  # the loop returns on its last iteration
-
-    def answer(self, ask: StageAsk) -> StageRecord:
-        """A brainstorm answer from the run's cache, or from the LM (then cached, append-only)."""
-        cached = self.cached(ask)
-        if cached is not None:
-            return cached
-        outcome = self.call(getattr(self.program, ask.predictor), stage=ask.stage, item=ask.key,
-                            rollout=f"{ask.stage}:{ask.key}", **ask.inputs)
-        return self.record_stage(ask.stage, ask.key, outcome)
-
-    # ---- the run --------------------------------------------------------------------------------------------
-    def run(self) -> Totals:
-        all_slots, pending, attempts_used = self.pending_slots()
-        self.on_progress(len(all_slots) - len(pending), **self.status())
-        if not pending:
-            return self.totals
-        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="generate") as pool:
-            walked = self.walker.walk(pending, lambda asks: list(pool.map(self.answer, asks)))
-            futures: dict[Future, str] = {}
-            queue = list(walked.jobs)
-            stop = False
-            while queue or futures:
-                while queue and not stop and len(futures) < self.concurrency:
-                    job = queue.pop(0)
-                    futures[pool.submit(self.write_item, job, attempts_used.get(job.slot.doc_id, 0))] = job.slot.doc_id
-                if not futures:
-                    break
-                finished, _ = wait(list(futures), return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    futures.pop(fut)
-                    fut.result()  # a bug in write_item should surface, not vanish
-                    self.on_progress(1, **self.status())
-                    if self.max_failures is not None and self.totals.failed > self.max_failures:
-                        stop = True
-            if stop:
-                self.check_failures()
-        return self.totals
-
-    def write_item(self, job: WriteJob, first_attempt: int) -> None:
-        if self.out_of_attempts(job, first_attempt):
-            return
-        for attempt in range(first_attempt, self.settings.attempts):
-            written = self.call(self.program.write, stage="write", item=job.slot.doc_id, rollout=job.rollout(attempt),
-                                prefill=job.opening or None, **job.inputs)
-            draft = self.check_written(job, attempt, written)
-            if draft is not None and self.settings.revise:
-                revised = self.call(self.program.revise, stage="revise", item=job.slot.doc_id,
-                                    rollout=job.rollout(attempt), **job.revise_inputs(draft.text))
-                draft = self.check_revised(job, attempt, draft, revised)
-            if draft is not None:
-                self.store_document(job, attempt, draft)
-                return
-
-
-def _account(outcome: CallOutcome, entry: dict) -> None:
-    usage = entry.get("usage") or {}
-    outcome.prompt_tokens += int(usage.get("prompt_tokens") or 0)
-    outcome.completion_tokens += int(usage.get("completion_tokens") or 0)
-    outcome.cost += float(entry.get("cost") or 0.0)
-    outcome.finish_reason = _finish_reason(entry.get("response"))
-
-
-def _entry_text(entry: dict) -> str | None:
-    outputs = entry.get("outputs") or []
-    if not outputs:
-        return None
-    first = outputs[0]
-    return first.get("text") if isinstance(first, dict) else str(first)
-
-
-def _finish_reason(response: Any) -> str | None:
-    if isinstance(getattr(response, "finish_reason", None), str):  # DSPy's own normalized Response
-        return response.finish_reason
-    choices = getattr(response, "choices", None)
-    if choices is None and isinstance(response, dict):
-        choices = response.get("choices")
-    if not choices:
-        return None
-    first = choices[0]
-    return getattr(first, "finish_reason", None) or (first.get("finish_reason") if isinstance(first, dict) else None)
-
-
-class run_lock:
-    """One generating process per run: a second one would write the same slots twice."""
-
-    def __init__(self, store: RunStore):
-        self.path = store.dir / ".generate.lock"
-
-    def __enter__(self) -> "run_lock":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self.fd)
-            raise RunLocked(f"run {self.path.parent.name}: another `msm generate` is writing it right now") from None
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        fcntl.flock(self.fd, fcntl.LOCK_UN)
-        os.close(self.fd)
+        log = WorkLog(store, lm=settings.lm, max_failures=max_failures)
+        adapter = LenientAdapter(plain_prompts=settings.profile == "weak", prefill_as_turn=backend.local)
+        caller = LMCaller(log, backend, adapter, sampling_for(settings), seed=settings.seed, sleep=sleep)
+        super().__init__(DocumentWalk(log, spec, program, settings), log, caller, concurrency=concurrency,
+                         on_progress=on_progress)
 
 
 def open_run(store: RunStore, settings: GenerationSettings) -> None:
     """Create the run, or check that a rerun asks for the same corpus (then it resumes)."""
-    if not store.exists():
-        store.create(kind="generated", config=settings.model_dump(mode="json"), spec_id=settings.spec_id,
-                     spec_hash=settings.spec_hash)
-        return
-    existing = store.config()
-    if existing.get("kind") != "generated":
-        raise BadInput(f"run {store.name}: is an {existing.get('kind')} run; generate into a new --run")
-    config = existing.get("config", {})
-    new = settings.model_dump(mode="json")
-    for key in RESUME_KEYS:
-        if config.get(key) != new[key]:
-            raise BadInput(f"run {store.name}: was started with {key}={config.get(key)!r}, this command has "
-                           f"{new[key]!r}; rerun with the same settings to resume, or pick a new --run")
+    worklog.open_run(store, settings, kind="generated", resume_keys=RESUME_KEYS)

@@ -23,14 +23,15 @@ import random
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
 from msm.corpus.generate import checks
 from msm.corpus.generate.openings import weak_opening
 from msm.corpus.generate.settings import GenerationSettings
-from msm.corpus.records import StageRecord, stable_id
+from msm.corpus.lmrun.walk import AskMany, StageAsk
+from msm.corpus.records import stable_id
 from msm.spec import Clause, Spec
 
 SEEDS_FILE = Path(__file__).with_name("seeds.yaml")
@@ -164,19 +165,6 @@ def build_write_job(spec: Spec, settings: GenerationSettings, *, slot: Slot, cla
 
 
 # ---- the slot walk ----------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class StageAsk:
-    """One brainstorm question of the walk: which predictor of the program, and the key its answer is cached under."""
-
-    predictor: str  # attribute of SpecDocumentProgram: plan | doc_types | ideas
-    stage: str      # plan | types | ideas
-    key: str
-    inputs: dict[str, Any] = field(hash=False, compare=False)
-
-
-AskMany = Callable[[list[StageAsk]], list[StageRecord | None]]
-
-
 @dataclass
 class WalkResult:
     """Either the write jobs of the pending slots (`missing` empty) or the questions still open at the level where

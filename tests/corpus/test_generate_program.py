@@ -162,7 +162,7 @@ def test_short_type_brainstorm_never_pairs_an_idea_with_the_wrong_clause_or_type
     alpha_types = [d.doc_type for d in docs if d.clause_id == "alpha"]
     assert len(set(alpha_types)) == 4 and "forum thread" in alpha_types
     # the short brainstorm was resampled before falling back (3 tries, each cached)
-    assert {k for s, k in job.stage_cache if s == "types" and k.startswith("alpha#")} == {"alpha#0", "alpha#1", "alpha#2"}
+    assert {k for s, k in job.log.stage_cache if s == "types" and k.startswith("alpha#")} == {"alpha#0", "alpha#1", "alpha#2"}
 
 
 def test_short_idea_brainstorm_is_topped_up_for_the_same_type_and_counts_unsuitable() -> None:
