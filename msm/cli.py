@@ -55,6 +55,7 @@ def _register() -> None:
     from msm.spec_cli import spec_group
     from msm.models_cli import models_group
     from msm.corpus.generate.cli import generate_command
+    from msm.corpus.aft.cli import aft_group
     from msm.corpus.runs_cli import corpus_group, runs_group
     from msm.corpus.optimize.cli import optimize_command
     from msm.corpus.curate.cli import curate_group
@@ -64,7 +65,7 @@ def _register() -> None:
     from msm.eval.cli import eval_command
     from msm.experiment_cli import experiment_group, report_command
 
-    for command in (spec_group, models_group, generate_command, runs_group, corpus_group, optimize_command,
+    for command in (spec_group, models_group, generate_command, aft_group, runs_group, corpus_group, optimize_command,
                     curate_group, snapshot_group, review_group, train_group, eval_command, experiment_group,
                     report_command):
         cli.add_command(command)
