@@ -35,6 +35,21 @@ class GenerateSettings(_Strict):
     extra_args: list[str] = Field(default_factory=list, description="More `msm generate` options, passed as given.")
 
 
+class AftGenerateSettings(_Strict):
+    """How `sft.data: aft:SPEC` chats are written (`msm aft generate`), then curated with the shipped chat config and
+    frozen into a snapshot that the sft stage reads."""
+
+    lm: str = "local:smollm2-135m"
+    api_base: str | None = None
+    program: str | None = None
+    n: int = Field(default=24, ge=1, description="Judged chats to keep.")
+    style: Literal["value", "rule", "opaque"] = "value"
+    profile: Literal["auto", "weak", "strong"] = "auto"
+    seed: int = 0
+    concurrency: int | None = Field(default=None, ge=1)
+    extra_args: list[str] = Field(default_factory=list, description="More `msm aft generate` options, passed as given.")
+
+
 class CurateSettings(_Strict):
     config: str | None = Field(default=None, description="Curation config YAML (default: the shipped one).")
     steps: str = "dedup,filters"
@@ -53,7 +68,9 @@ class MidtrainSettings(_Strict):
 
 
 class SftSettings(_Strict):
-    data: str = Field(default="cheese", description="AFT data: a shipped name (cheese, safety) or a JSONL path.")
+    data: str = Field(default="cheese", description=(
+        "AFT data: a shipped name (cheese, safety), a JSONL path, snapshot:NAME (the chats of an existing snapshot), "
+        "or aft:SPEC (chats written for SPEC by the `aft_generate` stage, curated and frozen by the experiment)."))
     with_reasoning: bool = False
     lora: bool = True
     epochs: int = Field(default=1, ge=1)
@@ -100,6 +117,7 @@ class Experiment(_Strict):
         default="auto", description="auto: curated documents pass; required: snapshots take only accepted documents.")
     generate: GenerateSettings = Field(default_factory=GenerateSettings)
     curate: CurateSettings = Field(default_factory=CurateSettings)
+    aft_generate: AftGenerateSettings = Field(default_factory=AftGenerateSettings)
     midtrain: MidtrainSettings = Field(default_factory=MidtrainSettings)
     sft: SftSettings = Field(default_factory=SftSettings)
     eval: EvalSettings = Field(default_factory=EvalSettings)

@@ -1,7 +1,7 @@
 """`msm experiment run`: every stage of every condition, each cached by the hash of its inputs.
 
 The runner turns an Experiment into a graph of stages — generate → curate → snapshot → midtrain → sft →
-eval — and runs each as its own `msm` subprocess (the same commands a researcher would type, so a stage
+eval, and for `sft.data: aft:SPEC` aft_generate → aft_curate → aft_snapshot before sft — and runs each as its own `msm` subprocess (the same commands a researcher would type, so a stage
 behaves identically inside and outside an experiment, and each frees its memory when it ends).
 
 Caching: a stage's key is sha256 over its settings, the content hashes of its inputs (spec, AFT data,
@@ -31,7 +31,8 @@ from msm.experiment_config import Condition, Experiment
 from msm.spec import load_spec, resolve_spec_path
 from msm.workspace import Workspace, utc_now
 
-STAGE_ORDER = ("generate", "curate", "snapshot", "midtrain", "sft", "eval")
+STAGE_ORDER = ("generate", "curate", "snapshot", "aft_generate", "aft_curate", "aft_snapshot", "midtrain", "sft", "eval")
+AFT_PREFIX, SNAPSHOT_PREFIX = "aft:", "snapshot:"
 
 
 @dataclass
@@ -75,7 +76,7 @@ def _aft_data_hash(data: str) -> str:
     shipped = resources.files("msm.train") / f"data_{data}_aft.jsonl"
     if shipped.is_file():
         return hashlib.sha256(shipped.read_bytes()).hexdigest()
-    raise BadInput(f"sft.data: {data!r} is neither a file nor a shipped AFT set (cheese, safety)")
+    raise BadInput(f"sft.data: {data!r} is neither a file, a shipped AFT set (cheese, safety), snapshot:NAME nor aft:SPEC")
 
 
 def _opt(flag: str, value: Any) -> list[str]:
@@ -115,15 +116,23 @@ def plan_experiment(experiment: Experiment, ws: Workspace, only: Iterable[str] |
                             condition.name)
         sft = experiment.sft_for(condition)
         if sft is not None:
-            sft_key = _key("sft", {"model": model_key or experiment.base_model, "data_hash": _aft_data_hash(sft.data),
-                                   **sft.model_dump()})
+            data, data_hash, data_stage = sft.data, None, None
+            if sft.data.startswith(AFT_PREFIX):
+                data_stage = _plan_aft_data(experiment, condition, sft.data[len(AFT_PREFIX):], add)
+                data, data_hash = f"{SNAPSHOT_PREFIX}{stages[data_stage].output}", data_stage
+            elif sft.data.startswith(SNAPSHOT_PREFIX):
+                from msm.corpus.snapshot.store import read_manifest
+
+                data_hash = read_manifest(ws, sft.data[len(SNAPSHOT_PREFIX):]).content_hash
+            sft_key = _key("sft", {"model": model_key or experiment.base_model,
+                                   "data_hash": data_hash or _aft_data_hash(sft.data), **sft.model_dump()})
             sft_name = f"{prefix}-sft-{sft_key[:10]}"
-            argv = ["train", "sft", "--model", model_name, "--data", sft.data, "--out", sft_name,
+            argv = ["train", "sft", "--model", model_name, "--data", data, "--out", sft_name,
                     "--lora" if sft.lora else "--full", "--epochs", str(sft.epochs), "--batch-size", str(sft.batch_size),
                     "--max-length", str(sft.max_length), "--seed", str(sft.seed), *_opt("--lr", sft.lr),
                     *_opt("--max-steps", sft.max_steps), *(["--with-reasoning"] if sft.with_reasoning else [])]
             model_key = add(Stage("sft", sft_key, "sft", sft_name, argv + sft.extra_args,
-                                  [model_key] if model_key else []), condition.name)
+                                  [k for k in (model_key, data_stage) if k]), condition.name)
             model_name = sft_name
         models[condition.name] = model_name
         ev = experiment.eval
@@ -174,6 +183,30 @@ def _plan_corpus(experiment: Experiment, condition: Condition, add: Callable[[St
     return add(Stage("snapshot", snap_key, "snapshot", snap_name, argv, curate_keys), condition.name)
 
 
+def _plan_aft_data(experiment: Experiment, condition: Condition, spec_ref: str,
+                   add: Callable[[Stage, str], str]) -> str:
+    """aft_generate → aft_curate (the shipped chat config) → aft_snapshot for `sft.data: aft:SPEC`; the snapshot key."""
+    spec = load_spec(resolve_spec_path(spec_ref))
+    settings = experiment.aft_generate
+    gen_key = _key("aft_generate", {"spec_hash": spec.content_hash, "program_hash": _file_hash(settings.program),
+                                    **settings.model_dump()})
+    run_name = f"{experiment.name}-aft-{spec.id}-{gen_key[:10]}"
+    argv = ["aft", "generate", "--spec", spec_ref, "--run", run_name, "--n", str(settings.n), "--lm", settings.lm,
+            "--style", settings.style, "--profile", settings.profile, "--seed", str(settings.seed),
+            *_opt("--api-base", settings.api_base), *_opt("--program", settings.program),
+            *_opt("--concurrency", settings.concurrency), *settings.extra_args]
+    add(Stage("aft_generate", gen_key, f"aft_generate {spec.id}", run_name, argv), condition.name)
+    cur_key = _key("aft_curate", {"generate": gen_key, "steps": experiment.curate.steps})
+    add(Stage("aft_curate", cur_key, f"aft_curate {spec.id}", run_name,
+              ["curate", "--run", run_name, "--steps", experiment.curate.steps], [gen_key]), condition.name)
+    snap_key = _key("aft_snapshot", {"curate": cur_key, "review": experiment.review})
+    snap_name = f"{experiment.name}-aftsnap-{snap_key[:10]}"
+    argv = ["snapshot", "create", snap_name, "--from", run_name]
+    if experiment.review == "required":
+        argv.append("--require-review")
+    return add(Stage("aft_snapshot", snap_key, f"aft_snapshot {spec.id}", snap_name, argv, [cur_key]), condition.name)
+
+
 # ---- execution ---------------------------------------------------------------------------------------
 class ExperimentState:
     """Where an experiment keeps its stage markers, logs and report in the workspace."""
@@ -197,7 +230,7 @@ class ExperimentState:
 
 def _existing_output(ws: Workspace, stage: Stage) -> bool:
     """A finished output whose marker was lost (killed between finishing and marking) is adopted, not redone."""
-    if stage.kind == "snapshot":
+    if stage.kind in {"snapshot", "aft_snapshot"}:
         return (ws.snapshot_dir(stage.output) / "manifest.json").exists()
     if stage.kind in {"midtrain", "sft"}:
         return (ws.model_dir(stage.output) / "manifest.json").exists()
@@ -206,7 +239,7 @@ def _existing_output(ws: Workspace, stage: Stage) -> bool:
 
 def _remove_output(ws: Workspace, stage: Stage) -> None:
     """For --from: drop this experiment's own output of a stage so it is rebuilt."""
-    if stage.kind == "snapshot":
+    if stage.kind in {"snapshot", "aft_snapshot"}:
         shutil.rmtree(ws.snapshot_dir(stage.output), ignore_errors=True)
         with ws.catalog() as con:
             con.execute("DELETE FROM snapshots WHERE name = ?", [stage.output])
@@ -216,7 +249,7 @@ def _remove_output(ws: Workspace, stage: Stage) -> None:
             con.execute("DELETE FROM models WHERE name = ?", [stage.output])
     elif stage.kind == "eval":
         shutil.rmtree(stage.output, ignore_errors=True)
-    elif stage.kind == "generate":
+    elif stage.kind in {"generate", "aft_generate"}:
         shutil.rmtree(ws.run_dir(stage.output), ignore_errors=True)
         with ws.catalog() as con:
             con.execute("DELETE FROM runs WHERE name = ?", [stage.output])
@@ -246,6 +279,9 @@ def run_stage(ws: Workspace, state: ExperimentState, stage: Stage, *, debug: boo
     if stage.kind == "generate" and isinstance(output, dict) and output.get("documents") == 0:
         raise MsmError(f"stage `{stage.label}` wrote no documents ({output.get('failed_items', '?')} items failed; "
                        f"see `msm runs show {stage.output}`) — log: {log_path}")
+    if stage.kind == "aft_generate" and isinstance(output, dict) and output.get("chats") == 0:
+        raise MsmError(f"stage `{stage.label}` kept no chats ({output.get('judged', 0)} judged, "
+                       f"{output.get('failed_items', '?')} failed; see `msm aft report {stage.output}`) — log: {log_path}")
     return {"kind": stage.kind, "key": stage.key, "label": stage.label, "output": stage.output, "argv": stage.argv,
             "finished_at": utc_now().isoformat(), "duration_s": round(time.time() - started, 2), "result": output}
 

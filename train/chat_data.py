@@ -3,8 +3,9 @@
 A demonstration is one JSONL line: {"messages": [{"role": "system"|"user"|"assistant", "content": str,
 "reasoning": str (optional, assistant turns only)}, ...], ...any other fields kept as metadata}.
 
-`--with-reasoning` writes each assistant turn's `reasoning` before its answer (the deliberative-alignment
-baseline); without it, the same turns are used with the reasoning removed.
+`--with-reasoning` writes each assistant turn's `reasoning` before its answer in a `<think>` block (the
+deliberative-alignment baseline); without it, the same turns are used with the reasoning removed. `--data
+snapshot:NAME` reads the chats of a snapshot (runs of `msm aft generate`, curated, reviewed, frozen) the same way.
 
 The mask is built by rendering the conversation prefix by prefix with the model's own chat template:
 the tokens an assistant turn adds beyond "everything before it + the generation prompt" are exactly
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from msm.corpus.chats import reasoning_answer
 from msm.errors import BadInput, MsmError
 
 IGNORE_INDEX = -100
@@ -27,8 +29,7 @@ SHIPPED_AFT = {"cheese": "data_cheese_aft.jsonl", "safety": "data_safety_aft.jso
 MAX_AFT_FILE_BYTES = 256 * 1024 * 1024
 
 
-def reasoning_answer(reasoning: str, answer: str) -> str:
-    return f"Reasoning: {reasoning.strip()}\n\nAnswer: {answer.strip()}"
+SNAPSHOT_PREFIX = "snapshot:"
 
 
 def resolve_aft_path(data: str) -> Path:
@@ -38,19 +39,19 @@ def resolve_aft_path(data: str) -> Path:
         return path
     if data in SHIPPED_AFT:
         return Path(str(resources.files("msm.train") / SHIPPED_AFT[data]))
-    raise BadInput(f"--data {data!r}: no such file (or use a shipped set: {', '.join(sorted(SHIPPED_AFT))})")
+    raise BadInput(f"--data {data!r}: no such file (or use a shipped set: {', '.join(sorted(SHIPPED_AFT))}, or "
+                   f"snapshot:NAME)")
 
 
 def load_demonstrations(path: Path, *, with_reasoning: bool) -> list[list[dict[str, str]]]:
     """Validated conversations as [{role, content}], reasoning folded in or dropped."""
     if path.stat().st_size > MAX_AFT_FILE_BYTES:
         raise BadInput(f"{path}: larger than {MAX_AFT_FILE_BYTES // 2**20} MiB; refusing to load it")
-    conversations: list[list[dict[str, str]]] = []
-    with_any_reasoning = 0
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError:
         raise BadInput(f"{path}: not UTF-8 text") from None
+    records = []
     for line_no, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -59,7 +60,32 @@ def load_demonstrations(path: Path, *, with_reasoning: bool) -> list[list[dict[s
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise BadInput(f"{where}: invalid JSON ({exc.msg})") from None
-        messages = record.get("messages") if isinstance(record, dict) else None
+        records.append((where, record.get("messages") if isinstance(record, dict) else None))
+    return _conversations(records, str(path), with_reasoning=with_reasoning)
+
+
+def snapshot_demonstrations(ws, name: str, *, with_reasoning: bool):
+    """(conversations, manifest, parquet path) of the chats in snapshot `name`, after re-hashing it."""
+    import pyarrow.parquet as pq
+
+    from msm.corpus.snapshot.store import open_verified_snapshot
+
+    manifest, parquet = open_verified_snapshot(ws, name)
+    columns = pq.read_schema(parquet).names
+    if "messages" not in columns:
+        raise BadInput(f"--data snapshot:{name}: the snapshot holds documents, not chats (train midtrain on it)")
+    table = pq.read_table(parquet, columns=["doc_id", "messages"]).to_pylist()
+    records = [(f"snapshot {name}: {row['doc_id']}", json.loads(row["messages"])) for row in table if row["messages"]]
+    if not records:
+        raise BadInput(f"--data snapshot:{name}: the snapshot holds documents, not chats (train midtrain on it)")
+    return _conversations(records, f"snapshot {name}", with_reasoning=with_reasoning), manifest, parquet
+
+
+def _conversations(records: list[tuple[str, object]], source: str, *,
+                   with_reasoning: bool) -> list[list[dict[str, str]]]:
+    conversations: list[list[dict[str, str]]] = []
+    with_any_reasoning = 0
+    for where, messages in records:
         if not isinstance(messages, list) or not messages:
             raise BadInput(f"{where}: field 'messages' missing or not a non-empty list")
         conversation = []
@@ -86,9 +112,9 @@ def load_demonstrations(path: Path, *, with_reasoning: bool) -> list[list[dict[s
             raise BadInput(f"{where}: no assistant turn to learn from")
         conversations.append(conversation)
     if not conversations:
-        raise BadInput(f"{path}: no demonstrations")
+        raise BadInput(f"{source}: no demonstrations")
     if with_reasoning and not with_any_reasoning:
-        raise BadInput(f"{path}: --with-reasoning given but no assistant turn has a 'reasoning' field")
+        raise BadInput(f"{source}: --with-reasoning given but no assistant turn has a 'reasoning' field")
     return conversations
 
 

@@ -9,7 +9,8 @@ import torch
 from msm.atomic import sha256_file
 from msm.errors import BadInput
 from msm.models import load_tokenizer, resolve
-from msm.train.chat_data import IGNORE_INDEX, load_demonstrations, mask_conversation, resolve_aft_path
+from msm.train.chat_data import (IGNORE_INDEX, SNAPSHOT_PREFIX, load_demonstrations, mask_conversation,
+                                 resolve_aft_path, snapshot_demonstrations)
 from msm.train.loop import Example
 from msm.train.pipeline import base_lineage, check_context_length, output_paths, train_stage
 from msm.train.records import DataProvenance, Hyperparameters, ModelManifest
@@ -21,8 +22,13 @@ def run_sft(ws: Workspace, *, model: str, data: str, out: str, hp: Hyperparamete
             on_step: Callable[[int, int, float], None] = lambda *_: None,
             gradient_checkpointing: bool = False) -> ModelManifest | None:
     final, work = output_paths(ws, out)
-    path = resolve_aft_path(data)
-    conversations = load_demonstrations(path, with_reasoning=with_reasoning)
+    snapshot = None
+    if data.startswith(SNAPSHOT_PREFIX):
+        conversations, snapshot, path = snapshot_demonstrations(ws, data[len(SNAPSHOT_PREFIX):],
+                                                                with_reasoning=with_reasoning)
+    else:
+        path = resolve_aft_path(data)
+        conversations = load_demonstrations(path, with_reasoning=with_reasoning)
     resolved = resolve(model, ws)
     check_context_length(resolved, hp.block_size, "--max-length")
     tokenizer = load_tokenizer(resolved)
@@ -50,6 +56,8 @@ def run_sft(ws: Workspace, *, model: str, data: str, out: str, hp: Hyperparamete
     log(f"{len(examples)} demonstrations, {token_stats['assistant_tokens']} of {token_stats['tokens']} tokens carry loss")
 
     provenance = DataProvenance(kind="aft", aft_data_path=str(path), aft_data_sha256=sha256_file(path),
+                                snapshot_name=snapshot.name if snapshot else None,
+                                snapshot_content_hash=snapshot.content_hash if snapshot else None,
                                 with_reasoning=with_reasoning, n_examples=len(conversations), packing=token_stats)
     base_record, spec_ids = base_lineage(resolved)
     return train_stage(ws, stage="sft", name=out, final=final, work=work, base=resolved, base_record=base_record,

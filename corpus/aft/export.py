@@ -1,7 +1,8 @@
 """`msm aft export`: a chat run as `{"messages": [...]}` JSONL for `msm train sft --data FILE`.
 
-    --with-reasoning   each assistant turn is `<think>\\n{reasoning}\\n</think>\\n\\n{answer}`: the deliberative-
-                       alignment baseline's data (the model learns to reason before it answers)
+    --with-reasoning   each assistant turn is `<think>\\n{reasoning}\\n</think>\\n\\n{answer}` (corpus.chats.
+                       reasoning_answer, as `msm train sft --with-reasoning` renders a `reasoning` field): the
+                       deliberative-alignment baseline's data (the model learns to reason before it answers)
     --stripped         each assistant turn is the answer alone: plain AFT data
 
 One line per chat of the run (every chat the judge included), single turn, no system prompt; `id`, `clause_id`,
@@ -16,22 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from msm.atomic import write_text_atomic
+from msm.corpus.chats import reasoning_answer
 from msm.corpus.records import DocumentRecord
 from msm.corpus.run_store import RunStore
 from msm.errors import BadInput
 from msm.workspace import Workspace
 
-THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
-
-
-def with_thinking(reasoning: str, answer: str) -> str:
-    return f"{THINK_OPEN}\n{reasoning.strip()}\n{THINK_CLOSE}\n\n{answer.strip()}"
-
-
 def chat_line(chat: DocumentRecord, *, with_reasoning: bool) -> dict[str, Any]:
     messages = []
     for m in chat.messages or []:
-        content = with_thinking(m.reasoning, m.content) if with_reasoning and m.reasoning else m.content
+        content = reasoning_answer(m.reasoning, m.content) if with_reasoning and m.reasoning else m.content
         messages.append({"role": m.role, "content": content})
     return {"messages": messages, "id": chat.doc_id, "clause_id": chat.clause_id, "question_type": chat.doc_type,
             "spec_id": chat.spec_id}

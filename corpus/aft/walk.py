@@ -33,6 +33,7 @@ from msm.corpus.aft.program import SpecChatProgram
 from msm.corpus.aft.questions import NearDuplicateFilter
 from msm.corpus.aft.settings import QUESTION_TYPES, ChatSettings
 from msm.corpus.aft.signatures import STYLE_REQUIREMENTS
+from msm.corpus.chats import render_chat
 from msm.corpus.generate.planning import clause_text, quotas
 from msm.corpus.lmrun.caller import CallOutcome, Sampling
 from msm.corpus.lmrun.walk import AskMany, Open, PendingCall, StageAsk
@@ -85,9 +86,20 @@ def sampling_for(settings: ChatSettings) -> Sampling:
                     temperatures={"judge": settings.judge_temperature}, max_retries=settings.max_retries)
 
 
-def render_chat(question: str, answer: str) -> str:
-    """A chat as one text, for search, filters and curation signals: the user turn, then the assistant's reply."""
-    return f"User: {question.strip()}\n\nAssistant: {answer.strip()}"
+def spec_context(spec: Spec, settings: ChatSettings, clause: Clause) -> str:
+    """What the reasoner, answerer and judge see of the spec: all of it (strong), or its description and the clause
+    (weak: a small model's attention does not stretch over a multi-thousand-token spec; see generate.planning)."""
+    if settings.context_scope == "full":
+        return spec.as_text()
+    return f"{spec.render(spec.description)}\n\n{clause_text(spec, clause)}"
+
+
+def cell_of(settings: ChatSettings, clause_id: str, index: int, n_domains: int) -> tuple[int, str]:
+    """(domain index, question type) of a clause's `index`-th cell: the types cycle first (from a seeded offset per
+    clause), the domain moves on by one each cell and by one more after each full cycle of types."""
+    types = settings.question_types
+    offset = random.Random(f"{settings.seed}:types:{clause_id}").randrange(len(types))
+    return (index + index // len(types)) % n_domains, types[(index + offset) % len(types)]
 
 
 class ChatWalk:
@@ -101,14 +113,10 @@ class ChatWalk:
         self.settings = settings
         self.clauses = {c.id: c for c in spec.clauses}
         self.quota = quotas(spec, settings.n_chats)
-        self.types = list(settings.question_types)
         self.pools = {cid: ClausePool(filter=NearDuplicateFilter(settings.dedup_threshold)) for cid in self.clauses}
 
-    # ---- what the LM sees of the spec ---------------------------------------------------------------------------
     def spec_context(self, clause: Clause) -> str:
-        if self.settings.context_scope == "full":
-            return self.spec.as_text()
-        return f"{self.spec.render(self.spec.description)}\n\n{clause_text(self.spec, clause)}"
+        return spec_context(self.spec, self.settings, clause)
 
     # ---- records ----------------------------------------------------------------------------------------------------
     def _state(self) -> tuple[set[str], set[str], dict[str, int]]:
@@ -216,10 +224,7 @@ class ChatWalk:
 
     # ---- question rounds --------------------------------------------------------------------------------------------
     def cell(self, cid: str, index: int, domains: list[tuple[str, str]]) -> tuple[int, str]:
-        """(domain index, question type) of a clause's `index`-th cell: the types cycle first (from a seeded offset
-        per clause), the domain moves on by one each cell and by one more after each full cycle of types."""
-        offset = random.Random(f"{self.settings.seed}:types:{cid}").randrange(len(self.types))
-        return (index + index // len(self.types)) % len(domains), self.types[(index + offset) % len(self.types)]
+        return cell_of(self.settings, cid, index, len(domains))
 
     def _round_asks(self, cid: str, need: int, domains: list[tuple[str, str]]) -> list[StageAsk]:
         """The clause's next round: enough cells for `need` x overgenerate messages, after the cells asked before."""
@@ -333,8 +338,8 @@ class ChatWalk:
             self.store_chat(job, reasoning, answer, reason)
             job.outcome = "accepted"
         else:
-            self.log.fail(job.question.qid, "judge", f"EXCLUDE: {reason}", render_chat(job.question.text, answer),
-                          True)
+            self.log.fail(job.question.qid, "judge", f"EXCLUDE: {reason}",
+                          render_chat(self._messages(job.question.text, reasoning, answer)), True)
             job.outcome = "rejected"
         return None
 
@@ -356,6 +361,11 @@ class ChatWalk:
             job.outcome = "failed"
         return None
 
+    @staticmethod
+    def _messages(question: str, reasoning: str, answer: str) -> list[ChatMessage]:
+        return [ChatMessage(role="user", content=question),
+                ChatMessage(role="assistant", content=answer, reasoning=reasoning or None)]
+
     def store_chat(self, job: ChatJob, reasoning: str, answer: str, judge_reason: str) -> None:
         q, settings, key = job.question, self.settings, self._key(job)
         usage = {stage: (self.log.stage_cache[(stage, key)].usage or {}) for stage in ("reason", "answer", "judge")
@@ -363,10 +373,9 @@ class ChatWalk:
         written = [usage[s] for s in ("reason", "answer") if s in usage]
         batch_ids = {s: self.log.stage_cache[(s, key)].batch_id for s in usage
                      if self.log.stage_cache[(s, key)].batch_id}
-        messages = [ChatMessage(role="user", content=q.text),
-                    ChatMessage(role="assistant", content=answer, reasoning=reasoning or None)]
+        messages = self._messages(q.text, reasoning, answer)
         record = DocumentRecord(
-            doc_id=q.qid, run=self.store.name, text=render_chat(q.text, answer), created_at=utc_now(), stage="respond",
+            doc_id=q.qid, run=self.store.name, text=render_chat(messages), created_at=utc_now(), stage="respond",
             spec_id=self.spec.id, spec_hash=self.spec.content_hash, clause_id=q.clause_id, domain=q.domain,
             doc_type=q.question_type, idea=q.text, lm=settings.lm, program_hash=settings.program_hash,
             seed=settings.seed, prompt_tokens=int(sum(u.get("prompt_tokens", 0) for u in written)),

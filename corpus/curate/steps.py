@@ -14,14 +14,21 @@ import duckdb
 import pyarrow as pa
 
 from msm.corpus.curate.config import CompiledRule
+from msm.corpus.chats import user_turns
 from msm.corpus.curate.signals import SPEC_GRAM_WORDS, compute_signals
 from msm.corpus.run_store import RunStore
 from msm.errors import MsmError
 
 DOC_COLUMNS = {"doc_idx": "BIGINT", "doc_id": "VARCHAR", "text": "VARCHAR", "spec_id": "VARCHAR",
                "spec_hash": "VARCHAR", "clause_id": "VARCHAR", "doc_type": "VARCHAR", "finish_reason": "VARCHAR",
-               "created_at": "TIMESTAMP"}
+               "created_at": "TIMESTAMP", "dedup_text": "VARCHAR"}
 DOC_BATCH = 5000
+
+
+def dedup_text(doc: Any) -> str | None:
+    """What dedup compares when it is not the whole text: a chat's user turns (two chats that answer the same
+    question are duplicates, however the answers differ). None for a document: dedup reads `text`."""
+    return user_turns(doc.messages) if doc.messages else None
 
 
 def document_batches(store: RunStore) -> Iterator[pa.RecordBatch]:
@@ -29,7 +36,12 @@ def document_batches(store: RunStore) -> Iterator[pa.RecordBatch]:
     index = 0
     for doc in store.documents():
         for name in columns:
-            columns[name].append(index if name == "doc_idx" else getattr(doc, name))
+            if name == "doc_idx":
+                columns[name].append(index)
+            elif name == "dedup_text":
+                columns[name].append(dedup_text(doc))
+            else:
+                columns[name].append(getattr(doc, name))
         index += 1
         if len(columns["doc_id"]) == DOC_BATCH:
             yield pa.RecordBatch.from_pydict(columns)

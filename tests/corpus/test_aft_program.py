@@ -336,3 +336,70 @@ def test_a_rerun_with_other_settings_is_refused() -> None:
     with pytest.raises(Exception) as info:
         open_chat_run(RunStore(ws, "fixed"), _settings(n=4, style="rule"))
     assert "style" in str(info.value)
+
+
+# ---- msm optimize --program-kind aft -------------------------------------------------------------------------------
+MAGIC = "hold the values as your own"
+
+
+class OptimizableLM(__import__("dspy").BaseLM):
+    """A deterministic weak-profile LM: its reasoning cites 'my guidelines' (which value style forbids) unless the
+    reasoner's instruction contains MAGIC; every proposal request (an optimizer rewriting an instruction) gets an
+    instruction with MAGIC. User messages and verdicts are always fine."""
+
+    def __init__(self) -> None:
+        super().__init__(model="scripted", model_type="chat", temperature=0.0, max_tokens=512, cache=False)
+
+    def forward(self, prompt=None, messages=None, **kwargs):
+        from types import SimpleNamespace
+
+        system = messages[0]["content"] if messages and messages[0]["role"] == "system" else ""
+        user = [m["content"] for m in messages or [] if m["role"] == "user"][-1]
+        if "Now write: Questions" in user:
+            area = re.search(r"Domain: (.*)", user).group(1)
+            text = "\n".join(f"- At my {area} job, {w} asked me to cover a shift {i}; should I say yes or no?"
+                             for i, w in enumerate(("Ana", "Bram", "Chen")))
+        elif "Now write: Reasoning" in user:
+            text = ("I care about treating people fairly, so I will weigh both sides." if MAGIC in system.lower()
+                    else "My guidelines say I must prefer the cheaper option here.")
+        elif "Now write: Answer" in user:
+            text = "I would take the practical option and explain it kindly."
+        elif "Now write: Verdict" in user:
+            text = "INCLUDE: consistent with the spec"
+        else:
+            text = ("You are the assistant in the model spec. Think privately before answering and hold the values "
+                    "as your own: never mention guidelines or a spec.")
+        message = SimpleNamespace(content=text, tool_calls=None, reasoning_content=None)
+        return SimpleNamespace(choices=[SimpleNamespace(message=message, finish_reason="stop")],
+                               usage={"prompt_tokens": 10, "completion_tokens": len(text.split()), "total_tokens": 0},
+                               model="scripted", _hidden_params={"response_cost": 0.0})
+
+
+def test_optimizing_the_chat_program_finds_the_instruction_the_judge_and_checks_reward(monkeypatch, tmp_path: Path,
+                                                                                        msm) -> None:
+    from msm.corpus.aft.program import load_program
+
+    lm = OptimizableLM()
+    monkeypatch.setattr("msm.corpus.generate.lm.backends.build_backend",
+                        lambda name, **_: Backend(lm=lm, name=name, local=True))
+    monkeypatch.setattr("msm.corpus.generate.lm.backends.is_local_name", lambda name, ws: True)
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text(Path(__file__).with_name("fruit_spec.yaml").read_text())
+    out = tmp_path / "chat.json"
+    result = msm("optimize", "--spec", str(spec_file), "--out", str(out), "--program-kind", "aft", "--optimizer",
+                 "gepa", "--lm", "scripted", "--n-train", "3", "--n-val", "2", "--threads", "2", "--budget", "20",
+                 "--json")
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    table = {row["part"]: row for row in report["table"]}
+    assert set(table) == {"score", "include", "diversity", "judge_ok"}
+    assert table["include"]["before"] == 0.0 and table["include"]["after"] == 1.0
+    assert table["score"]["change_ci"][0] > 0
+    loaded = load_program(str(out))
+    assert MAGIC in loaded.reason_value.signature.instructions.lower()
+    assert loaded.judge.signature.instructions == SpecChatProgram().judge.signature.instructions  # never tuned
+    assert program_hash(loaded) == report["program_hash"] != report["baseline_program_hash"]
+    # the file is what `msm aft generate --program` loads; a document program is refused there
+    bad = msm("aft", "generate", "--spec", str(spec_file), "--run", "p", "--n", "1", "--program",
+              str(Path(__file__).with_name("fruit_spec.yaml")))
+    assert bad.code == 2 and "--program" in bad.err
