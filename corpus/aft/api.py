@@ -36,6 +36,7 @@ class AftRequest:
     spec: str | Spec
     run: str
     n: int
+    spec_path: str | None = None  # where the spec was read from (recorded; the review app and reports reread it)
     lm: str = "local:smollm2-135m"
     api_base: str | None = None
     style: str = "value"
@@ -95,7 +96,9 @@ def settings_for(request: AftRequest, spec: Spec, ws: Workspace):
     local = is_local_name(request.lm, ws)
     program = load_program(request.program)
     settings = ChatSettings.for_profile(
-        resolve_profile(request.profile, local=local), spec_id=spec.id, spec_hash=spec.content_hash, lm=request.lm,
+        resolve_profile(request.profile, local=local), spec_id=spec.id, spec_hash=spec.content_hash,
+        spec_path=request.spec_path or (None if isinstance(request.spec, Spec) else str(resolve_spec_path(request.spec))),
+        lm=request.lm,
         api_base=request.api_base, n_chats=request.n, seed=request.seed, program_hash=program_hash(program),
         program_file=os.path.abspath(request.program) if request.program else None, style=request.style,
         question_types=request.question_types, domains_per_clause=request.domains_per_clause,
@@ -187,7 +190,7 @@ def load_walk(ws: Workspace, store, spec: str | None = None):
         raise BadInput(f"run {store.name!r} is a {config.get('kind')} run, not a chat run of `msm aft generate`")
     settings = ChatSettings.model_validate(config["config"])
     try:
-        found = load_spec(resolve_spec_path(spec or settings.spec_id))
+        found = load_spec(resolve_spec_path(spec or settings.spec_path or settings.spec_id))
     except BadInput:  # the spec is gone or was a file elsewhere: counts only
         return None
     if found.content_hash != settings.spec_hash:

@@ -85,7 +85,9 @@ def generate_command(spec: str, run_name: str, n: int, lm: str, api_base: str | 
     from msm.workspace import check_name
 
     check_name("run", run_name)  # bad input fails before the workspace is created
-    request = AftRequest(spec=load_spec(resolve_spec_path(spec)), run=run_name, n=n, lm=lm, api_base=api_base,
+    spec_path = resolve_spec_path(spec)
+    request = AftRequest(spec=load_spec(spec_path), spec_path=str(spec_path.resolve()), run=run_name, n=n, lm=lm,
+                         api_base=api_base,
                          style=style, program=program, concurrency=concurrency, seed=seed, profile=profile,
                          question_types=question_types, domains_per_clause=domains_per_clause,
                          questions_per_ask=questions_per_ask, dedup_threshold=dedup_threshold, max_rounds=max_rounds,

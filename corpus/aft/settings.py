@@ -44,6 +44,8 @@ class ChatSettings(BaseModel):
     schema_version: int = CHAT_SETTINGS_SCHEMA_VERSION
     spec_id: str
     spec_hash: str
+    spec_path: str | None = Field(None, description="The spec file, when it is not a shipped spec (for reports and "
+                                                    "the review app)")
     lm: str
     api_base: str | None = None
     n_chats: int
