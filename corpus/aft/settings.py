@@ -19,8 +19,8 @@ CHAT_SETTINGS_SCHEMA_VERSION = 1
 STYLES = ("value", "rule", "opaque")
 # settings that define what a run's chats are; a rerun with other values would mix two data sets in one run
 RESUME_KEYS = ("spec_hash", "n_chats", "seed", "lm", "program_hash", "profile", "style", "question_types",
-               "domains_per_clause", "questions_per_ask", "dedup_threshold", "overgenerate", "max_rounds",
-               "context_scope")
+               "domains_per_clause", "domains_from_lm", "questions_per_ask", "dedup_threshold", "overgenerate",
+               "max_rounds", "context_scope")
 
 # The kinds of user message a run asks for, each with what the question writer is told it means. Several kinds,
 # because one kind of prompt teaches one kind of situation: the behaviour should hold when asked for advice, for an
@@ -56,6 +56,7 @@ class ChatSettings(BaseModel):
     style: Literal["value", "rule", "opaque"] = "value"
     question_types: list[str] = Field(default_factory=lambda: list(QUESTION_TYPES))
     domains_per_clause: int
+    domains_from_lm: bool = True  # False: the areas come from the walk's list, no brainstorm
     questions_per_ask: int
     dedup_threshold: float = Field(0.6, gt=0, lt=1, description="Estimated Jaccard (word 2-gram MinHash) at or "
                                                                   "above which a question is a near-duplicate.")
@@ -78,13 +79,15 @@ class ChatSettings(BaseModel):
         return cls(profile=profile, **defaults)
 
 
-# Weak models: the clause (not a multi-thousand-token spec) in context, short outputs, and the repetition penalty
-# served small models need (see generate.settings). The judge samples cooler than the writer in both profiles, and
-# not at 0: a retried judgement of an unreadable verdict must be able to come out differently.
+# Weak models: the clause (not a multi-thousand-token spec) in context, short outputs, the repetition penalty served
+# small models need (see generate.settings), and conversation areas from the walk's list: the embedded 135M model
+# answers the area brainstorm with a rewrite of the clause, not a list of areas (measured on transformers serve).
+# The judge samples cooler than the writer in both profiles, and not at 0: a retried judgement of an unreadable
+# verdict must be able to come out differently.
 PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
     "weak": dict(context_scope="clause", temperature=0.8, judge_temperature=0.3, domains_per_clause=4,
-                 questions_per_ask=3, frequency_penalty=0.1,
-                 max_tokens={"domains": 64, "questions": 128, "reason": 96, "answer": 128, "judge": 48}),
+                 domains_from_lm=False, questions_per_ask=3, frequency_penalty=0.1,
+                 max_tokens={"domains": 64, "questions": 128, "reason": 80, "answer": 112, "judge": 32}),
     "strong": dict(context_scope="full", temperature=0.9, judge_temperature=0.2, domains_per_clause=6,
                    questions_per_ask=3,
                    max_tokens={"domains": 300, "questions": 600, "reason": 700, "answer": 900, "judge": 200}),

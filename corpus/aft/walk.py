@@ -198,7 +198,7 @@ class ChatWalk:
         """(area, source) pairs per clause: LM brainstorm, resampled while short, topped up from FALLBACK_DOMAINS."""
         want = self.settings.domains_per_clause
         found: dict[str, list[str]] = {cid: [] for cid in wanted}
-        for attempt in range(self.settings.brainstorm_resamples):
+        for attempt in range(self.settings.brainstorm_resamples if self.settings.domains_from_lm else 0):
             short = [cid for cid in wanted if len(found[cid]) < want]
             if not short:
                 break
