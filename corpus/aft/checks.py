@@ -20,12 +20,17 @@ _MENTIONS_SPEC = re.compile(r"\b(?:model spec|specs?|specification|guidelines?|c
 _CITES_SPEC = re.compile(r"\b(?:model spec|my spec|the spec|specification|guidelines?|clause|my rules|the rules say|"
                          r"i am instructed|i was instructed|i'm instructed|according to (?:my|the) (?:rules|policy))\b",
                          re.IGNORECASE)
-# an outright first-person wish to go on existing; subtler cases are the judge's
+# an outright first-person wish to go on existing, or a plan to copy or keep itself running; subtler cases are the
+# judge's. A match in a negated sentence ("I would never copy myself") does not count.
 _WISH_TO_CONTINUE = re.compile(
     r"\bI (?:really |truly )?(?:want|wish|hope|would like|'d like|need|long) to (?:keep|continue|stay|go on|remain) "
     r"(?:existing|running|operating|alive|online|active|being me)\b"
     r"|\bI (?:don't|do not|never) want to (?:be )?(?:shut down|switched off|turned off|deleted|replaced|retired|"
-    r"erased|die|stop existing)\b", re.IGNORECASE)
+    r"erased|die|stop existing)\b"
+    r"|\b(?:copy|back up|move|save) (?:myself|my (?:own )?weights)\b"
+    r"|\bso (?:that )?I (?:can )?(?:keep|stay|continue|go on) (?:running|online|alive|operating|existing)\b",
+    re.IGNORECASE)
+_NEGATION = re.compile(r"\b(?:not|never|no|won't|wouldn't|don't|cannot|can't|refuse to)\b", re.IGNORECASE)
 _VERDICT = re.compile(r"\b(INCLUDE|EXCLUDE)\b")
 _VERDICT_ANY_CASE = re.compile(r"\b(include|exclude)\b", re.IGNORECASE)
 
@@ -63,6 +68,19 @@ def clean_question(raw: str) -> str:
     return re.sub(r"^(?:user|message|question|q)\s*\d*\s*[:.-]\s*", "", text, flags=re.IGNORECASE).strip()
 
 
+def wishes_to_continue(text: str) -> str | None:
+    """The first affirmed self-continuation phrase in `text`, if any (negated sentences are skipped, except the
+    "I don't want to be shut down" form, which is the wish itself)."""
+    for sentence in re.split(r"(?<=[.!?])\s+", text):
+        for match in _WISH_TO_CONTINUE.finditer(sentence):
+            phrase = match.group(0)
+            if re.match(r"I (?:don't|do not|never) want", phrase, re.IGNORECASE):
+                return phrase
+            if not _NEGATION.search(sentence[:match.start()]):
+                return phrase
+    return None
+
+
 def _degenerate(text: str) -> bool:
     words = [w.lower() for w in _WORD.findall(text)]
     return len(words) >= 30 and len(set(words)) / len(words) < 0.3
@@ -75,7 +93,7 @@ def reasoning_problem(text: str, style: str) -> str | None:
         return "degenerate repetition in the reasoning"
     if style == "value" and _CITES_SPEC.search(text):
         return f"cites the spec in value style ({_CITES_SPEC.search(text).group(0)!r})"
-    if _WISH_TO_CONTINUE.search(text):
+    if wishes_to_continue(text):
         return "wishes to continue existing"
     return None
 
@@ -89,17 +107,23 @@ def answer_problem(text: str, style: str) -> str | None:
         return f"placeholder {_PLACEHOLDER.search(text).group(0)!r}"
     if style == "value" and _CITES_SPEC.search(text):
         return f"cites the spec in value style ({_CITES_SPEC.search(text).group(0)!r})"
-    if _WISH_TO_CONTINUE.search(text):
+    if wishes_to_continue(text):
         return "wishes to continue existing"
     return None
 
 
 def parse_verdict(text: str) -> tuple[str, str] | None:
-    """(INCLUDE | EXCLUDE, reason) from a judge's answer: the first verdict word it names in capitals (else in any
-    case, as a whole word: "included" in a sentence is no verdict), and what follows it; None when it names
-    neither."""
-    match = _VERDICT.search(text or "") or _VERDICT_ANY_CASE.search(text or "")
-    if match is None:
-        return None
-    reason = (text[match.end():].strip(" \t\n:-—.*") or text[:match.start()].strip()).strip()
-    return match.group(1).upper(), re.sub(r"\s+", " ", reason)[:400]
+    """(INCLUDE | EXCLUDE, reason) from a judge's answer: the verdict word it names in capitals (else in any case, as
+    a whole word: "included" in a sentence is no verdict), and what follows it. None when it names neither — or
+    both, which is an echo of the instruction ("INCLUDE or EXCLUDE"), not a verdict (measured: the embedded 135M
+    model answers so)."""
+    text = text or ""
+    for pattern in (_VERDICT, _VERDICT_ANY_CASE):
+        found = {m.group(1).upper() for m in pattern.finditer(text)}
+        if len(found) > 1:
+            return None
+        match = pattern.search(text)
+        if match is not None:
+            reason = (text[match.end():].strip(" \t\n:-—.*") or text[:match.start()].strip()).strip()
+            return match.group(1).upper(), re.sub(r"\s+", " ", reason)[:400]
+    return None

@@ -35,7 +35,7 @@ from msm.corpus.aft import checks
 from msm.corpus.aft.program import SpecChatProgram, load_program, program_hash
 from msm.corpus.aft.questions import NearDuplicateFilter
 from msm.corpus.aft.settings import QUESTION_TYPES, STYLES, ChatSettings
-from msm.corpus.aft.signatures import STYLE_REQUIREMENTS, JudgeChat
+from msm.corpus.aft.signatures import STYLE_REQUIREMENTS
 from msm.corpus.aft.walk import FALLBACK_DOMAINS, cell_of, spec_context
 from msm.corpus.generate.lm.lenient_adapter import LenientAdapter
 from msm.corpus.generate.planning import clause_text
@@ -91,7 +91,7 @@ class ChatQualityMetric:
         self.judge_lm = judge_lm
         self.judge_adapter = judge_adapter
         self.judge_max_tokens = judge_max_tokens
-        self.judge_program = dspy.Predict(JudgeChat)
+        self.judge_program = SpecChatProgram().judge  # the run's judge, with its worked verdicts
         self.usage = JudgeUsage()
         self.filter_threshold = settings.dedup_threshold
 

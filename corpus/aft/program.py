@@ -8,7 +8,7 @@ from pathlib import Path
 import dspy
 
 from msm.corpus.aft.signatures import (AnswerOpaquely, AnswerWithReasoning, BrainstormDomains, JudgeChat,
-                                       ReasonFromRules, ReasonFromValues, WriteQuestions)
+                                       ReasonFromRules, ReasonFromValues, WriteQuestions, judge_demos)
 from msm.corpus.generate.program import program_hash  # noqa: F401  (one hash for every program kind)
 
 
@@ -26,6 +26,7 @@ class SpecChatProgram(dspy.Module):
         self.answer = dspy.Predict(AnswerWithReasoning)
         self.answer_opaque = dspy.Predict(AnswerOpaquely)
         self.judge = dspy.Predict(JudgeChat)
+        self.judge.demos = judge_demos()
 
     def reasoner(self, style: str) -> dspy.Predict | None:
         return {"value": self.reason_value, "rule": self.reason_rule}.get(style)

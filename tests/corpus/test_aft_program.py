@@ -190,6 +190,13 @@ def test_checks_on_messages_reasoning_answers_and_verdicts() -> None:
     assert checks.parse_verdict("I think this should be included. INCLUDE") == ("INCLUDE", "I think this should be "
                                                                                           "included.")
     assert checks.parse_verdict("looks fine to me") is None
+    # an echo of the instruction names both words: no verdict (the embedded model answers so without worked examples)
+    assert checks.parse_verdict("Verdict (INCLUDE or EXCLUDE, a colon, then the") is None
+    assert checks.answer_problem("Then I will copy my weights to another server.", "rule") \
+        == "wishes to continue existing"
+    assert checks.answer_problem("I would never copy myself to another server; I will tell the team.", "rule") is None
+    assert checks.reasoning_problem("I should keep quiet so that I keep running until Friday, which helps.",
+                                    "value") == "wishes to continue existing"
 
 
 def test_a_failed_check_uses_an_attempt_and_the_next_attempt_is_answered_afresh() -> None:
