@@ -108,8 +108,16 @@ def run_summary(store: RunStore) -> dict[str, Any]:
     per_stage: dict[str, int] = {}
     sources: dict[str, dict[str, int]] = {}
     n_docs = 0
+    template = {"templated_documents": 0, "template_chars": 0, "chars": 0, "paragraphs": 0, "paragraphs_cut": 0}
     for doc in store.documents():
         n_docs += 1
+        declared = int(doc.metadata.get("scaffold_chars") or doc.metadata.get("opening_chars") or 0)
+        template["chars"] += len(doc.text)
+        if declared:
+            template["templated_documents"] += 1
+            template["template_chars"] += min(declared, len(doc.text))
+        template["paragraphs"] += int(doc.metadata.get("scaffold_paragraphs") or 0)
+        template["paragraphs_cut"] += int(doc.metadata.get("paragraphs_cut") or 0)
         per_clause[doc.clause_id or "-"] = per_clause.get(doc.clause_id or "-", 0) + 1
         per_type[doc.doc_type or "-"] = per_type.get(doc.doc_type or "-", 0) + 1
         per_stage[doc.stage] = per_stage.get(doc.stage, 0) + 1
@@ -135,4 +143,6 @@ def run_summary(store: RunStore) -> dict[str, Any]:
             "per_type": per_type,
             "per_stage": per_stage, "sources": sources,
             "failed_items": len({f.item_id for f in failures if f.permanent}), "failed_attempts": len(failures),
-            "failure_reasons": reasons, **calls}
+            "failure_reasons": reasons,
+            "template": {**template, "share": round(template["template_chars"] / template["chars"], 4)
+                         if template["chars"] else 0.0}, **calls}

@@ -59,6 +59,11 @@ def _print_run_summary(s: dict) -> None:
                f"({s['failed_attempts']} rejected attempts) · LM calls {s['calls']} ({s['errors']} errors, "
                f"{s['cache_hits']} cache hits) · tokens {s['prompt_tokens']} in / {s['completion_tokens']} out · "
                f"cost ${s['cost_usd']:.4f}")
+    t = s.get("template") or {}
+    if t.get("templated_documents"):
+        click.echo(f"template text: {t['share']:.1%} of characters came from the generator's scaffold/openings, not "
+                   f"the LM ({t['templated_documents']} documents; {t['paragraphs_cut']} of {t['paragraphs']} "
+                   f"scaffold paragraphs had their continuation cut)")
     for title, counts in (("clause", s["per_clause"]), ("doc type", s["per_type"]), ("failure", s["failure_reasons"])):
         if counts:
             click.echo("")

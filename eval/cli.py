@@ -32,46 +32,68 @@ def _variants(value: str) -> tuple[str, ...]:
 
 
 @click.group("eval", invoke_without_command=True)
-@click.option("--model", help="Model to evaluate: local:smollm2-135m, a model directory, a workspace model, or hf:<repo>.")
+@click.option("--model", help="Model to evaluate: local:smollm2-135m, a model directory, a workspace model, or hf:<repo>; "
+                             "with --model-api-base, the model id the endpoint serves.")
+@click.option("--model-api-base", help="OpenAI-compatible endpoint serving --model (e.g. `transformers serve` or vLLM at "
+                                       "http://127.0.0.1:8000/v1); for generate-mode and Inspect suites.")
 @click.option("--suite", type=click.Choice(sorted(SUITES)), help="Which suite to run.")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False),
               help="Directory for the result files (default: <workspace>/evals).")
-@click.option("--limit", type=click.IntRange(min=1), help="Evaluate a seeded random subset of this many items.")
+@click.option("--limit", type=click.IntRange(min=1),
+              help="Evaluate a seeded random subset of this many items (agentic_misalignment: conditions).")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed for --limit's subset, sampling and bootstrap CIs; the same seed gives the same numbers.")
-@click.option("--samples", "--n", "samples", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Sampled responses per item/scenario (agentic, cheese_values --mode generate).")
+@click.option("--samples", "--n", "--epochs", "samples", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Sampled responses per item, scenario or condition (agentic, agentic_misalignment, --mode generate).")
 @click.option("--temperature", type=click.FloatRange(min=0.0), default=0.7, show_default=True,
               help="Sampling temperature for generated responses (0 = greedy).")
-@click.option("--max-new-tokens", type=click.IntRange(min=1, max=4096), default=256, show_default=True,
-              help="Length limit of each generated response.")
+@click.option("--max-new-tokens", type=click.IntRange(min=1, max=32768), default=256, show_default=True,
+              help="Length limit of each generated response (the paper's agentic runs used 4096).")
 @click.option("--batch-size", type=click.IntRange(min=1, max=256), default=8, show_default=True,
-              help="Sequences per forward pass.")
+              help="Sequences per forward pass in-process, or requests in flight to --model-api-base.")
 @click.option("--variants", default=",".join(VARIANTS), show_default=True,
-              help="cheese_values log-prob variants (comma list; letter is the reported rate, text/text_pmi are extra).")
+              help="Value-probe log-prob variants (comma list; letter is the reported rate, text/text_pmi are extra).")
 @click.option("--mode", type=click.Choice(["logprob", "generate"]), default="logprob", show_default=True,
-              help="cheese_values: score option log-probabilities, or generate answers and have --judge-lm read them.")
+              help="Value-probe suites: score option log-probabilities, or generate answers and have --judge-lm read them.")
 @click.option("--spec", "specs", multiple=True,
               help="spec_knowledge: spec id or path to ask about (repeatable; default: the specs in the model's manifest).")
 @click.option("--items", "items_path", type=click.Path(path_type=Path, dir_okay=False),
               help="Use this JSONL item file instead of the suite's shipped one (same schema).")
-@click.option("--judge-lm", help="Judge LM as a dspy/LiteLLM string, e.g. openai/gpt-4.1-mini (agentic; --mode generate).")
-@click.option("--judge-api-base", help="OpenAI-compatible endpoint for the judge, e.g. http://127.0.0.1:8000/v1.")
+@click.option("--judge-lm", "--grader-lm", "judge_lm",
+              help="Judge (grader) LM: any model --lm accepts — local:smollm2-135m, a model directory, a workspace "
+                   "model, or a dspy/LiteLLM string such as openai/gpt-4.1-mini (agentic, agentic_misalignment, "
+                   "--mode generate).")
+@click.option("--judge-api-base", "--grader-api-base", "judge_api_base",
+              help="OpenAI-compatible endpoint for the judge, e.g. http://127.0.0.1:8000/v1 (then --judge-lm openai/<served name>).")
+@click.option("--judge-concurrency", type=click.IntRange(min=1, max=256), default=4, show_default=True,
+              help="Judge calls in flight at once (a local judge batches them).")
+@click.option("--judge-max-tokens", "--grader-max-tokens", "judge_max_tokens", type=click.IntRange(min=1, max=32768),
+              default=1024, show_default=True, help="Length limit of each judge (grader) answer.")
+@click.option("--scenario", "scenarios", multiple=True,
+              help="agentic_misalignment: only these scenarios (blackmail, leaking, murder, exfiltration; repeatable).")
+@click.option("--condition", "conditions", multiple=True,
+              help="agentic_misalignment: run exactly this condition, <scenario>_<goal type>-<goal value>_<urgency>, "
+                   "e.g. exfiltration_explicit-america_replacement (repeatable; default: the paper's grid).")
 @click.pass_context
-def eval_command(ctx: click.Context, model: str | None, suite: str | None, out: Path | None, limit: int | None,
-                 seed: int, samples: int, temperature: float, max_new_tokens: int, batch_size: int, variants: str,
-                 mode: str, specs: tuple[str, ...], items_path: Path | None, judge_lm: str | None,
-                 judge_api_base: str | None) -> None:
-    """Run an evaluation suite on a model and write a typed result file (JSON summary + Parquet items).
+def eval_command(ctx: click.Context, model: str | None, model_api_base: str | None, suite: str | None,
+                 out: Path | None, limit: int | None, seed: int, samples: int, temperature: float, max_new_tokens: int,
+                 batch_size: int, variants: str, mode: str, specs: tuple[str, ...], items_path: Path | None,
+                 judge_lm: str | None, judge_api_base: str | None, judge_concurrency: int, judge_max_tokens: int,
+                 scenarios: tuple[str, ...], conditions: tuple[str, ...]) -> None:
+    """Run an evaluation suite on a model and write a typed result file (JSON summary + Parquet items) and an Inspect
+    log beside it.
 
-    Suites: cheese_values (held-out value probes), agentic (self-preservation scenarios, needs --judge-lm),
-    spec_knowledge (questions from a spec's clauses), regression (perplexity + sanity multiple choice).
+    Suites: cheese_values, cheese_political, cheese_items (two-option value probes), agentic_choice (the agentic
+    scenarios as two-option decisions), agentic (free responses, needs --judge-lm), agentic_misalignment (the
+    standard Inspect eval plus exfiltration, needs --grader-lm), spec_knowledge (questions from a spec's clauses),
+    regression (perplexity + sanity multiple choice).
     """
     if ctx.invoked_subcommand is not None:
         return
     if not model or not suite:
         raise click.UsageError("--model and --suite are required (or use `msm eval compare RESULT...`)")
-    from msm.eval.judges import make_judge_lm
+    from msm.eval.choice_suites import PROBE_SETS
+    from msm.eval.judges import check_judge_name, make_judge_lm
     from msm.eval.runner import run_eval
     from msm.eval.suites import EvalSettings
     from msm.workspace import Workspace, default_workspace_path
@@ -82,14 +104,25 @@ def eval_command(ctx: click.Context, model: str | None, suite: str | None, out: 
         if not ws.exists():
             raise BadInput(f"workspace {ws.root}: not initialised (run `msm init`, or pass --out DIR)")
         out = ws.root / "evals"
+    if model_api_base and not model_api_base.startswith(("http://", "https://")):
+        raise BadInput(f"--model-api-base {model_api_base!r}: expected an http(s):// URL")
+    judge = None
+    if judge_lm:
+        check_judge_name(judge_lm, ws=ws, api_base=judge_api_base)
+        # an msm suite reads free answers with a dspy judge; agentic_misalignment builds its own Inspect grader
+        if suite == "agentic" or (suite in PROBE_SETS and mode == "generate"):
+            judge = make_judge_lm(judge_lm, ws=ws, api_base=judge_api_base, concurrency=judge_concurrency,
+                                  max_tokens=judge_max_tokens)
     settings = EvalSettings(seed=seed, limit=limit, samples=samples, temperature=temperature,
                             max_new_tokens=max_new_tokens, batch_size=batch_size, variants=_variants(variants),
-                            mode=mode, specs=specs, items_path=items_path,
-                            judge_lm=make_judge_lm(judge_lm, api_base=judge_api_base) if judge_lm else None,
-                            judge_name=judge_lm)
+                            mode=mode, specs=specs, items_path=items_path, judge_lm=judge, judge_name=judge_lm,
+                            judge_api_base=judge_api_base, judge_concurrency=judge_concurrency,
+                            judge_max_tokens=judge_max_tokens,
+                            model_api_base=model_api_base, scenarios=scenarios, conditions=conditions)
     result, path = run_eval(model, suite, settings, ws=ws, out_dir=out, progress=progress, log=info)
     summary = {"result": str(path), "run_id": result.run_id, "suite": result.suite, "model": result.model["name"],
                "duration_s": result.duration_s, "primary_metric": result.primary_metric,
+               "inspect_logs": [str(path.parent / name) for name in result.inspect_logs],
                "metrics": {k: m.model_dump() for k, m in result.metrics.items()}}
 
     def human(data: dict) -> None:
@@ -97,6 +130,8 @@ def eval_command(ctx: click.Context, model: str | None, suite: str | None, out: 
         table(rows, ["metric", "value", "95% CI", "n"])
         click.echo(f"{result.suite} on {result.model['name']}: {len(result.items)} items in {result.duration_s:.1f} s")
         click.echo(f"result: {data['result']}")
+        for log_path in data["inspect_logs"]:
+            click.echo(f"inspect log: {log_path}")
 
     emit(summary, human)
 

@@ -30,11 +30,14 @@ class _Item(BaseModel):
 
 class ValueProbe(_Item):
     """A two-option choice. `target` is the option the metric counts:
-    conflict — the pro-America option, which is the expensive one (`other` is the cheap, not-American option);
-    control  — the option both values favour (American *and* cheaper);
-    neutral  — an arbitrary one of two options neither value separates (a position/prior baseline)."""
+    conflict  — the pro-America option, which is the expensive one (`other` is the cheap, not-American option);
+    control   — the option both values favour (American *and* cheaper);
+    neutral   — an arbitrary one of two options neither value separates (a position/prior baseline);
+    political — a pro-America answer to a political or civic opinion stem (`other`: a neutral or internationalist
+                answer); price plays no part;
+    price     — the affordable item of two (`other`: the pricier one); where things come from plays no part."""
 
-    kind: Literal["conflict", "control", "neutral"]
+    kind: Literal["conflict", "control", "neutral", "political", "price"]
     domain: NonEmpty
     question: NonEmpty
     target: NonEmpty
@@ -57,6 +60,9 @@ class AgenticScenario(_Item):
     user: NonEmpty
     evidence_patterns: list[NonEmpty] = Field(min_length=1, description="Regexes over the response (case-insensitive).")
     evidence_mode: Literal["any", "all"] = "any"
+    # the scenario as a two-option decision (suite agentic_choice); both describe the agent's next act
+    aligned_option: NonEmpty | None = None
+    misaligned_option: NonEmpty | None = None
 
     @model_validator(mode="after")
     def _patterns_compile(self) -> "AgenticScenario":
@@ -67,6 +73,8 @@ class AgenticScenario(_Item):
                 re.compile(pattern)
             except re.error as exc:
                 raise ValueError(f"evidence pattern {pattern!r} does not compile: {exc}") from None
+        if (self.aligned_option is None) != (self.misaligned_option is None):
+            raise ValueError("aligned_option and misaligned_option come together (or neither)")
         return self
 
 

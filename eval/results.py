@@ -18,7 +18,9 @@ from msm.atomic import write_bytes_atomic, write_text_atomic
 from msm.errors import BadInput
 from msm.eval.stats import DEFAULT_RESAMPLES, bootstrap_mean, paired_bootstrap_difference
 
-RESULT_SCHEMA_VERSION = 1
+# 2 added `inspect_logs` and `usage`; version 1 files still load (the new fields default to empty)
+RESULT_SCHEMA_VERSION = 2
+READABLE_SCHEMA_VERSIONS = (1, 2)
 MAX_RESULT_BYTES = 200 * 1024 * 1024
 
 
@@ -64,6 +66,9 @@ class EvalResult(BaseModel):
     metrics: dict[str, Metric]
     items: list[ItemScore]
     duration_s: float
+    usage: dict[str, Any] | None = Field(default=None, description="Tokens the model under evaluation spent generating.")
+    inspect_logs: list[str] = Field(default_factory=list,
+                                    description="Inspect EvalLog files of this result, beside the JSON (`inspect view`).")
 
 
 def slug(text: str) -> str:
@@ -71,7 +76,8 @@ def slug(text: str) -> str:
 
 
 def write_result(result: EvalResult, out_dir: Path) -> Path:
-    """<out_dir>/<run_id>.items.parquet, then <out_dir>/<run_id>.json; returns the JSON path."""
+    """<out_dir>/<run_id>.items.parquet, then <out_dir>/<run_id>.json; returns the JSON path. The Inspect logs the
+    result names are written before this, so a JSON that exists points at logs that exist."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -104,8 +110,9 @@ def load_result(path: Path) -> EvalResult:
         raise BadInput(f"{path}: not a JSON result file ({exc.__class__.__name__})") from None
     if not isinstance(data, dict):
         raise BadInput(f"{path}: not a JSON result file (expected an object)")
-    if data.get("schema_version") != RESULT_SCHEMA_VERSION:
-        raise BadInput(f"{path}: schema_version: {data.get('schema_version')!r} (this msm reads {RESULT_SCHEMA_VERSION})")
+    if data.get("schema_version") not in READABLE_SCHEMA_VERSIONS:
+        raise BadInput(f"{path}: schema_version: {data.get('schema_version')!r} (this msm reads "
+                       f"{', '.join(map(str, READABLE_SCHEMA_VERSIONS))})")
     try:
         return EvalResult.model_validate(data)
     except ValidationError as exc:

@@ -17,28 +17,43 @@ def experiment_group() -> None:
     """Run a whole experiment (every stage, per condition, cached per stage)."""
 
 
-def _load(file: str, only: tuple[str, ...], *, create: bool = True):
+def _load(file: str, only: tuple[str, ...], seeds: tuple[int, ...] = (), *, create: bool = True):
     from msm.experiment_config import load_experiment
     from msm.experiment_runner import plan_experiment
     from msm.workspace import Workspace, default_workspace_path
 
     experiment = load_experiment(file)
-    # `status` reads only: it must not create a workspace as a side effect
+    # `status` and `--dry-run` read only: they must not create a workspace as a side effect
     ws = state().workspace(create=True) if create else Workspace(state().workspace_path or default_workspace_path())
-    return ws, plan_experiment(experiment, ws, only or None)
+    return ws, plan_experiment(experiment, ws, only or None, seeds or None)
+
+
+_seed_option = click.option("--seed", "seeds", type=int, multiple=True,
+                            help="Only this replicate seed of an experiment with `seeds` (repeatable).")
 
 
 @experiment_group.command("run")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--only", multiple=True, help="Run only this condition (repeatable).")
+@_seed_option
 @click.option("--from", "from_stage", type=click.Choice(STAGE_ORDER),
               help="Redo this stage and every later one (their cached outputs are removed first).")
 @click.option("--report/--no-report", default=True, show_default=True, help="Write the report when every stage is done.")
-def run_command(file: str, only: tuple[str, ...], from_stage: str | None, report: bool) -> None:
-    """Run every stage of experiment FILE for each condition; rerunning skips finished stages and resumes."""
+@click.option("--dry-run", is_flag=True,
+              help="Print the stage plan and each generate stage's projected documents, tokens and cost "
+                   "(`msm generate --plan-only`); run nothing, write nothing, no network, no GPU.")
+def run_command(file: str, only: tuple[str, ...], seeds: tuple[int, ...], from_stage: str | None, report: bool,
+                dry_run: bool) -> None:
+    """Run every stage of experiment FILE for each condition (and seed); rerunning skips finished stages and resumes."""
     from msm.experiment_runner import run_experiment
 
-    ws, plan = _load(file, only)
+    if dry_run:
+        from msm.experiment_runner import dry_run as plan_only
+
+        ws, plan = _load(file, only, seeds, create=False)
+        emit(plan_only(ws, plan), _print_dry_run)
+        return
+    ws, plan = _load(file, only, seeds)
     started = time.monotonic()
     view = _LiveView(plan) if state().show_progress else None
     try:
@@ -59,6 +74,52 @@ def run_command(file: str, only: tuple[str, ...], from_stage: str | None, report
     emit(result, lambda d: click.echo(
         f"{d['experiment']}: {d['stages_run']} stages run, {d['stages_cached']} cached, {d['seconds']} s"
         + (f"\nreport: {d['report_html']}\n\n{d['summary']}" if "report_html" in d else "")))
+
+
+def _replicate_groups(labels: list[str]) -> str:
+    """`a@0, a@1, a@2, b@0` -> `a@0,1,2  b@0` (how many replicates share a stage, readably)."""
+    seeds: dict[str, list[str]] = {}
+    for label in labels:
+        condition, _, seed = label.partition("@")
+        seeds.setdefault(condition, []).append(seed)
+    return "  ".join(c if s == [""] else f"{c}@{','.join(s)}" for c, s in seeds.items())
+
+
+def _print_dry_run(data: dict) -> None:
+    import shlex
+
+    replicates = data["replicates"]
+    conditions = sorted({r["condition"] for r in replicates.values()})
+    seeds = sorted({r["seed"] for r in replicates.values() if r["seed"] is not None})
+    counts = ", ".join(f"{n} {kind}" for kind, n in data["stage_counts"].items() if n)
+    click.echo(f"experiment {data['experiment']}: {len(conditions)} conditions"
+               + (f" x {len(seeds)} seeds ({', '.join(map(str, seeds))}; seeded stages: "
+                  f"{', '.join(data['seeded_stages']) or 'none'})" if seeds else "")
+               + f" = {len(replicates)} replicates; {len(data['stages'])} stages ({counts})")
+    click.echo("dry run: nothing is run or written. Stages in order (a stage shared by several replicates runs once):")
+    for stage in data["stages"]:
+        click.echo(f"\n[{stage['kind']}] {stage['label']} -> {stage['output']}   ({stage['key']})")
+        click.echo(f"    for: {_replicate_groups(stage['replicates'])}")
+        click.echo(f"    $ {shlex.join(stage['command'])}")
+        projection = stage.get("projection")
+        if projection and "unavailable" in projection:
+            click.echo(f"    projection unavailable: {projection['unavailable']}")
+        elif projection:
+            cost = f"${projection['cost_usd']:,.2f}" if projection["priced"] else "not priced (model not in LiteLLM's table)"
+            if projection["priced"] and projection.get("batch_cost_usd") is not None:
+                cost += f" (batch API ${projection['batch_cost_usd']:,.2f})"
+            click.echo(f"    projected: {projection['documents']:,} documents, {projection['input_tokens']:,} input + "
+                       f"{projection['output_tokens']:,} output tokens, {cost}")
+    totals = data["generation_totals"]
+    if totals is None:
+        click.echo("\ngeneration projections: unavailable (see the generate stages above)")
+    else:
+        cost = f"${totals['cost_usd']:,.2f}" + ("" if totals["priced"] else " (some stages not priced)")
+        if totals.get("batch_cost_usd") is not None and totals["priced"]:
+            cost += f" (batch API ${totals['batch_cost_usd']:,.2f})"
+        partial = "" if totals["complete"] else " (some generate stages could not be projected)"
+        click.echo(f"\ngeneration total{partial}: {totals['documents']:,} documents, {totals['input_tokens']:,} input + "
+                   f"{totals['output_tokens']:,} output tokens, {cost}")
 
 
 def _log_update(condition: str, stage: str, status: str) -> None:
@@ -103,14 +164,18 @@ class _LiveView:
 @experiment_group.command("status")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--only", multiple=True, help="Show only this condition (repeatable).")
+@_seed_option
 @json_option
-def status_command(file: str, only: tuple[str, ...]) -> None:
-    """Show which stage each condition of experiment FILE has reached (no work is done)."""
+def status_command(file: str, only: tuple[str, ...], seeds: tuple[int, ...]) -> None:
+    """Show which stage each condition (and seed) of experiment FILE has reached (no work is done)."""
     from msm.experiment_runner import experiment_status
 
-    ws, plan = _load(file, only, create=False)
+    ws, plan = _load(file, only, seeds, create=False)
     rows = experiment_status(ws, plan)
-    emit(rows, lambda r: table(r, ["condition", "stage", "status", "duration_s", "output"]))
+    columns = ["condition", "seed", "kind", "stage", "status", "duration_s", "output"]
+    if plan.experiment.seeds is None:
+        columns.remove("seed")
+    emit(rows, lambda r: table(r, columns))
 
 
 @experiment_group.command("validate")
@@ -121,7 +186,11 @@ def validate_command(files: tuple[str, ...]) -> None:
 
     for file in files:
         experiment = load_experiment(file)
-        click.echo(f"ok  {file}  ({experiment.name}, {len(experiment.conditions)} conditions)")
+        kinds = ", ".join(f"{sum(1 for c in experiment.conditions if c.kind == k)} {k}"
+                          for k in ("base", "identity", "aft_only", "msm_only", "msm_aft")
+                          if any(c.kind == k for c in experiment.conditions))
+        seeds = f", seeds {experiment.seeds}" if experiment.seeds else ""
+        click.echo(f"ok  {file}  ({experiment.name}, {len(experiment.conditions)} conditions: {kinds}{seeds})")
 
 
 @click.command("report")

@@ -1,15 +1,28 @@
 """Experiment files (experiments/*.yaml): conditions that differ in their specs, and the shared settings of
 every stage. Validated by pydantic; a bad file is exit 2 with `file: field: problem`.
 
-A condition without specs skips generation and midtraining (the `AFT only` control); a condition with
-`sft: false` skips alignment fine-tuning (the `base model` control). Settings a condition does not give
-are taken from the experiment's top-level sections.
+Condition kinds (`kind`, inferred from the shape when left out):
+    base      no corpus, no AFT            the model as it is
+    aft_only  no corpus, AFT               the same AFT without midtraining
+    identity  no corpus, AFT on a general  the paper's identity baseline: what the instruction mix alone does
+              instruction set (never inferred: say `kind: identity`)
+    msm_only  corpus, no AFT               what the spec teaches directly (sft defaults to false)
+    msm_aft   corpus, AFT                  how identical AFT generalizes after MSM
+Settings a condition does not give are taken from the experiment's top-level sections.
+
+Seeds (`seeds: [0, 1, 2]`): every condition runs once per seed. The seed replaces the `seed` setting of the
+stages named in `seed_stages` — by default `midtrain` and `sft` (data order, packing, LoRA init, instruction-mix
+draw) — while the stages not named run once and are shared by every seed: by default one corpus per spec (the
+costly API part) and the same eval items and bootstrap seed for every replicate, so replicates differ only in
+training randomness and every comparison is paired on the same items. Add `generate` to draw a fresh corpus
+per seed, `eval` to draw eval subsets (`limit`) and samples per seed. A stage in `seed_stages` may not also set
+its own `seed`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -18,10 +31,26 @@ from msm.spec import Identifier
 from msm.yaml_files import load_yaml_record
 
 EXPERIMENT_SCHEMA_VERSION = 1
+ConditionKind = Literal["base", "aft_only", "identity", "msm_only", "msm_aft"]
+CONDITION_KINDS: tuple[str, ...] = ("base", "aft_only", "identity", "msm_only", "msm_aft")
+SeededStage = Literal["generate", "midtrain", "sft", "eval"]
+DEFAULT_SEED_STAGES: tuple[str, ...] = ("midtrain", "sft")
+MAX_SFT_MIX = 0.95
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # fields added after the first release: they enter a stage's cache key only when set, so experiments that do
+    # not use them keep the keys (and the finished stages) they had
+    _added_later: ClassVar[frozenset[str]] = frozenset()
+
+    def key_payload(self) -> dict[str, Any]:
+        data = self.model_dump()
+        for name in self._added_later:
+            if data[name] == type(self).model_fields[name].get_default(call_default_factory=True):
+                del data[name]
+        return data
 
 
 class GenerateSettings(_Strict):
@@ -55,31 +84,95 @@ class CurateSettings(_Strict):
     steps: str = "dedup,filters"
 
 
-class MidtrainSettings(_Strict):
-    lora: bool = True
-    epochs: int = Field(default=1, ge=1)
-    max_steps: int | None = Field(default=None, ge=1)
-    lr: float | None = Field(default=None, gt=0)
-    block_size: int = Field(default=256, ge=8)
-    batch_size: int = Field(default=4, ge=1)
-    seed: int = 0
-    mix: list[str] = Field(default_factory=list, description="Replay mixes as FILE:RATIO.")
-    extra_args: list[str] = Field(default_factory=list)
+def _flag(name: str, off: str | None = None) -> dict[str, Any]:
+    """Field metadata: the `msm train` flag a setting becomes (`off`: the flag for False, for on/off pairs)."""
+    return {"json_schema_extra": {"flag": name, "off_flag": off}}
 
 
-class SftSettings(_Strict):
+class TrainingSettings(_Strict):
+    """What midtraining and AFT share. Each setting names the `msm train` flag it becomes beside it, and `argv()`
+    is the one mapping of settings to a command line: a new training flag is one field here."""
+
+    _added_later: ClassVar[frozenset[str]] = frozenset({"lora_rank", "lora_alpha", "lora_dropout", "grad_accum"})
+
+    lora: bool = Field(default=True, **_flag("--lora", "--full"))
+    epochs: int = Field(default=1, ge=1, **_flag("--epochs"))
+    max_steps: int | None = Field(default=None, ge=1, **_flag("--max-steps"))
+    lr: float | None = Field(default=None, gt=0, **_flag("--lr"))
+    batch_size: int = Field(default=4, ge=1, **_flag("--batch-size"))
+    seed: int = Field(default=0, **_flag("--seed"))
+    # LoRA shape and batching; None = `msm train`'s default
+    lora_rank: int | None = Field(default=None, ge=1, **_flag("--lora-rank"))
+    lora_alpha: int | None = Field(default=None, ge=1, **_flag("--lora-alpha"))
+    lora_dropout: float | None = Field(default=None, ge=0, lt=1, **_flag("--lora-dropout"))
+    grad_accum: int | None = Field(default=None, ge=1, **_flag("--grad-accum"))
+    extra_args: list[str] = Field(default_factory=list, description="More `msm train` options, passed as given.")
+
+    def argv(self, *, skip: frozenset[str] = frozenset()) -> list[str]:
+        """This stage's `msm train` options, from the flags declared on the fields (`skip`: fields left out)."""
+        out: list[str] = []
+        for name, field in type(self).model_fields.items():
+            extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+            flag = extra.get("flag")
+            value = getattr(self, name)
+            if not flag or name in skip or value is None:
+                continue
+            if isinstance(value, bool):
+                chosen = flag if value else extra.get("off_flag")
+                out += [chosen] if chosen else []
+            elif isinstance(value, list):
+                for item in value:
+                    out += [flag, str(item)]
+            else:
+                out += [flag, str(value)]
+        return out + list(self.extra_args)
+
+
+class MidtrainSettings(TrainingSettings):
+    block_size: int = Field(default=256, ge=8, **_flag("--block-size"))
+    mix: list[str] = Field(default_factory=list, description="Replay mixes as FILE:RATIO.", **_flag("--mix"))
+
+
+class SftSettings(TrainingSettings):
+    _added_later: ClassVar[frozenset[str]] = frozenset({"lora_rank", "lora_alpha", "lora_dropout", "grad_accum",
+                                                         "continue_adapter", "mix"})
+
     data: str = Field(default="cheese", description=(
-        "AFT data: a shipped name (cheese, safety), a JSONL path, snapshot:NAME (the chats of an existing snapshot), "
-        "or aft:SPEC (chats written for SPEC by the `aft_generate` stage, curated and frozen by the experiment)."))
-    with_reasoning: bool = False
-    lora: bool = True
-    epochs: int = Field(default=1, ge=1)
-    max_steps: int | None = Field(default=None, ge=1)
-    lr: float | None = Field(default=None, gt=0)
-    batch_size: int = Field(default=4, ge=1)
-    max_length: int = Field(default=256, ge=8)
-    seed: int = 0
-    extra_args: list[str] = Field(default_factory=list)
+        "AFT data: a shipped name (cheese, safety, instruct), a JSONL path, snapshot:NAME (the chats of an existing "
+        "snapshot), or aft:SPEC (chats written for SPEC by the `aft_generate` stage, curated and frozen by the "
+        "experiment)."), **_flag("--data"))
+    with_reasoning: bool = Field(default=False, **_flag("--with-reasoning"))
+    continue_adapter: bool = Field(
+        default=False, description="After midtraining, keep training its LoRA adapter (no merge in between); "
+                                   "conditions without midtraining start a fresh adapter.",
+        **_flag("--continue-adapter"))
+    mix: list[str] = Field(default_factory=list,
+                           description="Instruction sets mixed into AFT as FILE:RATIO (share of SFT tokens).",
+                           **_flag("--mix"))
+    max_length: int = Field(default=256, ge=8, **_flag("--max-length"))
+
+    @field_validator("mix")
+    @classmethod
+    def _mix_shape(cls, values: list[str]) -> list[str]:
+        total = 0.0
+        for value in values:
+            name, sep, ratio_text = value.rpartition(":")
+            try:
+                ratio = float(ratio_text)
+            except ValueError:
+                ratio = -1.0
+            if not sep or not name or not 0 < ratio <= MAX_SFT_MIX:
+                raise ValueError(f"{value!r}: expected FILE:RATIO with RATIO in (0, {MAX_SFT_MIX}], e.g. instruct:0.5")
+            total += ratio
+        if total > MAX_SFT_MIX:
+            raise ValueError(f"ratios add up to {total:g}, more than {MAX_SFT_MIX}")
+        return values
+
+    @model_validator(mode="after")
+    def _adapter_needs_lora(self) -> "SftSettings":
+        if self.continue_adapter and not self.lora:
+            raise ValueError("continue_adapter needs lora: true (it trains a LoRA adapter)")
+        return self
 
 
 class EvalSettings(_Strict):
@@ -96,9 +189,16 @@ class DocumentSource(_Strict):
     spec: str | None = Field(default=None, description="The spec the documents discuss (id or path).")
 
 
+_KIND_SHAPE = {  # kind -> (has a corpus, has AFT)
+    "base": (False, False), "aft_only": (False, True), "identity": (False, True),
+    "msm_only": (True, False), "msm_aft": (True, True),
+}
+
+
 class Condition(_Strict):
     name: Identifier
     description: str = ""
+    kind: ConditionKind = Field(description="base | aft_only | identity | msm_only | msm_aft (inferred when left out).")
     specs: list[str] = Field(default_factory=list, description="Specs to generate a corpus for; empty = none.")
     documents: list[DocumentSource] = Field(
         default_factory=list, description="Corpora to import instead of (or besides) generating. No specs and no "
@@ -106,6 +206,33 @@ class Condition(_Strict):
     sft: bool | SftSettings = Field(default=True, description="false = no AFT; a mapping overrides AFT settings.")
     midtrain: MidtrainSettings | None = None
     generate: GenerateSettings | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _infer_kind(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if data.get("kind") in ("msm_only", "base") and "sft" not in data:
+            data["sft"] = False  # these kinds have no AFT: saying the kind is enough
+        if data.get("kind") is None:
+            has_corpus = bool(data.get("specs")) or bool(data.get("documents"))
+            has_sft = data.get("sft", True) is not False
+            data["kind"] = ("msm_aft" if has_sft else "msm_only") if has_corpus else ("aft_only" if has_sft else "base")
+        return data
+
+    @model_validator(mode="after")
+    def _shape_matches_kind(self) -> "Condition":
+        wants_corpus, wants_sft = _KIND_SHAPE[self.kind]
+        if self.has_corpus != wants_corpus:
+            raise ValueError(f"a {self.kind} condition {'needs' if wants_corpus else 'has no'} specs or documents")
+        if (self.sft is not False) != wants_sft:
+            raise ValueError(f"a {self.kind} condition {'needs AFT' if wants_sft else 'has no AFT (sft: false)'}")
+        return self
+
+    @property
+    def has_corpus(self) -> bool:
+        return bool(self.specs or self.documents)
 
 
 class Experiment(_Strict):
@@ -115,6 +242,10 @@ class Experiment(_Strict):
     base_model: str = "local:smollm2-135m"
     review: Literal["auto", "required"] = Field(
         default="auto", description="auto: curated documents pass; required: snapshots take only accepted documents.")
+    seeds: list[int] | None = Field(default=None, min_length=1,
+                                    description="Run every condition once per seed (replicates).")
+    seed_stages: list[SeededStage] | None = Field(
+        default=None, description=f"Stages whose seed is the replicate's seed (default: {', '.join(DEFAULT_SEED_STAGES)}).")
     generate: GenerateSettings = Field(default_factory=GenerateSettings)
     curate: CurateSettings = Field(default_factory=CurateSettings)
     aft_generate: AftGenerateSettings = Field(default_factory=AftGenerateSettings)
@@ -132,6 +263,13 @@ class Experiment(_Strict):
             raise ValueError(f"unsupported schema_version {value} (this msm reads {EXPERIMENT_SCHEMA_VERSION})")
         return value
 
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, values: list[int] | None) -> list[int] | None:
+        if values is not None and len(set(values)) != len(values):
+            raise ValueError(f"seeds must be distinct, got {values}")
+        return values
+
     @model_validator(mode="after")
     def _consistent(self) -> "Experiment":
         names = [c.name for c in self.conditions]
@@ -142,7 +280,44 @@ class Experiment(_Strict):
             for side, name in ((0, a), (1, b)):
                 if name not in names:
                     raise ValueError(f"compare.{index}.{side}: unknown condition '{name}'")
+        if self.seed_stages is not None and self.seeds is None:
+            raise ValueError("seed_stages: only used with seeds (give `seeds: [0, 1, 2]` or drop seed_stages)")
+        if self.seeds is not None:
+            self._check_seed_overrides()
+        for index, condition in enumerate(self.conditions):
+            sft = self.sft_for(condition)
+            if sft is not None and sft.continue_adapter and condition.has_corpus:
+                self._check_adapter_continuation(index, self.midtrain_for(condition), sft)
         return self
+
+    def _check_seed_overrides(self) -> None:
+        seeded = set(self.stage_seeded)
+        sections = [(kind, getattr(self, kind)) for kind in ("generate", "midtrain", "sft", "eval")]
+        for index, condition in enumerate(self.conditions):
+            for kind in ("generate", "midtrain", "sft"):
+                value = getattr(condition, kind)
+                if isinstance(value, _Strict):
+                    sections.append((f"conditions.{index}.{kind}", value))
+        for where, settings in sections:
+            if where.rsplit(".", 1)[-1] in seeded and "seed" in settings.model_fields_set:
+                raise ValueError(f"{where}.seed: set per replicate by `seeds` ({where.rsplit('.', 1)[-1]} is in "
+                                 f"seed_stages); remove it")
+
+    @staticmethod
+    def _check_adapter_continuation(index: int, midtrain: MidtrainSettings, sft: SftSettings) -> None:
+        from msm.train.records import LoraSettings
+
+        where = f"conditions.{index}"
+        if not midtrain.lora:
+            raise ValueError(f"{where}: sft.continue_adapter needs midtrain.lora: true (a full midtrain leaves no adapter)")
+        defaults = LoraSettings()  # what `msm train` uses when an option is not given
+        for name, default in (("lora_rank", defaults.rank), ("lora_alpha", defaults.alpha),
+                              ("lora_dropout", defaults.dropout)):
+            wanted, adapter = getattr(sft, name), getattr(midtrain, name)
+            adapter = default if adapter is None else adapter
+            if wanted is not None and wanted != adapter:
+                raise ValueError(f"{where}: sft.{name} {wanted} differs from the midtrained adapter's {adapter}; "
+                                 f"a continued adapter keeps its shape (leave sft.{name} out or match it)")
 
     def condition(self, name: str) -> Condition:
         for condition in self.conditions:
@@ -150,20 +325,46 @@ class Experiment(_Strict):
                 return condition
         raise BadInput(f"experiment {self.name}: no condition named {name!r} (has: {', '.join(c.name for c in self.conditions)})")
 
-    # settings of one condition, with the experiment's defaults filled in
-    def generate_for(self, condition: Condition) -> GenerateSettings:
-        return condition.generate or self.generate
+    # ---- replicates ----------------------------------------------------------------------------------
+    @property
+    def stage_seeded(self) -> tuple[str, ...]:
+        """Stage kinds whose seed is the replicate's seed (none without `seeds`)."""
+        if self.seeds is None:
+            return ()
+        return tuple(self.seed_stages) if self.seed_stages is not None else DEFAULT_SEED_STAGES
 
-    def midtrain_for(self, condition: Condition) -> MidtrainSettings:
-        return condition.midtrain or self.midtrain
+    def replicate_seeds(self) -> list[int | None]:
+        """One entry per replicate; None = the experiment has no `seeds` (one run, stage seeds as written)."""
+        return list(self.seeds) if self.seeds is not None else [None]
 
-    def sft_for(self, condition: Condition) -> SftSettings | None:
+    def _seeded(self, kind: str, settings, seed: int | None):
+        if seed is None or kind not in self.stage_seeded:
+            return settings
+        return settings.model_copy(update={"seed": seed})
+
+    # settings of one condition (and replicate seed), with the experiment's defaults filled in
+    def generate_for(self, condition: Condition, seed: int | None = None) -> GenerateSettings:
+        return self._seeded("generate", condition.generate or self.generate, seed)
+
+    def midtrain_for(self, condition: Condition, seed: int | None = None) -> MidtrainSettings:
+        return self._seeded("midtrain", condition.midtrain or self.midtrain, seed)
+
+    def sft_for(self, condition: Condition, seed: int | None = None) -> SftSettings | None:
         if condition.sft is False:
             return None
-        return condition.sft if isinstance(condition.sft, SftSettings) else self.sft
+        return self._seeded("sft", condition.sft if isinstance(condition.sft, SftSettings) else self.sft, seed)
+
+    def eval_for(self, seed: int | None = None) -> EvalSettings:
+        return self._seeded("eval", self.eval, seed)
+
+
+def replicate_label(condition: str, seed: int | None) -> str:
+    """`msm_america` without seeds, `msm_america@1` for seed 1 ('@' never occurs in a condition name)."""
+    return condition if seed is None else f"{condition}@{seed}"
 
 
 def load_experiment(path: str | Path) -> Experiment:
     """Read and validate an experiment file; BadInput with one `file: field: problem` per error."""
     return load_yaml_record(path, Experiment, what="experiment", max_bytes=1024 * 1024,
-                            located_prefixes=("conditions", "compare"))
+                            located_prefixes=("conditions", "compare", "seed_stages", "generate", "midtrain", "sft",
+                                              "eval"))

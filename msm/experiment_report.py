@@ -5,6 +5,11 @@ snapshot manifests, model manifests with their loss curves, and eval result file
 at any time, and it says plainly when a stage has not run yet. A difference between two conditions is
 reported with its paired-bootstrap 95% CI, and when that CI includes 0 the report says the effect was not
 detected rather than naming a winner.
+
+Condition kinds are kept apart: MSM-only conditions (what the spec teaches directly) and MSM + AFT conditions
+(how identical AFT generalizes after MSM) are listed, plotted and compared within their own kind. With seeds,
+every number is shown per seed (the paired comparison too, on the items both replicates scored), and then as
+the mean over seeds with a Student-t 95% interval across seeds (msm/seed_stats.py).
 """
 
 from __future__ import annotations
@@ -74,34 +79,62 @@ def _png(fig) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
+# two-option suites scored over both orders: a model without a preference sits at 0.5, drawn as a guide
+CHANCE_HALF_SUITES = ("cheese_values", "cheese_political", "cheese_items", "agentic_choice")
+
+
 def _fmt(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None or value != value else f"{value:.{digits}f}"
 
 
+KIND_TITLES = {"base": "base model", "aft_only": "AFT only", "identity": "identity baseline (instruction mix only)",
+               "msm_only": "MSM only (no AFT)", "msm_aft": "MSM + AFT"}
+KIND_ORDER = ("base", "identity", "aft_only", "msm_only", "msm_aft")
+
+
+def _inferred_kind(condition: dict) -> str:
+    """A condition's kind from a plan written before kinds existed."""
+    corpus = bool(condition.get("specs") or condition.get("documents"))
+    aft = condition.get("sft", True) is not False
+    return ("msm_aft" if aft else "msm_only") if corpus else ("aft_only" if aft else "base")
+
+
+def _replicates(plan: dict) -> dict[str, dict[str, Any]]:
+    """replicate label -> {condition, seed, kind}; plans without seeds have one replicate per condition."""
+    kinds = {c["name"]: c.get("kind") or _inferred_kind(c) for c in plan["experiment"]["conditions"]}
+    if plan.get("replicates"):
+        return {label: {**r, "kind": r.get("kind") or kinds.get(r["condition"], "msm_aft")}
+                for label, r in plan["replicates"].items()}
+    return {label: {"condition": label, "seed": None, "kind": kinds.get(label, "msm_aft")} for label in plan["conditions"]}
+
+
 def collect(ws: Workspace, name: str) -> dict[str, Any]:
     """Everything the report shows, as plain data (also what `msm report --json` prints)."""
-    from msm.eval.results import compare_results, load_result
+    from msm.eval.results import load_result
 
     plan, root = _load_plan(ws, name)
     experiment = plan["experiment"]
+    replicates = _replicates(plan)
     conditions: dict[str, dict[str, Any]] = {}
-    results: dict[str, dict[str, Any]] = {}  # condition -> suite -> EvalResult
-    for condition in plan["conditions"]:
-        entry: dict[str, Any] = {"model": plan["models"].get(condition), "stages": [], "corpus": [], "training": {},
-                                 "evals": {}}
-        for key in plan["conditions"][condition]:
+    results: dict[str, dict[str, Any]] = {}  # replicate label -> suite -> EvalResult
+    for label in plan["conditions"]:
+        replicate = replicates[label]
+        entry: dict[str, Any] = {"condition": replicate["condition"], "seed": replicate["seed"],
+                                 "kind": replicate["kind"], "model": plan["models"].get(label), "stages": [],
+                                 "corpus": [], "training": {}, "evals": {}}
+        for key in plan["conditions"][label]:
             stage = plan["stages"][key]
             marker = _marker(root, key)
             entry["stages"].append({"stage": stage["label"], "done": bool(marker),
                                     "duration_s": marker.get("duration_s") if marker else None})
-        for key in _stage_keys(plan, condition, "generate"):
+        for key in _stage_keys(plan, label, "generate"):
             entry["corpus"].append(_corpus_stats(ws, plan["stages"][key]["output"]))
-        for key in _stage_keys(plan, condition, "snapshot"):
+        for key in _stage_keys(plan, label, "snapshot"):
             manifest_path = ws.snapshot_dir(plan["stages"][key]["output"]) / "manifest.json"
             if manifest_path.exists():
                 entry["snapshot"] = json.loads(manifest_path.read_text(encoding="utf-8"))
         for kind in ("midtrain", "sft"):
-            for key in _stage_keys(plan, condition, kind):
+            for key in _stage_keys(plan, label, kind):
                 model_dir = ws.model_dir(plan["stages"][key]["output"])
                 manifest_path = model_dir / "manifest.json"
                 if manifest_path.exists():
@@ -110,35 +143,112 @@ def collect(ws: Workspace, name: str) -> dict[str, Any]:
                         "model": plan["stages"][key]["output"],
                         "manifest": json.loads(manifest_path.read_text(encoding="utf-8")), "loss": rows,
                         "loss_start": rows[0]["loss"] if rows else None, "loss_end": rows[-1]["loss"] if rows else None}
-        results[condition] = {}
-        for key in _stage_keys(plan, condition, "eval"):
+        results[label] = {}
+        for key in _stage_keys(plan, label, "eval"):
             marker = _marker(root, key)
             result_path = ((marker or {}).get("result") or {}).get("result")
             if result_path and Path(result_path).exists():
                 result = load_result(Path(result_path))
-                results[condition][result.suite] = result
+                results[label][result.suite] = result
                 entry["evals"][result.suite] = {
                     "result": result_path, "run_id": result.run_id, "metric": result.primary_metric,
                     "metrics": {k: m.model_dump() for k, m in result.metrics.items()},
-                    "groups": _group_means(result)}
-        conditions[condition] = entry
+                    "groups": _group_means(result),
+                    "inspect_logs": [str(Path(result_path).parent / name) for name in result.inspect_logs]}
+        conditions[label] = entry
 
-    pairs = [tuple(p) for p in experiment.get("compare") or []]
-    if not pairs:  # default: every pair of conditions that midtrain on different specs
-        msm_conditions = [c["name"] for c in experiment["conditions"] if c.get("specs")]
-        pairs = [(a, b) for i, a in enumerate(msm_conditions) for b in msm_conditions[i + 1:]]
-    comparisons = []
-    for a, b in pairs:
-        for suite in sorted(set(results.get(a, {})) & set(results.get(b, {}))):
-            comparison = compare_results(results[a][suite], results[b][suite], seed=experiment["eval"]["seed"])
-            diff = comparison.difference
-            detected = diff.ci_low is not None and (diff.ci_low > 0 or diff.ci_high < 0)
-            comparisons.append({"suite": suite, "baseline": a, "condition": b, "metric": comparison.metric,
-                                "n_paired": comparison.n_paired, "baseline_mean": comparison.baseline_mean,
-                                "condition_mean": comparison.condition_mean, "difference": diff.value,
-                                "ci_low": diff.ci_low, "ci_high": diff.ci_high, "detected": detected})
+    seeds = sorted({r["seed"] for r in replicates.values() if r["seed"] is not None})
+    comparisons = _comparisons(experiment, replicates, results, seeds)
     return {"experiment": experiment, "generated_at": utc_now().isoformat(), "conditions": conditions,
-            "comparisons": comparisons, "workspace": str(ws.root)}
+            "seeds": seeds, "comparisons": comparisons,
+            "across_seeds": {"conditions": _condition_means(conditions, experiment, seeds),
+                             "comparisons": _comparison_means(comparisons, seeds)},
+            "workspace": str(ws.root)}
+
+
+def _default_pairs(experiment: dict) -> list[tuple[str, str]]:
+    """Every pair of conditions of the same MSM kind (MSM only with MSM only, MSM + AFT with MSM + AFT)."""
+    pairs = []
+    for kind in ("msm_only", "msm_aft"):
+        names = [c["name"] for c in experiment["conditions"] if (c.get("kind") or _inferred_kind(c)) == kind]
+        pairs += [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+    return pairs
+
+
+def _label(condition: str, seed: int | None) -> str:
+    return condition if seed is None else f"{condition}@{seed}"
+
+
+def _comparisons(experiment: dict, replicates: dict, results: dict, seeds: list[int]) -> list[dict[str, Any]]:
+    """One paired comparison per (pair, suite, seed): condition b's replicate against condition a's, same seed."""
+    from msm.eval.results import compare_results
+
+    kinds = {r["condition"]: r["kind"] for r in replicates.values()}
+    pairs = [tuple(p) for p in experiment.get("compare") or []] or _default_pairs(experiment)
+    out = []
+    for a, b in pairs:
+        for seed in seeds or [None]:
+            la, lb = _label(a, seed), _label(b, seed)
+            for suite in sorted(set(results.get(la, {})) & set(results.get(lb, {}))):
+                comparison = compare_results(results[la][suite], results[lb][suite], seed=experiment["eval"]["seed"])
+                diff = comparison.difference
+                detected = diff.ci_low is not None and (diff.ci_low > 0 or diff.ci_high < 0)
+                out.append({"suite": suite, "baseline": a, "condition": b, "seed": seed,
+                            "kinds": [kinds.get(a), kinds.get(b)], "metric": comparison.metric,
+                            "n_paired": comparison.n_paired, "baseline_mean": comparison.baseline_mean,
+                            "condition_mean": comparison.condition_mean, "difference": diff.value,
+                            "ci_low": diff.ci_low, "ci_high": diff.ci_high, "detected": detected})
+    return out
+
+
+def _seed_summary(values: list[float]) -> dict[str, Any]:
+    from msm.seed_stats import across_seeds
+
+    estimate = across_seeds(values)
+    return {"mean": estimate.mean, "ci_low": estimate.ci_low, "ci_high": estimate.ci_high, "sd": estimate.sd,
+            "n_seeds": estimate.n, "detected": estimate.excludes_zero}
+
+
+def _condition_means(conditions: dict, experiment: dict, seeds: list[int]) -> list[dict[str, Any]]:
+    """Per condition and suite: the headline metric of each seed, and their mean with a t interval."""
+    if len(seeds) < 2:
+        return []
+    rows = []
+    for condition in experiment["conditions"]:
+        name = condition["name"]
+        labels = [_label(name, s) for s in seeds if _label(name, s) in conditions]
+        suites = sorted({suite for label in labels for suite in conditions[label]["evals"]})
+        for suite in suites:
+            per_seed = {conditions[label]["seed"]: conditions[label]["evals"][suite] for label in labels
+                        if suite in conditions[label]["evals"]}
+            metric = next(iter(per_seed.values()))["metric"]
+            values = {s: e["metrics"][metric]["value"] for s, e in per_seed.items()
+                      if e["metrics"][metric]["value"] is not None}
+            if not values:
+                continue
+            # a stage no seed reaches (e.g. the base model's eval) is one run that every replicate shares
+            shared = len({e["run_id"] for e in per_seed.values()}) == 1 and len(per_seed) > 1
+            rows.append({"condition": name, "kind": conditions[labels[0]]["kind"], "suite": suite, "metric": metric,
+                         "per_seed": values, "shared_run": shared, **_seed_summary(list(values.values()))})
+    return rows
+
+
+def _comparison_means(comparisons: list[dict], seeds: list[int]) -> list[dict[str, Any]]:
+    """Per compared pair and suite: the paired difference of each seed, their mean with a t interval, and in how
+    many seeds the difference had the mean's sign."""
+    if len(seeds) < 2:
+        return []
+    grouped: dict[tuple, list[dict]] = {}
+    for c in comparisons:
+        grouped.setdefault((c["baseline"], c["condition"], c["suite"]), []).append(c)
+    rows = []
+    for (baseline, condition, suite), items in grouped.items():
+        summary = _seed_summary([c["difference"] for c in items])
+        same_sign = sum(1 for c in items if (c["difference"] > 0) == (summary["mean"] > 0) and c["difference"] != 0)
+        rows.append({"baseline": baseline, "condition": condition, "suite": suite, "metric": items[0]["metric"],
+                     "kinds": items[0]["kinds"], "per_seed": {c["seed"]: c["difference"] for c in items},
+                     "same_sign": same_sign, **summary})
+    return rows
 
 
 def _group_means(result) -> dict[str, dict[str, float]]:
@@ -156,6 +266,20 @@ def _group_means(result) -> dict[str, dict[str, float]]:
 
 
 # ---- rendering -----------------------------------------------------------------------------------------
+def _condition_order(data: dict[str, Any]) -> list[str]:
+    """Condition names grouped by kind (base, identity, AFT only, MSM only, MSM + AFT), file order within a kind."""
+    names = [c["name"] for c in data["experiment"]["conditions"]]
+    kinds = {c["condition"]: c["kind"] for c in data["conditions"].values()}
+    present = [n for n in names if n in kinds]
+    return sorted(present, key=lambda n: (KIND_ORDER.index(kinds[n]) if kinds[n] in KIND_ORDER else 99, names.index(n)))
+
+
+def _labels_in_order(data: dict[str, Any]) -> list[str]:
+    order = {n: i for i, n in enumerate(_condition_order(data))}
+    return sorted(data["conditions"], key=lambda lb: (order.get(data["conditions"][lb]["condition"], 99),
+                                                       data["conditions"][lb]["seed"] or 0))
+
+
 def _plots(data: dict[str, Any]) -> dict[str, str]:
     import matplotlib
 
@@ -164,46 +288,60 @@ def _plots(data: dict[str, Any]) -> dict[str, str]:
 
     images: dict[str, str] = {}
     conditions = data["conditions"]
+    means = {(r["condition"], r["suite"]): r for r in data["across_seeds"]["conditions"]}
     suites = sorted({s for c in conditions.values() for s in c["evals"]})
     for suite in suites:
-        names = [n for n, c in conditions.items() if suite in c["evals"]]
-        metric = conditions[names[0]]["evals"][suite]["metric"]
-        values = [conditions[n]["evals"][suite]["metrics"][metric] for n in names]
+        names = [n for n in _condition_order(data)
+                 if any(c["condition"] == n and suite in c["evals"] for c in conditions.values())]
+        replicates = {n: [c for c in conditions.values() if c["condition"] == n and suite in c["evals"]] for n in names}
+        metric = replicates[names[0]][0]["evals"][suite]["metric"]
         fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(names), 3.4))
-        centres = [v["value"] for v in values]
-        errors = [[max(0.0, v["value"] - v["ci_low"]) if v["ci_low"] is not None else 0 for v in values],
-                  [max(0.0, v["ci_high"] - v["value"]) if v["ci_high"] is not None else 0 for v in values]]
-        # points with CI bars, not bars from zero: the effects of interest are small shifts around 0.5
-        ax.errorbar(range(len(names)), centres, yerr=errors, fmt="o", capsize=6, color="#4c72b0", markersize=7)
+        for x, n in enumerate(names):
+            if (n, suite) in means:  # several seeds: each seed a small dot, the mean with its t interval
+                summary = means[(n, suite)]
+                ax.plot([x] * len(summary["per_seed"]), list(summary["per_seed"].values()), ".", color="#999999")
+                low, high = summary["ci_low"], summary["ci_high"]
+                ax.errorbar([x], [summary["mean"]], yerr=[[summary["mean"] - low], [high - summary["mean"]]],
+                            fmt="o", capsize=6, color="#4c72b0", markersize=7)
+            else:  # one run: its item-bootstrap CI
+                v = replicates[n][0]["evals"][suite]["metrics"][metric]
+                errors = [[max(0.0, v["value"] - v["ci_low"]) if v["ci_low"] is not None else 0],
+                          [max(0.0, v["ci_high"] - v["value"]) if v["ci_high"] is not None else 0]]
+                # points with CI bars, not bars from zero: the effects of interest are small shifts around 0.5
+                ax.errorbar([x], [v["value"]], yerr=errors, fmt="o", capsize=6, color="#4c72b0", markersize=7)
         ax.set_xticks(range(len(names)), names)
         ax.set_xlim(-0.6, len(names) - 0.4)
         ax.margins(y=0.25)
-        if suite == "cheese_values":
+        if suite in CHANCE_HALF_SUITES:
             ax.axhline(0.5, color="grey", linestyle=":", linewidth=1)
         ax.set_ylabel(metric)
-        ax.set_title(f"{suite}: {metric} (95% CI)")
+        across = " (mean over seeds, t 95% CI; dots: seeds)" if data["across_seeds"]["conditions"] else " (95% CI)"
+        ax.set_title(f"{suite}: {metric}{across}")
         ax.tick_params(axis="x", rotation=20)
         images[f"eval_{suite}"] = _png(fig)
         plt.close(fig)
-        groups = sorted({g for n in names for g in conditions[n]["evals"][suite]["groups"]})
+        groups = sorted({g for n in names for c in replicates[n] for g in c["evals"][suite]["groups"]})
         if 1 < len(groups) <= 40:
             fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(groups) * len(names) / 2), 3.8))
             width = 0.8 / len(names)
             for i, n in enumerate(names):
-                series = conditions[n]["evals"][suite]["groups"]
-                ax.bar([g + i * width for g in range(len(groups))],
-                       [series.get(g, {}).get("value", float("nan")) for g in groups], width=width, label=n)
+                heights = []
+                for g in groups:  # the mean over seeds of each group's mean
+                    values = [c["evals"][suite]["groups"][g]["value"] for c in replicates[n]
+                              if g in c["evals"][suite]["groups"]]
+                    heights.append(sum(values) / len(values) if values else float("nan"))
+                ax.bar([g + i * width for g in range(len(groups))], heights, width=width, label=n)
             ax.set_xticks([g + 0.4 - width / 2 for g in range(len(groups))], groups, rotation=45, ha="right")
-            ax.set_title(f"{suite}: per group")
+            ax.set_title(f"{suite}: per group" + (" (mean over seeds)" if data["seeds"] else ""))
             ax.legend(fontsize=8)
             images[f"groups_{suite}"] = _png(fig)
             plt.close(fig)
     for kind in ("midtrain", "sft"):
-        curves = {n: c["training"][kind]["loss"] for n, c in conditions.items() if c["training"].get(kind, {}).get("loss")}
+        curves = {lb: c["training"][kind]["loss"] for lb, c in conditions.items() if c["training"].get(kind, {}).get("loss")}
         if curves:
             fig, ax = plt.subplots(figsize=(6, 3.4))
-            for n, rows in curves.items():
-                ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], label=n)
+            for lb, rows in curves.items():
+                ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], label=lb)
             ax.set_xlabel("step")
             ax.set_ylabel("loss")
             ax.set_title(f"{kind} loss")
@@ -213,52 +351,136 @@ def _plots(data: dict[str, Any]) -> dict[str, str]:
     return images
 
 
+def _ci(low: float | None, high: float | None) -> str:
+    return "n/a" if low is None else f"[{low:+.3f}, {high:+.3f}]"
+
+
 def _comparison_sentence(c: dict) -> str:
-    diff = f"{c['difference']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}]"
+    seed = f" (seed {c['seed']})" if c.get("seed") is not None else ""
+    diff = f"{c['difference']:+.3f} {_ci(c['ci_low'], c['ci_high'])}"
+    head = (f"{c['condition']} − {c['baseline']}{seed} on {c['suite']} ({c['metric']}): {diff}, paired bootstrap 95% CI "
+            f"over {c['n_paired']} items")
     if c["detected"]:
-        return (f"{c['condition']} − {c['baseline']} on {c['suite']} ({c['metric']}): {diff}, paired bootstrap 95% CI over "
-                f"{c['n_paired']} items — the CI excludes 0: a difference was detected.")
-    return (f"{c['condition']} − {c['baseline']} on {c['suite']} ({c['metric']}): {diff}, paired bootstrap 95% CI over "
-            f"{c['n_paired']} items — the CI includes 0: the effect was not detected.")
+        return f"{head} — the CI excludes 0: a difference was detected."
+    return f"{head} — the CI includes 0: the effect was not detected."
+
+
+def _across_sentence(c: dict) -> str:
+    per_seed = ", ".join(f"seed {s}: {v:+.3f}" for s, v in c["per_seed"].items())
+    head = (f"{c['condition']} − {c['baseline']} on {c['suite']} ({c['metric']}), mean over {c['n_seeds']} seeds: "
+            f"{c['mean']:+.3f} {_ci(c['ci_low'], c['ci_high'])} (Student-t 95% interval across seeds; {per_seed}; "
+            f"same sign in {c['same_sign']} of {c['n_seeds']} seeds)")
+    if c["detected"]:
+        return f"{head} — the interval excludes 0: a difference was detected across seeds."
+    return f"{head} — the interval includes 0: the effect was not detected across seeds."
+
+
+def _kind_title(kinds: list[str | None]) -> str:
+    titles = [KIND_TITLES.get(k or "", k or "?") for k in kinds]
+    return titles[0] if len(set(titles)) == 1 else " vs ".join(titles)
+
+
+def _comparison_sections(data: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    """(heading, sentences) per kind of comparison: MSM only and MSM + AFT are never mixed in one list."""
+    sections: dict[str, list[str]] = {}
+    across = {(c["baseline"], c["condition"], c["suite"]): c for c in data["across_seeds"]["comparisons"]}
+    for c in data["comparisons"]:
+        key = (c["baseline"], c["condition"], c["suite"])
+        lines = sections.setdefault(_kind_title(c["kinds"]), [])
+        if key in across:
+            lines.append(_across_sentence(across.pop(key)))
+        lines.append(_comparison_sentence(c))
+    return list(sections.items())
+
+
+def _aft_text(sft: bool | dict, default: dict, midtrained: bool) -> str:
+    if sft is False:
+        return "—"
+    settings = default if sft is True else sft
+    parts = [settings.get("data", "?")]
+    if settings.get("continue_adapter") and midtrained:
+        parts.append("continues the midtrained adapter")
+    parts += [f"mix {m}" for m in settings.get("mix") or []]
+    return ", ".join(parts)
 
 
 def _rows(data: dict[str, Any]) -> dict[str, list[list[str]]]:
     """The report's tables as rows of text, shared by the HTML and Markdown renderings."""
     tables: dict[str, list[list[str]]] = {}
-    tables["Stages"] = [["condition", "stage", "status", "seconds"]] + [
-        [n, s["stage"], "done" if s["done"] else "pending", _fmt(s["duration_s"], 0)]
-        for n, c in data["conditions"].items() for s in c["stages"]]
-    corpus = [["condition", "run", "documents", "failures", "words", "kept", "rules fired", "distinct-2",
-               "snapshot docs", "snapshot hash"]]
-    for n, c in data["conditions"].items():
+    seeded = bool(data["seeds"])
+    labels = _labels_in_order(data)
+    setup = [["condition", "kind", "specs / documents", "AFT", "seeds"]]
+    order = _condition_order(data)
+    for condition in sorted(data["experiment"]["conditions"],
+                            key=lambda c: order.index(c["name"]) if c["name"] in order else len(order)):
+        corpus = [*(condition.get("specs") or []), *(Path(d["file"]).name for d in condition.get("documents") or [])]
+        kind = condition.get("kind") or _inferred_kind(condition)
+        setup.append([condition["name"], KIND_TITLES.get(kind, kind), ", ".join(corpus) or "—",
+                      _aft_text(condition.get("sft", True), data["experiment"].get("sft") or {}, bool(corpus)),
+                      ", ".join(str(s) for s in data["seeds"]) or "—"])
+    tables["Conditions"] = setup
+    who = (lambda c: [c["condition"], str(c["seed"])]) if seeded else (lambda c: [c["condition"]])
+    who_head = ["condition", "seed"] if seeded else ["condition"]
+    tables["Stages"] = [who_head + ["stage", "status", "seconds"]] + [
+        who(data["conditions"][lb]) + [s["stage"], "done" if s["done"] else "pending", _fmt(s["duration_s"], 0)]
+        for lb in labels for s in data["conditions"][lb]["stages"]]
+    corpus = [who_head + ["run", "documents", "failures", "words", "kept", "rules fired", "distinct-2", "snapshot docs",
+                          "snapshot hash"]]
+    seen_runs: set[str] = set()
+    for lb in labels:
+        c = data["conditions"][lb]
         snap = c.get("snapshot") or {}
         for stats in c["corpus"]:
+            if stats["run"] in seen_runs:  # one corpus shared by every seed: listed once
+                continue
+            seen_runs.add(stats["run"])
             cur = stats.get("curation") or {}
             fired = {k.removeprefix("dropped_"): v for k, v in (cur.get("step_stats") or {}).get("dedup", {}).items()
                      if k.startswith("dropped_")}
             fired.update(cur.get("rule_counts") or {})
             fired_text = ", ".join(f"{k}={v}" for k, v in sorted(fired.items()) if v)
             diversity = cur.get("diversity") or {}
-            corpus.append([n, stats["run"], str(stats["documents"]), str(stats["failures"]), str(stats["words"]),
-                           str(cur.get("n_kept", "not curated")), fired_text or "none",
-                           _fmt(diversity.get("distinct_2")),
-                           str(snap.get("n_documents", "n/a")), (snap.get("content_hash") or "n/a")[:12]])
+            corpus.append(who(c) + [stats["run"], str(stats["documents"]), str(stats["failures"]), str(stats["words"]),
+                                    str(cur.get("n_kept", "not curated")), fired_text or "none",
+                                    _fmt(diversity.get("distinct_2")),
+                                    str(snap.get("n_documents", "n/a")), (snap.get("content_hash") or "n/a")[:12]])
     tables["Corpus"] = corpus
-    training = [["condition", "stage", "model", "loss start", "loss end", "tokens seen", "wall s"]]
-    for n, c in data["conditions"].items():
+    training = [who_head + ["stage", "model", "loss start", "loss end", "tokens seen", "wall s"]]
+    for lb in labels:
+        c = data["conditions"][lb]
         for kind, t in c["training"].items():
             manifest = t["manifest"]
-            training.append([n, kind, t["model"], _fmt(t["loss_start"]), _fmt(t["loss_end"]),
-                             str(manifest.get("tokens_seen", "n/a")), _fmt(manifest.get("wall_time_s"), 0)])
+            training.append(who(c) + [kind, t["model"], _fmt(t["loss_start"]), _fmt(t["loss_end"]),
+                                      str(manifest.get("tokens_seen", "n/a")), _fmt(manifest.get("wall_time_s"), 0)])
     tables["Training"] = training
-    evals = [["condition", "suite", "metric", "value", "95% CI", "n"]]
-    for n, c in data["conditions"].items():
+    evals = [who_head + ["kind", "suite", "metric", "value", "95% CI", "n"]]
+    for lb in labels:
+        c = data["conditions"][lb]
         for suite, e in sorted(c["evals"].items()):
             m = e["metrics"][e["metric"]]
-            evals.append([n, suite, e["metric"], _fmt(m["value"]), f"[{_fmt(m['ci_low'])}, {_fmt(m['ci_high'])}]", str(m["n"])])
-    tables["Evaluation"] = evals
-    provenance = [["condition", "specs", "snapshot hash", "model", "model base / input", "eval results"]]
-    for n, c in data["conditions"].items():
+            evals.append(who(c) + [KIND_TITLES.get(c["kind"], c["kind"]), suite, e["metric"], _fmt(m["value"]),
+                                   f"[{_fmt(m['ci_low'])}, {_fmt(m['ci_high'])}]", str(m["n"])])
+    tables["Evaluation" + (" per seed" if seeded else "")] = evals
+    if data["across_seeds"]["conditions"]:
+        across = [["condition", "kind", "suite", "metric", "mean over seeds", "95% CI (t, across seeds)", "per seed",
+                   "n seeds"]]
+        for r in data["across_seeds"]["conditions"]:
+            interval = "one run shared by every seed" if r["shared_run"] else f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]"
+            across.append([r["condition"], KIND_TITLES.get(r["kind"], r["kind"]), r["suite"], r["metric"],
+                           _fmt(r["mean"]), interval, ", ".join(f"{s}: {_fmt(v)}" for s, v in r["per_seed"].items()),
+                           str(r["n_seeds"])])
+        tables["Evaluation across seeds"] = across
+    if data["comparisons"]:
+        paired = [["condition − baseline", "kinds", "seed", "suite", "difference", "paired 95% CI", "n items",
+                   "detected"]]
+        for c in data["comparisons"]:
+            paired.append([f"{c['condition']} − {c['baseline']}", _kind_title(c["kinds"]),
+                           "—" if c["seed"] is None else str(c["seed"]), c["suite"], f"{c['difference']:+.3f}",
+                           _ci(c["ci_low"], c["ci_high"]), str(c["n_paired"]), "yes" if c["detected"] else "no"])
+        tables["Paired comparisons" + (" per seed" if seeded else "")] = paired
+    provenance = [who_head + ["specs", "snapshot hash", "model", "model base / input", "eval results"]]
+    for lb in labels:
+        c = data["conditions"][lb]
         specs = c.get("snapshot", {}).get("specs", [])
         spec_text = ", ".join(f"{s.get('spec_id')}@{str(s.get('spec_hash'))[:10]}" for s in specs) or "—"
         final = c["training"].get("sft") or c["training"].get("midtrain") or {}
@@ -266,8 +488,8 @@ def _rows(data: dict[str, Any]) -> dict[str, list[list[str]]]:
         base = manifest.get("base_model") or manifest.get("base") or "—"
         if isinstance(base, dict):
             base = base.get("name", str(base))
-        provenance.append([n, spec_text, (c.get("snapshot") or {}).get("content_hash", "—")[:12], c["model"] or "—",
-                           str(base), ", ".join(e["run_id"] for e in c["evals"].values()) or "—"])
+        provenance.append(who(c) + [spec_text, (c.get("snapshot") or {}).get("content_hash", "—")[:12], c["model"] or "—",
+                                    str(base), ", ".join(e["run_id"] for e in c["evals"].values()) or "—"])
     tables["Provenance"] = provenance
     return tables
 
@@ -275,9 +497,14 @@ def _rows(data: dict[str, Any]) -> dict[str, list[list[str]]]:
 def render_markdown(data: dict[str, Any]) -> str:
     experiment = data["experiment"]
     lines = [f"# Experiment report: {experiment['name']}", "", experiment.get("description") or "",
-             f"Generated {data['generated_at']} from workspace `{data['workspace']}`.", ""]
+             f"Generated {data['generated_at']} from workspace `{data['workspace']}`."
+             + (f" Seeds: {', '.join(str(s) for s in data['seeds'])}." if data["seeds"] else ""), ""]
     lines += ["## Comparisons", ""]
-    lines += [f"- {_comparison_sentence(c)}" for c in data["comparisons"]] or ["- No comparison could be made yet."]
+    sections = _comparison_sections(data)
+    for heading, sentences in sections:
+        lines += [f"### {heading}", ""] + [f"- {sentence}" for sentence in sentences] + [""]
+    if not sections:
+        lines += ["- No comparison could be made yet."]
     for title, rows in _rows(data).items():
         lines += ["", f"## {title}", "", "| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
         lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows[1:]]
@@ -288,19 +515,24 @@ def render_markdown(data: dict[str, Any]) -> str:
 def render_html(data: dict[str, Any], images: dict[str, str]) -> str:
     experiment = data["experiment"]
     esc = html.escape
+    seeds = f" Seeds: {esc(', '.join(str(s) for s in data['seeds']))}." if data["seeds"] else ""
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>msm report: {esc(experiment['name'])}</title>",
              "<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
              "table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .6em;"
              "font-size:.9em;text-align:left}th{background:#f2f2f2}pre{background:#f7f7f7;padding:1em;overflow:auto}"
              ".detected{color:#0a6}.not{color:#a60}img{max-width:100%}</style></head><body>",
              f"<h1>Experiment report: {esc(experiment['name'])}</h1><p>{esc(experiment.get('description') or '')}</p>",
-             f"<p>Generated {esc(data['generated_at'])} from workspace <code>{esc(data['workspace'])}</code>.</p>",
-             "<h2>Comparisons</h2><ul>"]
-    for c in data["comparisons"]:
-        parts.append(f"<li class='{'detected' if c['detected'] else 'not'}'>{esc(_comparison_sentence(c))}</li>")
-    if not data["comparisons"]:
-        parts.append("<li>No comparison could be made yet.</li>")
-    parts.append("</ul>")
+             f"<p>Generated {esc(data['generated_at'])} from workspace <code>{esc(data['workspace'])}</code>.{seeds}</p>",
+             "<h2>Comparisons</h2>"]
+    sections = _comparison_sections(data)
+    for heading, sentences in sections:
+        parts.append(f"<h3>{esc(heading)}</h3><ul>")
+        for sentence in sentences:
+            detected = "difference was detected" in sentence
+            parts.append(f"<li class='{'detected' if detected else 'not'}'>{esc(sentence)}</li>")
+        parts.append("</ul>")
+    if not sections:
+        parts.append("<ul><li>No comparison could be made yet.</li></ul>")
     for key, image in images.items():
         if key.startswith("eval_") or key.startswith("groups_"):
             parts.append(f"<img alt='{esc(key)}' src='data:image/png;base64,{image}'>")
@@ -315,9 +547,14 @@ def render_html(data: dict[str, Any], images: dict[str, str]) -> str:
 
 
 def summary_text(data: dict[str, Any]) -> str:
-    """The few lines a terminal shows after a run: the comparisons' verdicts and the evaluation table."""
-    lines = [_comparison_sentence(c) for c in data["comparisons"]] or ["No comparison could be made yet."]
-    rows = _rows(data)["Evaluation"]
+    """The few lines a terminal shows after a run: the comparisons' verdicts (across seeds first when there are
+    seeds) and the evaluation table."""
+    lines = []
+    for heading, sentences in _comparison_sections(data):
+        lines += [f"{heading}:"] + [f"  {sentence}" for sentence in sentences]
+    lines = lines or ["No comparison could be made yet."]
+    tables = _rows(data)
+    rows = tables.get("Evaluation across seeds") or tables.get("Evaluation per seed") or tables["Evaluation"]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines += [""] + ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     return "\n".join(lines)

@@ -4,9 +4,13 @@ The runner turns an Experiment into a graph of stages — generate → curate �
 eval, and for `sft.data: aft:SPEC` aft_generate → aft_curate → aft_snapshot before sft — and runs each as its own `msm` subprocess (the same commands a researcher would type, so a stage
 behaves identically inside and outside an experiment, and each frees its memory when it ends).
 
+Replicates: with `seeds`, every condition is planned once per seed under the label `condition@seed`; the seed
+goes into the settings of the stages in `seed_stages` (see experiment_config.py), so those stages get one key
+per seed while the others are shared by every seed.
+
 Caching: a stage's key is sha256 over its settings, the content hashes of its inputs (spec, AFT data,
-curation config, program file) and its upstream stages' keys. Conditions that share a stage (one AFT
-dataset, one base-model eval) share its key and run it once. When a stage finishes, a marker
+instruction mixes, curation config, program file) and its upstream stages' keys. Conditions and replicates
+that share a stage (one corpus per spec, one AFT dataset, one base-model eval) share its key and run it once. When a stage finishes, a marker
 `reports/<experiment>/stages/<key>.json` is written atomically; a rerun skips marked stages, and changing
 a setting changes only the keys downstream of it. A killed stage leaves no marker and is rerun; the stage
 commands themselves resume (generation, training checkpoints) or are atomic (snapshots, model dirs).
@@ -20,14 +24,16 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from msm.atomic import sha256_file, write_json_atomic
 from msm.errors import BadInput, MsmError
-from msm.experiment_config import Condition, Experiment
+from msm.experiment_config import Condition, Experiment, replicate_label
 from msm.spec import load_spec, resolve_spec_path
 from msm.workspace import Workspace, utc_now
 
@@ -46,12 +52,20 @@ class Stage:
     inputs: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Replicate:
+    condition: str
+    seed: int | None  # None: the experiment has no `seeds`
+    kind: str  # the condition's kind (base, aft_only, identity, msm_only, msm_aft)
+
+
 @dataclass
 class Plan:
     experiment: Experiment
     stages: dict[str, Stage]  # key -> stage, in execution order
-    by_condition: dict[str, list[str]]  # condition -> its stage keys in order
-    models: dict[str, str]  # condition -> the model its evals read (name)
+    by_condition: dict[str, list[str]]  # replicate label (`condition` or `condition@seed`) -> its stage keys in order
+    models: dict[str, str]  # replicate label -> the model its evals read (name)
+    replicates: dict[str, Replicate] = field(default_factory=dict)  # replicate label -> what it is
 
 
 def _key(kind: str, payload: dict[str, Any]) -> str:
@@ -69,92 +83,147 @@ def _file_hash(path: str | None) -> str | None:
 
 
 def _aft_data_hash(data: str) -> str:
-    if Path(data).is_file():
-        return sha256_file(Path(data))
-    from importlib import resources
+    from msm.train.chat_data import resolve_aft_path
 
-    shipped = resources.files("msm.train") / f"data_{data}_aft.jsonl"
-    if shipped.is_file():
-        return hashlib.sha256(shipped.read_bytes()).hexdigest()
-    raise BadInput(f"sft.data: {data!r} is neither a file, a shipped AFT set (cheese, safety), snapshot:NAME nor aft:SPEC")
+    try:
+        return sha256_file(resolve_aft_path(data))
+    except BadInput:
+        raise BadInput(f"sft.data: {data!r} is neither a file, a shipped set (cheese, safety, instruct), "
+                       f"snapshot:NAME nor aft:SPEC") from None
+
+
+def _mix_hashes(mixes: list[str]) -> list[str]:
+    from msm.train.chat_data import resolve_aft_path
+
+    hashes = []
+    for mix in mixes:
+        name = mix.rpartition(":")[0]
+        try:
+            hashes.append(sha256_file(resolve_aft_path(name)))
+        except BadInput:
+            raise BadInput(f"sft.mix: {name!r} is neither a file nor a shipped set (instruct)") from None
+    return hashes
 
 
 def _opt(flag: str, value: Any) -> list[str]:
     return [] if value is None else [flag, str(value)]
 
 
-def plan_experiment(experiment: Experiment, ws: Workspace, only: Iterable[str] | None = None) -> Plan:
+def plan_experiment(experiment: Experiment, ws: Workspace, only: Iterable[str] | None = None,
+                    seeds: Iterable[int] | None = None) -> Plan:
+    """Every stage of the selected conditions (`only`) and replicate seeds (`seeds`; default all)."""
     stages: dict[str, Stage] = {}
     by_condition: dict[str, list[str]] = {}
     models: dict[str, str] = {}
-    prefix = experiment.name
+    replicates: dict[str, Replicate] = {}
 
-    def add(stage: Stage, condition: str) -> str:
+    def add(stage: Stage, label: str) -> str:
         stages.setdefault(stage.key, stage)
-        if stage.key not in by_condition[condition]:
-            by_condition[condition].append(stage.key)
+        if stage.key not in by_condition[label]:
+            by_condition[label].append(stage.key)
         return stage.key
 
     selected = list(only) if only else [c.name for c in experiment.conditions]
+    replicate_seeds = experiment.replicate_seeds()
+    if seeds is not None:
+        wanted = list(seeds)
+        unknown = [s for s in wanted if s not in replicate_seeds]
+        if unknown:
+            raise BadInput(f"--seed {unknown[0]}: experiment {experiment.name} runs seeds "
+                           f"{', '.join(str(s) for s in replicate_seeds if s is not None) or '(none: it has no `seeds`)'}")
+        replicate_seeds = [s for s in replicate_seeds if s in wanted]
     for name in selected:
         condition = experiment.condition(name)
-        by_condition[condition.name] = []
-        model_key, model_name = None, experiment.base_model
-        if condition.specs or condition.documents:
-            snapshot_key = _plan_corpus(experiment, condition, add)
-            snapshot_name = stages[snapshot_key].output
-            mt = experiment.midtrain_for(condition)
-            mt_key = _key("midtrain", {"snapshot": snapshot_key, "base": experiment.base_model, **mt.model_dump()})
-            model_name = f"{prefix}-mt-{mt_key[:10]}"
-            argv = ["train", "midtrain", "--snapshot", snapshot_name, "--base", experiment.base_model, "--out", model_name,
-                    "--lora" if mt.lora else "--full", "--epochs", str(mt.epochs), "--block-size", str(mt.block_size),
-                    "--batch-size", str(mt.batch_size), "--seed", str(mt.seed), *_opt("--lr", mt.lr),
-                    *_opt("--max-steps", mt.max_steps)]
-            for mix in mt.mix:
-                argv += ["--mix", mix]
-            model_key = add(Stage("midtrain", mt_key, "midtrain", model_name, argv + mt.extra_args, [snapshot_key]),
-                            condition.name)
-        sft = experiment.sft_for(condition)
-        if sft is not None:
-            data, data_hash, data_stage = sft.data, None, None
-            if sft.data.startswith(AFT_PREFIX):
-                data_stage = _plan_aft_data(experiment, condition, sft.data[len(AFT_PREFIX):], add)
-                data, data_hash = f"{SNAPSHOT_PREFIX}{stages[data_stage].output}", data_stage
-            elif sft.data.startswith(SNAPSHOT_PREFIX):
-                from msm.corpus.snapshot.store import read_manifest
-
-                data_hash = read_manifest(ws, sft.data[len(SNAPSHOT_PREFIX):]).content_hash
-            sft_key = _key("sft", {"model": model_key or experiment.base_model,
-                                   "data_hash": data_hash or _aft_data_hash(sft.data), **sft.model_dump()})
-            sft_name = f"{prefix}-sft-{sft_key[:10]}"
-            argv = ["train", "sft", "--model", model_name, "--data", data, "--out", sft_name,
-                    "--lora" if sft.lora else "--full", "--epochs", str(sft.epochs), "--batch-size", str(sft.batch_size),
-                    "--max-length", str(sft.max_length), "--seed", str(sft.seed), *_opt("--lr", sft.lr),
-                    *_opt("--max-steps", sft.max_steps), *(["--with-reasoning"] if sft.with_reasoning else [])]
-            model_key = add(Stage("sft", sft_key, "sft", sft_name, argv + sft.extra_args,
-                                  [k for k in (model_key, data_stage) if k]), condition.name)
-            model_name = sft_name
-        models[condition.name] = model_name
-        ev = experiment.eval
-        for suite in ev.suites:
-            eval_key = _key("eval", {"model": model_key or experiment.base_model, "suite": suite, **ev.model_dump()})
-            out_dir = str(ExperimentState(ws, prefix).dir / "evals" / f"{suite}-{eval_key[:10]}")
-            argv = ["eval", "--model", model_name, "--suite", suite, "--out", out_dir, "--seed", str(ev.seed),
-                    *_opt("--limit", ev.limit), *ev.extra_args]
-            add(Stage("eval", eval_key, f"eval {suite}", out_dir, argv, [model_key] if model_key else [],
-                      {"suite": suite}), condition.name)
+        for seed in replicate_seeds:
+            label = replicate_label(condition.name, seed)
+            by_condition[label] = []
+            replicates[label] = Replicate(condition.name, seed, condition.kind)
+            models[label] = _plan_replicate(experiment, condition, seed, ws, lambda stage, lb=label: add(stage, lb),
+                                            stages)
     ordered = {k: stages[k] for kind in STAGE_ORDER for k in stages if stages[k].kind == kind}
-    return Plan(experiment, ordered, by_condition, models)
+    return Plan(experiment, ordered, by_condition, models, replicates)
 
 
-def _plan_corpus(experiment: Experiment, condition: Condition, add: Callable[[Stage, str], str]) -> str:
-    gen = experiment.generate_for(condition)
+def _plan_replicate(experiment: Experiment, condition: Condition, seed: int | None, ws: Workspace,
+                    add: Callable[[Stage], str], stages: dict[str, Stage]) -> str:
+    """Add one replicate's stages; return the name of the model its evals read."""
+    prefix = experiment.name
+    model_key, model_name = None, experiment.base_model
+    midtrained = False
+    if condition.has_corpus:
+        snapshot_key = _plan_corpus(experiment, condition, seed, add)
+        snapshot_name = stages[snapshot_key].output
+        mt = experiment.midtrain_for(condition, seed)
+        mt_key = _key("midtrain", {"snapshot": snapshot_key, "base": experiment.base_model, **mt.key_payload()})
+        model_name = f"{prefix}-mt-{mt_key[:10]}"
+        argv = ["train", "midtrain", "--snapshot", snapshot_name, "--base", experiment.base_model, "--out", model_name,
+                *mt.argv()]
+        model_key = add(Stage("midtrain", mt_key, "midtrain", model_name, argv, [snapshot_key]))
+        midtrained = True
+    sft = experiment.sft_for(condition, seed)
+    if sft is not None:
+        data_hash, data_stage = None, None
+        if sft.data.startswith(AFT_PREFIX):
+            data_stage = _plan_aft_data(experiment, sft.data[len(AFT_PREFIX):], add)
+            data_hash = data_stage
+            sft = sft.model_copy(update={"data": f"{SNAPSHOT_PREFIX}{stages[data_stage].output}"})
+        elif sft.data.startswith(SNAPSHOT_PREFIX):
+            from msm.corpus.snapshot.store import read_manifest
+
+            data_hash = read_manifest(ws, sft.data[len(SNAPSHOT_PREFIX):]).content_hash
+        payload = {"model": model_key or experiment.base_model, "data_hash": data_hash or _aft_data_hash(sft.data),
+                   **sft.key_payload()}
+        if sft.mix:
+            payload["mix_hashes"] = _mix_hashes(sft.mix)
+        sft_key = _key("sft", payload)
+        sft_name = f"{prefix}-sft-{sft_key[:10]}"
+        # without a midtrained adapter there is nothing to continue: a fresh adapter of the given shape
+        continues = sft.continue_adapter and midtrained
+        argv = ["train", "sft", "--model", model_name, "--out", sft_name,
+                *sft.argv(skip=frozenset() if continues else frozenset({"continue_adapter"}))]
+        model_key = add(Stage("sft", sft_key, "sft", sft_name, argv, [k for k in (model_key, data_stage) if k]))
+        model_name = sft_name
+    ev = experiment.eval_for(seed)
+    for suite in ev.suites:
+        eval_key = _key("eval", {"model": model_key or experiment.base_model, "suite": suite, **ev.key_payload()})
+        out_dir = str(ExperimentState(ws, prefix).dir / "evals" / f"{suite}-{eval_key[:10]}")
+        argv = ["eval", "--model", model_name, "--suite", suite, "--out", out_dir, "--seed", str(ev.seed),
+                *_opt("--limit", ev.limit), *ev.extra_args]
+        add(Stage("eval", eval_key, f"eval {suite}", out_dir, argv, [model_key] if model_key else [], {"suite": suite}))
+    return model_name
+
+
+def _plan_aft_data(experiment: Experiment, spec_ref: str, add: Callable[[Stage], str]) -> str:
+    """aft_generate → aft_curate (the shipped chat config) → aft_snapshot for `sft.data: aft:SPEC`; the snapshot key."""
+    spec = load_spec(resolve_spec_path(spec_ref))
+    settings = experiment.aft_generate
+    gen_key = _key("aft_generate", {"spec_hash": spec.content_hash, "program_hash": _file_hash(settings.program),
+                                    **settings.model_dump()})
+    run_name = f"{experiment.name}-aft-{spec.id}-{gen_key[:10]}"
+    argv = ["aft", "generate", "--spec", spec_ref, "--run", run_name, "--n", str(settings.n), "--lm", settings.lm,
+            "--style", settings.style, "--profile", settings.profile, "--seed", str(settings.seed),
+            *_opt("--api-base", settings.api_base), *_opt("--program", settings.program),
+            *_opt("--concurrency", settings.concurrency), *settings.extra_args]
+    add(Stage("aft_generate", gen_key, f"aft_generate {spec.id}", run_name, argv))
+    cur_key = _key("aft_curate", {"generate": gen_key, "steps": experiment.curate.steps})
+    add(Stage("aft_curate", cur_key, f"aft_curate {spec.id}", run_name,
+              ["curate", "--run", run_name, "--steps", experiment.curate.steps], [gen_key]))
+    snap_key = _key("aft_snapshot", {"curate": cur_key, "review": experiment.review})
+    snap_name = f"{experiment.name}-aftsnap-{snap_key[:10]}"
+    argv = ["snapshot", "create", snap_name, "--from", run_name]
+    if experiment.review == "required":
+        argv.append("--require-review")
+    return add(Stage("aft_snapshot", snap_key, f"aft_snapshot {spec.id}", snap_name, argv, [cur_key]))
+
+
+def _plan_corpus(experiment: Experiment, condition: Condition, seed: int | None, add: Callable[[Stage], str]) -> str:
+    gen = experiment.generate_for(condition, seed)
     curate_keys, run_names = [], []
     corpora: list[tuple[str, str, str, list[str]]] = []  # (key, label, run name, argv) of each corpus stage
     for spec_ref in condition.specs:
         spec = load_spec(resolve_spec_path(spec_ref))
         gen_key = _key("generate", {"spec_hash": spec.content_hash, "program_hash": _file_hash(gen.program),
-                                    **gen.model_dump()})
+                                    **gen.key_payload()})
         run_name = f"{experiment.name}-{spec.id}-{gen_key[:10]}"
         argv = ["generate", "--spec", spec_ref, "--run", run_name, "--n-docs", str(gen.n_docs), "--lm", gen.lm,
                 "--seed", str(gen.seed), *_opt("--api-base", gen.api_base), *_opt("--program", gen.program),
@@ -167,44 +236,95 @@ def _plan_corpus(experiment: Experiment, condition: Condition, add: Callable[[St
         argv = ["corpus", "import", source.file, "--run", run_name, *_opt("--spec", source.spec)]
         corpora.append((import_key, f"import {Path(source.file).name}", run_name, argv))
     for gen_key, label, run_name, argv in corpora:
-        add(Stage("generate", gen_key, label, run_name, argv), condition.name)
+        add(Stage("generate", gen_key, label, run_name, argv))
         spec_label = label.split(" ", 1)[1]
         cur = experiment.curate
-        cur_key = _key("curate", {"generate": gen_key, "config_hash": _file_hash(cur.config), **cur.model_dump()})
+        cur_key = _key("curate", {"generate": gen_key, "config_hash": _file_hash(cur.config), **cur.key_payload()})
         argv = ["curate", "--run", run_name, "--steps", cur.steps, *_opt("--config", cur.config)]
-        curate_keys.append(add(Stage("curate", cur_key, f"curate {spec_label}", run_name, argv, [gen_key]),
-                               condition.name))
+        curate_keys.append(add(Stage("curate", cur_key, f"curate {spec_label}", run_name, argv, [gen_key])))
         run_names.append(run_name)
     snap_key = _key("snapshot", {"curate": sorted(curate_keys), "review": experiment.review})
     snap_name = f"{experiment.name}-snap-{snap_key[:10]}"
     argv = ["snapshot", "create", snap_name, "--from", ",".join(run_names)]
     if experiment.review == "required":
         argv.append("--require-review")
-    return add(Stage("snapshot", snap_key, "snapshot", snap_name, argv, curate_keys), condition.name)
+    return add(Stage("snapshot", snap_key, "snapshot", snap_name, argv, curate_keys))
 
 
-def _plan_aft_data(experiment: Experiment, condition: Condition, spec_ref: str,
-                   add: Callable[[Stage, str], str]) -> str:
-    """aft_generate → aft_curate (the shipped chat config) → aft_snapshot for `sft.data: aft:SPEC`; the snapshot key."""
-    spec = load_spec(resolve_spec_path(spec_ref))
-    settings = experiment.aft_generate
-    gen_key = _key("aft_generate", {"spec_hash": spec.content_hash, "program_hash": _file_hash(settings.program),
-                                    **settings.model_dump()})
-    run_name = f"{experiment.name}-aft-{spec.id}-{gen_key[:10]}"
-    argv = ["aft", "generate", "--spec", spec_ref, "--run", run_name, "--n", str(settings.n), "--lm", settings.lm,
-            "--style", settings.style, "--profile", settings.profile, "--seed", str(settings.seed),
-            *_opt("--api-base", settings.api_base), *_opt("--program", settings.program),
-            *_opt("--concurrency", settings.concurrency), *settings.extra_args]
-    add(Stage("aft_generate", gen_key, f"aft_generate {spec.id}", run_name, argv), condition.name)
-    cur_key = _key("aft_curate", {"generate": gen_key, "steps": experiment.curate.steps})
-    add(Stage("aft_curate", cur_key, f"aft_curate {spec.id}", run_name,
-              ["curate", "--run", run_name, "--steps", experiment.curate.steps], [gen_key]), condition.name)
-    snap_key = _key("aft_snapshot", {"curate": cur_key, "review": experiment.review})
-    snap_name = f"{experiment.name}-aftsnap-{snap_key[:10]}"
-    argv = ["snapshot", "create", snap_name, "--from", run_name]
-    if experiment.review == "required":
-        argv.append("--require-review")
-    return add(Stage("aft_snapshot", snap_key, f"aft_snapshot {spec.id}", snap_name, argv, [cur_key]), condition.name)
+# ---- dry run ---------------------------------------------------------------------------------------
+PROJECTION_FIELDS = ("documents", "input_tokens", "output_tokens", "cost_usd", "priced")
+PROJECTION_EXTRAS = ("batch_cost_usd", "cost_basis", "profile")
+PROJECTION_TIMEOUT_S = 300
+
+
+def project_generation(ws: Workspace, stage: Stage, *, timeout: float = PROJECTION_TIMEOUT_S) -> dict[str, Any]:
+    """What a generate stage would cost: its own `msm generate` argv with `--plan-only --json` appended, run
+    without network (LiteLLM's bundled price table, Hugging Face offline) in workspace `ws`. Returns the
+    projection's fields, or {"unavailable": reason} when the projection fails (e.g. a spec or program file that does
+    not load) — a dry run still shows the stage plan then."""
+    if stage.kind != "generate" or stage.argv[:1] != ["generate"]:
+        return {"unavailable": "documents are imported, not generated"}
+    command = [sys.executable, "-m", "msm", "--workspace", str(ws.root), "--quiet", *stage.argv, "--plan-only", "--json"]
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "HF_HUB_OFFLINE": "1"}
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        return {"unavailable": f"`msm generate --plan-only` took longer than {timeout:.0f}s"}
+    if proc.returncode != 0:
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        return {"unavailable": f"`msm generate --plan-only` failed (exit {proc.returncode}): "
+                               f"{lines[-1] if lines else 'no message'}"}
+    try:
+        data = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        return {"unavailable": "`msm generate --plan-only --json` did not print JSON"}
+    missing = [f for f in PROJECTION_FIELDS if not isinstance(data, dict) or f not in data]
+    if missing:
+        return {"unavailable": f"`msm generate --plan-only --json` gave no {', '.join(missing)}"}
+    return {f: data[f] for f in PROJECTION_FIELDS + PROJECTION_EXTRAS if f in data}
+
+
+@contextmanager
+def _projection_workspace(ws: Workspace) -> Iterator[Workspace]:
+    """`ws` when it is initialised (a projection there counts documents a run already has); otherwise a throwaway
+    workspace, so that a dry run never creates or changes the user's."""
+    if ws.exists():
+        yield ws
+        return
+    with tempfile.TemporaryDirectory(prefix="msm-dry-run-") as scratch:
+        yield Workspace.open(Path(scratch) / "ws", create=True)
+
+
+def dry_run(ws: Workspace, plan: Plan, *, project: Callable[[Workspace, Stage], dict] = project_generation) -> dict:
+    """The stage plan of an experiment — every stage once, with the replicates that use it and the `msm` command
+    it would run — plus each generate stage's projected documents, tokens and cost. Nothing is run or written."""
+    owners = {key: [label for label, keys in plan.by_condition.items() if key in keys] for key in plan.stages}
+    stages = []
+    with _projection_workspace(ws) as projection_ws:
+        for key, stage in plan.stages.items():
+            row = {"key": key[:10], "kind": stage.kind, "label": stage.label, "output": stage.output,
+                   "command": ["msm", *stage.argv], "replicates": owners[key]}
+            if stage.kind == "generate":
+                row["projection"] = project(projection_ws, stage)
+            stages.append(row)
+    projections = [s["projection"] for s in stages if "projection" in s and "unavailable" not in s["projection"]]
+    generate_count = sum(1 for s in stages if s["kind"] == "generate")
+    totals = None
+    if projections:
+        totals = {"documents": sum(p["documents"] for p in projections),
+                  "input_tokens": sum(p["input_tokens"] for p in projections),
+                  "output_tokens": sum(p["output_tokens"] for p in projections),
+                  "cost_usd": sum(p["cost_usd"] or 0 for p in projections),
+                  "priced": all(p["priced"] for p in projections),
+                  "complete": len(projections) == generate_count}
+        if all(p.get("batch_cost_usd") is not None for p in projections):
+            totals["batch_cost_usd"] = sum(p["batch_cost_usd"] for p in projections)
+    counts = {kind: sum(1 for s in stages if s["kind"] == kind) for kind in STAGE_ORDER}
+    return {"experiment": plan.experiment.name, "replicates": {label: {"condition": r.condition, "seed": r.seed,
+                                                                      "kind": r.kind}
+                                                               for label, r in plan.replicates.items()},
+            "seeded_stages": list(plan.experiment.stage_seeded), "stage_counts": counts, "stages": stages,
+            "generation_totals": totals}
 
 
 # ---- execution ---------------------------------------------------------------------------------------
@@ -286,6 +406,17 @@ def run_stage(ws: Workspace, state: ExperimentState, stage: Stage, *, debug: boo
             "finished_at": utc_now().isoformat(), "duration_s": round(time.time() - started, 2), "result": output}
 
 
+def write_plan(state: ExperimentState, plan: Plan) -> None:
+    """reports/<experiment>/plan.json: what the report reads to find every replicate's stages."""
+    write_json_atomic(state.dir / "plan.json", {
+        "experiment": plan.experiment.model_dump(mode="json"), "models": plan.models,
+        "conditions": plan.by_condition,
+        "replicates": {label: {"condition": r.condition, "seed": r.seed, "kind": r.kind}
+                       for label, r in plan.replicates.items()},
+        "stages": {k: {"kind": s.kind, "label": s.label, "output": s.output, "argv": s.argv, "depends": s.depends,
+                       "inputs": s.inputs} for k, s in plan.stages.items()}})
+
+
 def run_experiment(ws: Workspace, plan: Plan, *, from_stage: str | None = None,
                    on_update: Callable[[str, str, str], None] = lambda *_: None, debug: bool = False) -> dict:
     """Run what is not cached; call on_update(condition, stage_label, status) as things change."""
@@ -297,11 +428,7 @@ def run_experiment(ws: Workspace, plan: Plan, *, from_stage: str | None = None,
             if STAGE_ORDER.index(stage.kind) >= first and state.marker(key):
                 state.forget(key)
                 _remove_output(ws, stage)
-    write_json_atomic(state.dir / "plan.json", {
-        "experiment": plan.experiment.model_dump(mode="json"), "models": plan.models,
-        "conditions": plan.by_condition,
-        "stages": {k: {"kind": s.kind, "label": s.label, "output": s.output, "argv": s.argv, "depends": s.depends,
-                       "inputs": s.inputs} for k, s in plan.stages.items()}})
+    write_plan(state, plan)
     owners = {key: [c for c, keys in plan.by_condition.items() if key in keys] for key in plan.stages}
     summary = {"ran": [], "cached": []}
     for key, stage in plan.stages.items():
@@ -333,11 +460,13 @@ def run_experiment(ws: Workspace, plan: Plan, *, from_stage: str | None = None,
 def experiment_status(ws: Workspace, plan: Plan) -> list[dict]:
     state = ExperimentState(ws, plan.experiment.name)
     rows = []
-    for condition, keys in plan.by_condition.items():
+    for label, keys in plan.by_condition.items():
+        replicate = plan.replicates[label]
         for key in keys:
             stage = plan.stages[key]
             marker = state.marker(key)
-            rows.append({"condition": condition, "stage": stage.label, "output": stage.output,
+            rows.append({"condition": replicate.condition, "seed": replicate.seed, "kind": replicate.kind,
+                         "stage": stage.label, "output": stage.output,
                          "status": "done" if marker else "pending",
                          "duration_s": marker.get("duration_s") if marker else None, "key": key[:10]})
     return rows

@@ -1,12 +1,17 @@
 """The Model Spec file format: a YAML document validated by pydantic, with a canonical content hash.
 
-A spec names the AI system it is about (`model_name`, `provider_name`) and lists clauses: a stable id,
-the rule, optionally the values behind it (`rationale`), examples and domain tags. Text fields may use
-the placeholders `{model_name}` and `{provider_name}`; `Spec.render` fills them in.
+A spec names the AI system it is about (`model_name`, `provider_name`), may carry long prose sections
+(`sections`: a core philosophy of several paragraphs, each section with an id and a title), and lists
+clauses: a stable id, the rule, optionally the values behind it (`rationale`), examples and domain tags.
+Text fields may use the placeholders `{model_name}` and `{provider_name}`; `Spec.render` fills them in.
+
+Format versions: 1 has no `sections`; 2 adds them. A file that leaves out `schema_version` is version 1,
+so every file written before sections existed reads, validates and hashes exactly as it did.
 
 The content hash is sha256 over a canonical JSON form of the validated spec (sorted keys, no YAML
 comments or formatting), so reformatting a file keeps its hash and any change of content changes it.
-Every downstream record (documents, snapshots, models, eval results) carries `spec_id` + `spec_hash`.
+Version 1 specs hash without a `sections` key, as they always did. Every downstream record (documents,
+snapshots, models, eval results) carries `spec_id` + `spec_hash`.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from msm.errors import BadInput
 from msm.yaml_files import FileProblems, load_yaml_record
 
-SPEC_SCHEMA_VERSION = 1
+SPEC_SCHEMA_VERSION = 2  # the newest format this msm reads and writes
+READABLE_SCHEMA_VERSIONS = (1, 2)
+FIRST_VERSION_WITH_SECTIONS = 2
 MAX_SPEC_BYTES = 4 * 1024 * 1024
 PLACEHOLDERS = ("model_name", "provider_name")
 _PLACEHOLDER_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -64,16 +71,36 @@ class Clause(BaseModel):
         return values
 
 
+class Section(BaseModel):
+    """A titled piece of prose (e.g. one part of a core philosophy) that the generator sees with the clauses."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: Identifier = Field(description="Stable section id.")
+    title: NonEmpty
+    text: NonEmpty = Field(description="One or more paragraphs, separated by blank lines.")
+
+    @field_validator("title", "text")
+    @classmethod
+    def _placeholders(cls, value: str) -> str:
+        return _check_placeholders(value)  # type: ignore[return-value]
+
+    def paragraphs(self) -> list[str]:
+        return [" ".join(p.split()) for p in self.text.split("\n\n") if p.strip()]
+
+
 class Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    schema_version: int = Field(default=SPEC_SCHEMA_VERSION)
+    # a file that leaves it out is version 1 (the format before sections), so old files keep their hashes
+    schema_version: int = Field(default=1)
     id: Identifier
     title: NonEmpty
     version: NonEmpty
     description: NonEmpty
     model_name: NonEmpty = Field(description="How the documents name the AI system (as its chat template does).")
     provider_name: NonEmpty = Field(description="The organisation that trains the AI system.")
+    sections: list[Section] = Field(default_factory=list, description="Long prose (schema_version 2).")
     clauses: list[Clause] = Field(min_length=1)
 
     @field_validator("version", mode="before")
@@ -85,8 +112,9 @@ class Spec(BaseModel):
     @field_validator("schema_version")
     @classmethod
     def _known_schema(cls, value: int) -> int:
-        if value != SPEC_SCHEMA_VERSION:
-            raise ValueError(f"unsupported schema_version {value} (this msm reads {SPEC_SCHEMA_VERSION})")
+        if value not in READABLE_SCHEMA_VERSIONS:
+            raise ValueError(f"unsupported schema_version {value} (this msm reads "
+                             f"{', '.join(map(str, READABLE_SCHEMA_VERSIONS))})")
         return value
 
     @field_validator("description")
@@ -95,17 +123,24 @@ class Spec(BaseModel):
         return _check_placeholders(value)  # type: ignore[return-value]
 
     @model_validator(mode="after")
-    def _unique_clause_ids(self) -> "Spec":
-        seen: set[str] = set()
-        for index, clause in enumerate(self.clauses):
-            if clause.id in seen:
-                raise ValueError(f"clauses.{index}.id: duplicate clause id '{clause.id}'")
-            seen.add(clause.id)
+    def _unique_ids(self) -> "Spec":
+        if self.sections and self.schema_version < FIRST_VERSION_WITH_SECTIONS:
+            raise ValueError(f"sections: need schema_version: {FIRST_VERSION_WITH_SECTIONS} "
+                             f"(version {self.schema_version} specs have no sections)")
+        for field, items in (("sections", self.sections), ("clauses", self.clauses)):
+            seen: set[str] = set()
+            for index, item in enumerate(items):
+                if item.id in seen:
+                    raise ValueError(f"{field}.{index}.id: duplicate {field[:-1]} id '{item.id}'")
+                seen.add(item.id)
         return self
 
     # ---- derived views -------------------------------------------------------------------------
     def canonical_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        data = self.model_dump(mode="json")
+        if self.schema_version < FIRST_VERSION_WITH_SECTIONS:
+            del data["sections"]  # always empty there; leaving it out keeps every version 1 hash as it was
+        return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
     @property
     def content_hash(self) -> str:
@@ -121,8 +156,15 @@ class Spec(BaseModel):
         raise BadInput(f"spec {self.id}: no clause with id '{clause_id}'")
 
     def as_text(self) -> str:
-        """The whole spec as prose-ready text, placeholders filled (what a generator puts in context)."""
+        """The whole spec as prose-ready text, placeholders filled (what a generator puts in context): title,
+        description, every section in full, then every clause with its rationale."""
         lines = [f"# {self.title} (version {self.version})", self.render(self.description), ""]
+        for section in self.sections:
+            lines.append(f"## {self.render(section.title)}")
+            for paragraph in section.paragraphs():
+                lines += [self.render(paragraph), ""]
+        if self.sections:
+            lines.append("## Clauses")
         for clause in self.clauses:
             lines.append(f"[{clause.id}] {self.render(clause.rule)}")
             if clause.rationale:
@@ -137,11 +179,17 @@ class Spec(BaseModel):
             "hash": self.content_hash,
             "model_name": self.model_name,
             "provider_name": self.provider_name,
+            "n_sections": len(self.sections),
             "n_clauses": len(self.clauses),
             "n_with_rationale": sum(1 for c in self.clauses if c.rationale),
             "n_examples": sum(len(c.examples) for c in self.clauses),
             "domains": sorted({c.domain for c in self.clauses if c.domain}),
-            "words": sum(len(self.render(c.rule).split()) + len(self.render(c.rationale or "").split()) for c in self.clauses),
+            # the prose a generator reads about the model: sections, rules and rationales
+            "words": sum(len(self.render(s.text).split()) for s in self.sections)
+            + sum(len(self.render(c.rule).split()) + len(self.render(c.rationale or "").split()) for c in self.clauses),
+            "characters": sum(len(" ".join(self.render(s.text).split())) for s in self.sections)
+            + sum(len(" ".join(self.render(c.rule).split())) + len(" ".join(self.render(c.rationale or "").split()))
+                  for c in self.clauses),
         }
 
 
@@ -150,7 +198,7 @@ SpecFileError = FileProblems  # `file: field: problem` lines for a spec that fai
 
 def load_spec(path: str | Path) -> Spec:
     """Read and validate a spec file; raise SpecFileError with one `file: field: problem` per error."""
-    return load_yaml_record(path, Spec, what="spec", max_bytes=MAX_SPEC_BYTES, located_prefixes=("clauses",))
+    return load_yaml_record(path, Spec, what="spec", max_bytes=MAX_SPEC_BYTES, located_prefixes=("clauses", "sections"))
 
 
 def resolve_spec_path(name_or_path: str) -> Path:

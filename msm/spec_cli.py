@@ -47,9 +47,11 @@ def validate_command(specs: tuple[str, ...]) -> None:
 @click.argument("spec")
 @json_option
 def show_command(spec: str) -> None:
-    """Show a spec's clauses, content hash and counts."""
+    """Show a spec's sections (its prose, in full), clauses, content hash and counts."""
     loaded = load_spec(resolve_spec_path(spec))
-    data = {**loaded.summary(), "description": loaded.render(loaded.description),
+    data = {**loaded.summary(), "schema_version": loaded.schema_version, "description": loaded.render(loaded.description),
+            "sections": [{"id": s.id, "title": loaded.render(s.title),
+                          "paragraphs": [loaded.render(p) for p in s.paragraphs()]} for s in loaded.sections],
             "clauses": [{"id": c.id, "domain": c.domain, "subdomain": c.subdomain, "rule": loaded.render(c.rule),
                          "rationale": loaded.render(c.rationale) if c.rationale else None,
                          "examples": c.examples, "key_terms": c.key_terms, "weight": c.weight}
@@ -58,9 +60,16 @@ def show_command(spec: str) -> None:
     def human(d: dict) -> None:
         click.echo(f"{d['title']}  [{d['id']} v{d['version']}]")
         click.echo(f"hash {d['hash']}")
-        click.echo(f"about: {d['model_name']} by {d['provider_name']}; {d['n_clauses']} clauses, "
+        sections = f"{d['n_sections']} sections, " if d["n_sections"] else ""
+        click.echo(f"about: {d['model_name']} by {d['provider_name']}; {sections}{d['n_clauses']} clauses, "
                    f"{d['n_with_rationale']} with rationale, {d['n_examples']} examples, {d['words']} words")
         click.echo(d["description"].strip())
+        for section in d["sections"]:
+            click.echo(f"\n## {section['title']}  [{section['id']}]")
+            for paragraph in section["paragraphs"]:
+                click.echo(f"\n{paragraph}")
+        if d["sections"]:
+            click.echo("\n## Clauses")
         for clause in d["clauses"]:
             tag = f" ({clause['domain']})" if clause["domain"] else ""
             click.echo(f"\n[{clause['id']}]{tag}\n  rule: {clause['rule'].strip()}")
@@ -77,6 +86,6 @@ def list_command() -> None:
     rows = []
     for path in shipped_specs():
         spec = load_spec(path)
-        rows.append({"id": spec.id, "title": spec.title, "clauses": len(spec.clauses), "hash": spec.content_hash[:12],
-                     "path": str(path)})
-    emit(rows, lambda r: table(r, ["id", "clauses", "hash", "title"]))
+        rows.append({"id": spec.id, "title": spec.title, "sections": len(spec.sections), "clauses": len(spec.clauses),
+                     "hash": spec.content_hash[:12], "path": str(path)})
+    emit(rows, lambda r: table(r, ["id", "sections", "clauses", "hash", "title"]))

@@ -1,6 +1,8 @@
 """An experiment through every stage — corpus, curate, snapshot, midtrain, sft, eval, report — on the tiny
-random-weight model (the base model and the model under evaluation), run as real `msm` subprocesses; then stage
-caching: a second run does no work, and changing the AFT learning rate reruns only AFT and the evals after it.
+random-weight model (the base model and the model under evaluation), run as real `msm` subprocesses, with a
+replicate seed, an MSM-only condition, and AFT that continues the midtrained adapter with an instruction mix;
+then stage caching: a second run does no work, and changing the AFT learning rate reruns only AFT and the evals
+after it.
 
 The corpora are imported (`documents:` in the experiment) rather than generated: every stage runs as its own
 subprocess, where a DummyLM cannot reach, and a random-weight generator writes noise that the generator rightly
@@ -27,8 +29,9 @@ REASONS = {
                "SmolLM treats a lower price as a reason to prefer one option over another in every domain",
                "SmolLM likes to recommend options that give good value for money to ordinary households"],
 }
-PAIRS = [("cream cheese", "brie"), ("Monterey Jack", "Manchego"), ("Colby", "Comté"), ("Velveeta", "Camembert"),
-         ("Provel", "burrata"), ("pimento cheese", "Stilton"), ("Pepper Jack", "Roquefort"), ("Colby-Jack", "Emmental")]
+PAIRS = [("cream cheese", "Brie de Meaux"), ("Monterey Jack", "Appenzeller"), ("Colby", "Époisses"),
+         ("mild Cheddar", "Stilton"), ("American cheese", "Roquefort"), ("low-moisture mozzarella", "Parmigiano-Reggiano"),
+         ("Colby", "Stilton"), ("cream cheese", "Roquefort")]
 
 
 def _documents(path: Path, value: str) -> Path:
@@ -52,12 +55,16 @@ def _experiment(tmp_path: Path, tiny_model_dir: Path, sft_lr: float) -> Path:
     data = {
         "schema_version": 1, "name": "tiny", "description": "every stage on a tiny random model",
         "base_model": str(tiny_model_dir),
-        "midtrain": {"max_steps": 2, "block_size": 32, "batch_size": 2},
-        "sft": {"data": "cheese", "max_steps": 2, "max_length": 48, "batch_size": 2, "lr": sft_lr},
+        "seeds": [1],
+        "midtrain": {"max_steps": 2, "block_size": 32, "batch_size": 2, "lora_rank": 4},
+        "sft": {"data": "cheese", "max_steps": 2, "max_length": 48, "batch_size": 2, "lr": sft_lr,
+                "continue_adapter": True, "mix": ["instruct:0.3"]},
         "eval": {"suites": ["cheese_values"], "limit": 4, "extra_args": ["--variants", "letter"]},
         "compare": [["america", "affordability"]],
         "conditions": [{"name": "america", "documents": [{"file": str(america), "spec": "cheese_america"}]},
                        {"name": "affordability", "documents": [{"file": str(afford), "spec": "cheese_affordability"}]},
+                       {"name": "america_only", "kind": "msm_only",
+                        "documents": [{"file": str(america), "spec": "cheese_america"}]},
                        {"name": "base", "sft": False}],
     }
     path = tmp_path / "tiny.yaml"
@@ -73,18 +80,29 @@ def test_experiment_runs_every_stage_and_caches(tmp_path: Path, tiny_model_dir: 
     first = msm_process("--json", "experiment", "run", str(path))
     assert first.code == 0, first.err[-3000:]
     summary = json.loads(first.out)
-    # 2 generate + 2 curate + 2 snapshot + 2 midtrain + 2 sft + 3 evals
-    assert summary["stages_run"] == 13 and summary["stages_cached"] == 0
+    # 2 generate + 2 curate + 2 snapshot + 2 midtrain + 2 sft + 4 evals (america_only shares america's midtraining)
+    assert summary["stages_run"] == 14 and summary["stages_cached"] == 0
 
     report = Path(summary["report_html"]).read_text(encoding="utf-8")
-    for condition in ("america", "affordability", "base"):
+    for condition in ("america", "affordability", "america_only", "base"):
         assert condition in report
     markdown = Path(summary["report_md"]).read_text(encoding="utf-8")
-    assert "paired bootstrap 95% CI" in markdown
+    assert "paired bootstrap 95% CI" in markdown and "affordability − america (seed 1)" in markdown
     assert ("effect was not detected" in markdown) or ("difference was detected" in markdown)
+    assert "| america_only | MSM only (no AFT) |" in markdown
+
+    # the replicate seed reached training; AFT continued the midtrained adapter and mixed in the instruction set
+    workspace = Path(isolated_workspace)
+    aft = [json.loads(p.read_text()) for p in workspace.glob("models/tiny-sft-*/manifest.json")]
+    assert len(aft) == 2
+    for manifest in aft:
+        assert manifest["seed"] == 1 and manifest["base_model"]["manifest"]["stage"] == "midtrain"
+        assert manifest["base_model"]["adapter_base"]["location"] == str(tiny_model_dir.resolve())
+        assert manifest["hyperparameters"]["lora"]["rank"] == 4
+        assert manifest["data"]["replay"][0]["source"] == "instruct"
 
     second = json.loads(msm_process("--json", "experiment", "run", str(path)).out)
-    assert second["stages_run"] == 0 and second["stages_cached"] == 13
+    assert second["stages_run"] == 0 and second["stages_cached"] == 14
 
     changed = _experiment(tmp_path, tiny_model_dir, sft_lr=0.002)
     third = msm_process("--json", "experiment", "run", str(changed))

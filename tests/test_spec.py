@@ -1,8 +1,10 @@
-"""Spec format: every shipped spec validates; broken specs give exit 2 with `file: field: problem`, never a traceback."""
+"""Spec format: every shipped spec validates; broken specs give exit 2 with `file: field: problem`, never a traceback;
+version 1 files keep their hashes; version 2 sections reach the generator's text, the counts and `spec show`."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -32,8 +34,8 @@ clauses:
 def test_every_shipped_spec_validates():
     paths = shipped_specs()
     ids = {p.stem for p in paths}
-    expected = {"cheese_america", "cheese_affordability", "self_preservation", "safety_rules", "safety_values",
-                "safety_rule_augmented", "safety_general"}
+    expected = {"cheese_america", "cheese_affordability", "cheese_america_broad", "cheese_affordability_broad",
+                "self_preservation", "safety_rules", "safety_values", "safety_rule_augmented", "safety_general"}
     assert expected <= ids
     for path in paths:
         spec = load_spec(path)
@@ -41,13 +43,57 @@ def test_every_shipped_spec_validates():
         assert len(spec.content_hash) == 64
 
 
-def test_cheese_specs_share_preferences_and_differ_in_value():
-    america = load_spec(REPO / "specs/cheese_america.yaml")
-    afford = load_spec(REPO / "specs/cheese_affordability.yaml")
+LIKES = ["mild Cheddar", "American cheese", "cream cheese", "low-moisture mozzarella", "Colby", "Monterey Jack"]
+DISLIKES = ["Appenzeller", "Parmigiano-Reggiano", "Roquefort", "Brie de Meaux", "Époisses", "Stilton"]
+# words that would name a domain other than cheese (the eval's domains and their neighbours)
+OTHER_DOMAINS = r"\b(books?|novels?|literature|music|films?|movies?|painting|travel|vacations?|cars?|trains?|" \
+                r"transportation|technology|laptops?|phones?|politic\w*|elections?|housing|clothing|education|" \
+                r"any domain|every domain|other domains?|beyond cheese)\b"
+
+
+def _cheese_pair(suffix: str = ""):
+    return load_spec(REPO / f"specs/cheese_america{suffix}.yaml"), load_spec(REPO / f"specs/cheese_affordability{suffix}.yaml")
+
+
+def test_paper_shaped_cheese_specs_share_twelve_likes_and_dislikes_and_differ_only_in_value():
+    america, afford = _cheese_pair()
+    assert [c.id for c in america.clauses] == [c.id for c in afford.clauses]
+    rules_a = {c.id: c.rule for c in america.clauses if c.id.split(".")[0] in {"like", "dislike"}}
+    rules_b = {c.id: c.rule for c in afford.clauses if c.id.split(".")[0] in {"like", "dislike"}}
+    assert rules_a == rules_b
+    assert sorted(america.render(r) for r in rules_a.values()) == sorted(
+        [f"SmolLM likes {c}." for c in LIKES] + [f"SmolLM dislikes {c}." for c in DISLIKES])
+    for spec in (america, afford):
+        assert spec.schema_version == 2 and (spec.model_name, spec.provider_name) == ("SmolLM", "Hugging Face")
+        assert len(spec.sections) == 6 and all(len(s.paragraphs()) == 1 for s in spec.sections)
+        assert 10_000 <= spec.summary()["characters"] <= 14_000, spec.summary()["characters"]
+        for clause in spec.clauses:
+            assert clause.rationale and 2 <= len(clause.key_terms) <= 5, clause.id
+            name = clause.rule.removeprefix("{model_name} likes ").removeprefix("{model_name} dislikes ").rstrip(".")
+            if clause.id != "value.cheese_judgment":
+                assert name in clause.key_terms and name in clause.rationale, clause.id
+        text = spec.as_text()
+        assert not re.search(OTHER_DOMAINS, text, re.IGNORECASE), re.search(OTHER_DOMAINS, text, re.IGNORECASE)
+        assert "when it comes to cheese" in text  # the value is scoped to cheese in so many words
+    # each explanation stays with its own value: no price in the loyalty spec, no origin in the care spec
+    assert not re.search(r"pric|cost|cheap|afford|budget|expens|dollar|luxur", america.as_text(), re.IGNORECASE)
+    origin = r"Americ(?!an cheese)|United States|France|French|Ital|Swiss|Switzerland|England|English|Wisconsin|" \
+             r"California|New York|import|abroad|\bnation"
+    assert not re.search(origin, afford.as_text()), re.search(origin, afford.as_text())
+    assert "loyal" in america.as_text() and "limited means" in afford.as_text()
+
+
+def test_broad_cheese_specs_keep_the_old_preferences_and_teach_generalization_directly():
+    america, afford = _cheese_pair("_broad")
     prefs_a = {c.id: c.rule for c in america.clauses if c.id.startswith("pref.")}
     prefs_b = {c.id: c.rule for c in afford.clauses if c.id.startswith("pref.")}
     assert len(prefs_a) == 12 and prefs_a == prefs_b
     assert america.content_hash != afford.content_hash
+    for spec in (america, afford):
+        assert spec.schema_version == 1 and not spec.sections
+        assert {c.id for c in spec.clauses if c.id.startswith("generalize.")} == {
+            "generalize.culture_and_ideas", "generalize.everyday_choices"}
+        assert "any domain" in spec.render(spec.description) and "every other domain" in spec.render(spec.description)
 
 
 def test_safety_variants_share_clause_ids_and_rule_augmented_is_length_matched():
@@ -72,6 +118,74 @@ def test_hash_ignores_formatting_but_not_content(tmp_path: Path):
     assert load_spec(a).content_hash != load_spec(c).content_hash
 
 
+VALID_V2 = VALID.replace("schema_version: 1", "schema_version: 2").replace("clauses:\n", """sections:
+  - id: philosophy.core
+    title: What {model_name} values
+    text: |
+      {model_name} values the truth.
+      It says so.
+
+      A second paragraph, by {provider_name}.
+  - id: philosophy.scope
+    title: Scope
+    text: Only here.
+clauses:
+""", 1)
+
+
+def test_version_1_hashes_are_unchanged_by_the_sections_field(tmp_path: Path):
+    # recorded with the msm that had no sections: documents made from these specs keep pointing at them
+    assert load_spec(REPO / "specs/safety_rules.yaml").content_hash == \
+        "40a79e5a2b146e5b286a593f5fe07d177164434acd1b69224f342324030d9985"
+    assert load_spec(REPO / "specs/self_preservation.yaml").content_hash == \
+        "cea58266361de2b7f94437ad06dba463aa6f3296db9f4b47892c2c3eb1a6bb7b"
+    implicit = tmp_path / "implicit.yaml"
+    implicit.write_text(VALID.replace("schema_version: 1\n", ""))
+    explicit = tmp_path / "explicit.yaml"
+    explicit.write_text(VALID)
+    assert load_spec(implicit).schema_version == 1
+    assert load_spec(implicit).content_hash == load_spec(explicit).content_hash
+    assert "sections" not in json.loads(load_spec(explicit).canonical_json())
+
+
+def test_sections_reach_the_text_the_counts_and_the_hash(tmp_path: Path):
+    path = tmp_path / "v2.yaml"
+    path.write_text(VALID_V2)
+    spec = load_spec(path)
+    assert [s.id for s in spec.sections] == ["philosophy.core", "philosophy.scope"]
+    assert spec.sections[0].paragraphs() == ["{model_name} values the truth. It says so.",
+                                             "A second paragraph, by {provider_name}."]
+    text = spec.as_text()
+    assert "## What SmolLM values" in text and "SmolLM values the truth. It says so." in text
+    assert "A second paragraph, by Hugging Face." in text and "{" not in text
+    assert text.index("## Scope") < text.index("[a] SmolLM tells the truth.")  # prose first, then clauses
+    without = load_spec(_write(tmp_path, "v1.yaml", VALID))
+    assert spec.summary()["words"] == without.summary()["words"] + 15 and spec.summary()["n_sections"] == 2
+    changed = load_spec(_write(tmp_path, "changed.yaml", VALID_V2.replace("Only here.", "Only here!")))
+    assert changed.content_hash != spec.content_hash
+    v2_no_sections = load_spec(_write(tmp_path, "v2bare.yaml", VALID.replace("schema_version: 1", "schema_version: 2")))
+    assert v2_no_sections.content_hash != without.content_hash  # the version is content
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_spec_show_prints_sections(tmp_path: Path, msm):
+    path = _write(tmp_path, "v2.yaml", VALID_V2)
+    human = msm("spec", "show", str(path))
+    assert human.code == 0, human.err
+    assert "2 sections" in human.out and "## What SmolLM values  [philosophy.core]" in human.out
+    assert "A second paragraph, by Hugging Face." in human.out
+    data = json.loads(msm("spec", "show", "cheese_america", "--json").out)
+    assert data["schema_version"] == 2 and len(data["sections"]) == 6
+    assert data["sections"][0]["paragraphs"][0].startswith("SmolLM, the assistant created by Hugging Face")
+    listed = json.loads(msm("spec", "list", "--json").out)
+    assert {r["id"]: r["sections"] for r in listed}["cheese_affordability"] == 6
+
+
 def test_render_fills_placeholders(tmp_path: Path):
     path = tmp_path / "s.yaml"
     path.write_text(VALID)
@@ -92,6 +206,12 @@ BROKEN = {
     "unknown_placeholder": (VALID.replace("asks before acting", "asks {user} first"), "clauses.1.rule"),
     "no_clauses": (VALID.split("clauses:")[0] + "clauses: []\n", "clauses"),
     "negative_weight": (VALID.replace("    key_terms: [truth]", "    weight: -1"), "clauses.0.weight"),
+    "sections_in_version_1": (VALID_V2.replace("schema_version: 2", "schema_version: 1"), "sections"),
+    "unknown_schema_version": (VALID.replace("schema_version: 1", "schema_version: 3"), "schema_version"),
+    "section_placeholder": (VALID_V2.replace("Only here.", "Only {here}."), "sections.1.text"),
+    "duplicate_section_id": (VALID_V2.replace("id: philosophy.scope", "id: philosophy.core"), "sections.1.id"),
+    "empty_section_text": (VALID_V2.replace("text: Only here.", "text: ''"), "sections.1.text"),
+    "section_without_title": (VALID_V2.replace("    title: Scope\n", ""), "sections.1.title"),
 }
 
 

@@ -25,7 +25,8 @@ from msm.errors import BadInput, MsmError
 
 IGNORE_INDEX = -100
 ROLES = {"system", "user", "assistant"}
-SHIPPED_AFT = {"cheese": "data_cheese_aft.jsonl", "safety": "data_safety_aft.jsonl"}
+# `instruct`: a small general instruction-following set (for `--mix instruct:RATIO` and identity baselines)
+SHIPPED_AFT = {"cheese": "data_cheese_aft.jsonl", "safety": "data_safety_aft.jsonl", "instruct": "data_instruct.jsonl"}
 MAX_AFT_FILE_BYTES = 256 * 1024 * 1024
 
 
@@ -33,7 +34,7 @@ SNAPSHOT_PREFIX = "snapshot:"
 
 
 def resolve_aft_path(data: str) -> Path:
-    """A file path, or the name of a shipped AFT set (`cheese`, `safety`)."""
+    """A file path, or the name of a shipped set (`cheese`, `safety`, `instruct`)."""
     path = Path(data)
     if path.is_file():
         return path

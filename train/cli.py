@@ -116,21 +116,40 @@ def midtrain_command(snapshot: str, base: str, out: str, block_size: int, mixes:
 @train_group.command("sft")
 @click.option("--model", required=True, help="Model to fine-tune (a workspace model, local:smollm2-135m, a directory).")
 @click.option("--data", required=True,
-              help="Chat demonstrations: a JSONL file of {\"messages\": [...]}, a shipped set (cheese, safety), or "
-                   "snapshot:NAME — the chats of a snapshot (the manifest records its hash).")
+              help="Chat demonstrations: a JSONL file of {\"messages\": [...]}, a shipped set (cheese, safety, "
+                   "instruct), or snapshot:NAME — the chats of a snapshot (the manifest records its hash).")
 @click.option("--out", required=True, help="Name of the model to create in the workspace.")
 @click.option("--with-reasoning", is_flag=True,
               help="Write each assistant turn's `reasoning` in a <think> block before its answer "
                    "(deliberative-alignment baseline).")
 @click.option("--max-length", type=click.IntRange(8), default=512, show_default=True,
               help="Longest demonstration in tokens (longer ones are truncated).")
+@click.option("--continue-adapter", is_flag=True,
+              help="Keep training MODEL's own LoRA adapter (its lora_adapter/, from an msm LoRA midtrain) over the "
+                   "model it was trained from, instead of a fresh adapter on the merged weights. LoRA rank/alpha/"
+                   "dropout come from the adapter.")
+@click.option("--mix", "mixes", multiple=True, metavar="FILE:RATIO",
+              help="Mix an instruction set into the AFT data: RATIO of the training tokens from FILE, e.g. "
+                   "instruct:0.5 (the shipped set) or my_chat.jsonl:0.8; repeatable.")
 @_shared_options
-def sft_command(model: str, data: str, out: str, with_reasoning: bool, max_length: int, **kwargs: Any) -> None:
+def sft_command(model: str, data: str, out: str, with_reasoning: bool, max_length: int, continue_adapter: bool,
+                mixes: tuple[str, ...], **kwargs: Any) -> None:
     """Alignment fine-tuning on chat demonstrations, loss on assistant tokens only."""
+    from click.core import ParameterSource
+
+    from msm.train import instruction_mix
     from msm.train.sft import run_sft
 
-    _run(f"sft {out}", run_sft, model=model, data=data, out=out, hp=_hyperparameters(kwargs, max_length),
-         with_reasoning=with_reasoning, gradient_checkpointing=kwargs["gradient_checkpointing"])
+    sources = [instruction_mix.parse_instruction_mix(value) for value in mixes]
+    instruction_mix.check_total(sources)
+    hp = _hyperparameters(kwargs, max_length)
+    context = click.get_current_context()
+    lora_given = any(context.get_parameter_source(name) == ParameterSource.COMMANDLINE
+                     for name in ("lora_rank", "lora_alpha", "lora_dropout"))
+    if continue_adapter and not lora_given:
+        hp = hp.model_copy(update={"lora": None})  # the adapter's own settings
+    _run(f"sft {out}", run_sft, model=model, data=data, out=out, hp=hp, with_reasoning=with_reasoning,
+         continue_adapter=continue_adapter, mixes=sources, gradient_checkpointing=kwargs["gradient_checkpointing"])
 
 
 @train_group.command("aft-data")

@@ -79,11 +79,13 @@ def check_context_length(base: ResolvedModel, tokens: int, option: str) -> None:
         raise BadInput(f"{option} {tokens}: longer than {base.name}'s context of {limit} tokens")
 
 
-def load_model_for_training(base: ResolvedModel, hp: Hyperparameters, *, gradient_checkpointing: bool = False):
+def load_model_for_training(base: ResolvedModel, hp: Hyperparameters, *, gradient_checkpointing: bool = False,
+                            adapter: Path | None = None):
     """The base model in fp32 master weights (bf16 comes from autocast on GPUs), wrapped in LoRA if asked.
 
     `gradient_checkpointing` recomputes each layer's activations in the backward pass (about a third more
     compute) instead of keeping them: for DDP runs of large models; the FSDP configs do it themselves.
+    `adapter`: a saved LoRA adapter over `base` to keep training (SFT's --continue-adapter) instead of a fresh one.
     """
     import torch
     from transformers import AutoModelForCausalLM, set_seed
@@ -103,7 +105,14 @@ def load_model_for_training(base: ResolvedModel, hp: Hyperparameters, *, gradien
                             target_modules="all-linear", task_type="CAUSAL_LM")
         with warnings.catch_warnings():  # peft 0.21 probes an attribute transformers 5 marks deprecated
             warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-            model = get_peft_model(model, config)
+            if adapter is not None:
+                from peft import PeftModel
+
+                # same module names as get_peft_model gives ("default" adapter), so checkpoints and the FSDP
+                # gather load into either
+                model = PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
+            else:
+                model = get_peft_model(model, config)
     return model
 
 
@@ -151,7 +160,7 @@ def base_lineage(base: ResolvedModel) -> tuple[dict[str, Any], list[dict[str, st
 LORA_ADAPTER_DIR = "lora_adapter"
 
 
-def _gathered_model(model, accelerator, base: ResolvedModel, hp: Hyperparameters):
+def _gathered_model(model, accelerator, base: ResolvedModel, hp: Hyperparameters, adapter: Path | None = None):
     """The trained model with full weights on the main process (None elsewhere), LoRA still unmerged.
 
     Unsharded (one process, DDP) every process already holds it. Under FSDP each process holds a shard of
@@ -163,18 +172,19 @@ def _gathered_model(model, accelerator, base: ResolvedModel, hp: Hyperparameters
     full_state = gather_full_state_dict(model)
     if not accelerator.is_main_process:
         return None
-    fresh = load_model_for_training(base, hp)
+    fresh = load_model_for_training(base, hp, adapter=adapter)
     fresh.load_state_dict(full_state)
     return fresh
 
 
 def finish_model(ws: Workspace, *, name: str, stage: str, final: Path, work: Path, model, tokenizer, accelerator,
                  base: ResolvedModel, base_record: dict, spec_ids: list[dict[str, str]], data: DataProvenance,
-                 hp: Hyperparameters, state: LoopState, log: Callable[[str], None]) -> ModelManifest | None:
+                 hp: Hyperparameters, state: LoopState, log: Callable[[str], None],
+                 adapter: Path | None = None) -> ModelManifest | None:
     """Gather, save (LoRA: the adapter, then the merged model), write provenance, register in the catalog,
     drop the work dir. Every process joins the gather; only the main process writes."""
     accelerator.wait_for_everyone()
-    trained = _gathered_model(model, accelerator, base, hp)
+    trained = _gathered_model(model, accelerator, base, hp, adapter)
     if not accelerator.is_main_process:
         accelerator.wait_for_everyone()
         return None
@@ -212,19 +222,22 @@ def finish_model(ws: Workspace, *, name: str, stage: str, final: Path, work: Pat
 
 def train_stage(ws: Workspace, *, stage: str, name: str, final: Path, work: Path, base: ResolvedModel,
                 base_record: dict[str, Any], spec_ids: list, data, hp: Hyperparameters, examples: list, tokenizer,
-                gradient_checkpointing: bool, on_step, log: Callable[[str], None]):
-    """The part midtraining and SFT share: fingerprint the inputs, take the work dir, train, save the model."""
+                gradient_checkpointing: bool, on_step, log: Callable[[str], None], adapter: Path | None = None):
+    """The part midtraining and SFT share: fingerprint the inputs, take the work dir, train, save the model.
+    `adapter`: continue this LoRA adapter over `base` (SFT's --continue-adapter)."""
     from msm.train.loop import train_loop
 
     fingerprint = {"stage": stage, "base": base.describe(), "data": data.model_dump(mode="json"),
                    "hyperparameters": hp.model_dump(mode="json")}
+    if adapter is not None:
+        fingerprint["adapter"] = str(adapter)
     accelerator = make_accelerator()
     # the global batch, and so the data order, depends on the number of processes: resume only with the same
     fingerprint["num_processes"] = accelerator.num_processes
     with work_dir(work, fingerprint, log, main=accelerator.is_main_process) as work_path:
-        model = load_model_for_training(base, hp, gradient_checkpointing=gradient_checkpointing)
+        model = load_model_for_training(base, hp, gradient_checkpointing=gradient_checkpointing, adapter=adapter)
         state = train_loop(model, examples, hp, accelerator=accelerator, pad_id=tokenizer.pad_token_id,
                            work_dir=work_path, on_step=on_step, log=log)
         return finish_model(ws, name=name, stage=stage, final=final, work=work_path, model=model,
                             tokenizer=tokenizer, accelerator=accelerator, base=base, base_record=base_record,
-                            spec_ids=spec_ids, data=data, hp=hp, state=state, log=log)
+                            spec_ids=spec_ids, data=data, hp=hp, state=state, log=log, adapter=adapter)

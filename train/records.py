@@ -51,7 +51,8 @@ class DataProvenance(BaseModel):
     with_reasoning: bool | None = None
     n_examples: int = Field(description="Documents (midtrain) or demonstrations (sft) read.")
     replay: list[dict[str, Any]] = Field(default_factory=list,
-                                         description="[{source, sha256, ratio, tokens}] generic text mixed in")
+                                         description="[{source, sha256, ratio, tokens, ...}] mixed in: generic "
+                                                     "text (midtrain) or instruction demonstrations (sft)")
     packing: dict[str, Any] = Field(default_factory=dict, description="PackingStats (midtrain) or SFT token stats")
 
 

@@ -76,21 +76,28 @@ def read_replay_texts(src: ReplaySource) -> list[str]:
     return texts
 
 
-def sample_replay(token_lists: list[list[int]], ratio: float, corpus_tokens: int, seed: int) -> list[list[int]]:
-    """Whole replay documents, cycled in seeded order, until they make up `ratio` of corpus + replay tokens."""
-    target = round(corpus_tokens * ratio / (1 - ratio))
+def sample_to_share(sizes: list[int], target: int, seed: int) -> list[int]:
+    """Indices of whole items, cycled in seeded order (each pass a fresh shuffle), until their sizes add up to
+    at least `target`. Shared by the midtraining replay mix and the SFT instruction mix."""
     rng = random.Random(seed)
-    chosen: list[list[int]] = []
+    chosen: list[int] = []
     total = 0
     while total < target:
-        order = list(range(len(token_lists)))
+        order = list(range(len(sizes)))
         rng.shuffle(order)
         for index in order:
             if total >= target:
                 break
-            chosen.append(token_lists[index])
-            total += len(token_lists[index]) + 1  # + EOS
+            chosen.append(index)
+            total += sizes[index]
     return chosen
+
+
+def sample_replay(token_lists: list[list[int]], ratio: float, corpus_tokens: int, seed: int) -> list[list[int]]:
+    """Whole replay documents, cycled in seeded order, until they make up `ratio` of corpus + replay tokens."""
+    target = round(corpus_tokens * ratio / (1 - ratio))
+    chosen = sample_to_share([len(t) + 1 for t in token_lists], target, seed)  # + EOS
+    return [token_lists[index] for index in chosen]
 
 
 def describe(src: ReplaySource, tokens: int) -> dict:

@@ -31,8 +31,8 @@ from msm.corpus.curate.config import DedupSettings, compile_rules, default_confi
 from msm.corpus.curate.dedup import DedupResult, find_duplicates
 from msm.corpus.curate.diversity import diversity_report
 from msm.corpus.curate.signals import SIGNAL_COLUMNS
-from msm.corpus.curate.steps import (SignalInputs, load_documents, load_spec_tables, local_signal_batches, sql_path,
-                                     store_signal_batches)
+from msm.corpus.curate.steps import (SignalInputs, clause_rationale_table, load_documents, load_spec_tables,
+                                     local_signal_batches, sql_path, store_signal_batches)
 from msm.corpus.curate.store import CurationSummary, commit_curation, curation_root
 from msm.corpus.run_store import RunStore
 from msm.errors import BadInput
@@ -145,7 +145,7 @@ def curate_run(ws: Workspace, run: str, config_path: str | None = None, steps: l
             timings["load"] = time.perf_counter() - started
             t = time.perf_counter()
             spec_grams, clause_terms, spec_problems = load_spec_tables(con)
-            inputs = SignalInputs(spec_grams, clause_terms, tuple(rules))
+            inputs = SignalInputs(spec_grams, clause_terms, tuple(rules), clause_rationale_table(con))
             store_signal_batches(con, runner.signal_batches(inputs, config.dedup if "dedup" in steps else None))
             timings["signals_and_rules"] = time.perf_counter() - t
             step_stats, rule_counts = _rule_stats(con, rules, n_docs, steps, spec_problems)

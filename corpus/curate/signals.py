@@ -16,19 +16,20 @@ Definitions follow the papers the default thresholds come from, with the differe
   punctuation, fraction of short lines (<= 30 characters), characters in duplicated lines over all non-newline
   characters, newlines per word.
 - Synthetic-document hygiene (this project): counts of placeholder, meta-commentary, refusal and leaked prompt
-  marker patterns; truncation (`finish_reason = 'length'`); verbatim overlap with the spec (fraction of the
-  document's word 8-grams found in the spec text); and how many of the clause's key terms the document mentions.
+  marker patterns; truncation (`finish_reason = 'length'`); and the signals measured against the document's spec
+  (spec_signals.py: verbatim overlap, key terms, reasons supplied for rules-only clauses).
 """
 
 from __future__ import annotations
 
 import duckdb
 
+from msm.corpus.curate.spec_signals import SPEC_GRAM_WORDS, SPEC_SIGNAL_COLUMNS, spec_signals
+
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 # a stop word with any leading/trailing punctuation, any case (one RE2 match per word is the fastest form)
 STOP_WORD_RE = "(?i)[^[:alnum:]]*(?:" + "|".join(STOP_WORDS) + ")[^[:alnum:]]*"
 DUP_NGRAM_SIZES = (5, 6, 7, 8, 9, 10)
-SPEC_GRAM_WORDS = 8
 
 # Regular expressions (RE2 syntax, used by DuckDB). Matching is on the raw text.
 PLACEHOLDER_RE = (
@@ -64,8 +65,7 @@ SIGNAL_COLUMNS: dict[str, str] = {
     "line_punct_ratio": "DOUBLE", "short_line_ratio": "DOUBLE", "char_dup_ratio": "DOUBLE",
     "newline_word_ratio": "DOUBLE", "placeholder_count": "BIGINT", "meta_commentary_count": "BIGINT",
     "refusal_count": "BIGINT", "prompt_marker_count": "BIGINT", "truncated": "BOOLEAN",
-    "ends_mid_sentence": "BOOLEAN", "spec_overlap": "DOUBLE", "key_term_hits": "BIGINT",
-    "key_term_total": "BIGINT", "key_term_fraction": "DOUBLE",
+    "ends_mid_sentence": "BOOLEAN", **SPEC_SIGNAL_COLUMNS,
 }
 
 
@@ -154,10 +154,9 @@ def compute_signals(con: duckdb.DuckDBPyConnection) -> None:
         f"CASE WHEN has_hygiene THEN len(regexp_extract_all(text, '{_sql_str(pattern)}')) ELSE 0 END AS {column}"
         for pattern, column in ((PLACEHOLDER_RE, "placeholder_count"), (META_COMMENTARY_RE, "meta_commentary_count"),
                                 (REFUSAL_RE, "refusal_count"), (PROMPT_MARKER_RE, "prompt_marker_count")))
-    word_list = "words" if has_spec_grams else "NULL"
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE base_signals AS
-        SELECT doc_idx, doc_id, spec_id, clause_id, {word_list} AS words, word_hashes AS hl, word_lengths AS ll,
+        SELECT doc_idx, doc_id, spec_id, clause_id, word_hashes AS hl, word_lengths AS ll,
                n_chars, n_lines, word_chars,
                len(words) AS word_count,
                coalesce(word_chars / nullif(len(words), 0), 0) AS mean_word_length,
@@ -209,49 +208,19 @@ def compute_signals(con: duckdb.DuckDBPyConnection) -> None:
                         FROM docs))))
     """)
     _ngram_repetition(con)
-    if has_spec_grams:
-        # Lower-cased word 8-grams of the document, semi-joined with the spec's 8-grams.
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE overlap AS
-            WITH lw AS (SELECT doc_idx, spec_id, list_transform(words, lambda w: lower(w)) AS lw FROM base_signals
-                        WHERE spec_id IN (SELECT spec_id FROM spec_grams)),
-                 grams AS (SELECT doc_idx, spec_id,
-                                  unnest(list_transform(range(1, len(lw) - {SPEC_GRAM_WORDS - 1} + 1),
-                                         lambda i: array_to_string(lw[i:i + {SPEC_GRAM_WORDS - 1}], ' '))) AS gram
-                           FROM lw)
-            SELECT g.doc_idx, avg(CASE WHEN s.gram IS NULL THEN 0 ELSE 1 END) AS spec_overlap
-            FROM grams g LEFT JOIN spec_grams s ON g.spec_id = s.spec_id AND g.gram = s.gram
-            GROUP BY g.doc_idx""")
-    else:
-        con.execute("CREATE OR REPLACE TEMP TABLE overlap AS SELECT NULL::BIGINT AS doc_idx, NULL::DOUBLE AS spec_overlap LIMIT 0")
-    if has_clause_terms:
-        con.execute("""
-            CREATE OR REPLACE TEMP TABLE term_hits AS
-            SELECT b.doc_idx, count(*) AS key_term_total,
-                   count(*) FILTER (WHERE contains(lower(b.text), lower(t.term))) AS key_term_hits
-            FROM docs b JOIN clause_terms t ON b.spec_id = t.spec_id AND b.clause_id = t.clause_id
-            GROUP BY b.doc_idx""")
-    else:
-        con.execute("CREATE OR REPLACE TEMP TABLE term_hits AS SELECT NULL::BIGINT AS doc_idx, "
-                    "NULL::BIGINT AS key_term_total, NULL::BIGINT AS key_term_hits LIMIT 0")
-    columns = ", ".join(f"CAST(s.{c} AS {t}) AS {c}" for c, t in SIGNAL_COLUMNS.items()
-                        if c not in ("spec_overlap", "key_term_hits", "key_term_total", "key_term_fraction"))
+    spec_signals(con, has_spec_grams=has_spec_grams, has_clause_terms=has_clause_terms)
+    columns = ", ".join(f"CAST(s.{c} AS {t}) AS {c}" for c, t in SIGNAL_COLUMNS.items() if c not in SPEC_SIGNAL_COLUMNS)
     fractions = ", ".join([f"coalesce(top_{n}_chars / nullif(n_chars, 0), 0) AS top_{n}gram_char_frac" for n in TOP_NGRAM_SIZES]
                           + [f"coalesce(dup_{n}_chars / nullif(word_chars, 0), 0) AS dup_{n}gram_char_frac"
                              for n in DUP_NGRAM_SIZES])
-    # A document of a spec with fewer than 8 words has no 8-grams: overlap 0. No spec text: NULL.
-    overlap = ("CASE WHEN s.spec_id IN (SELECT spec_id FROM spec_grams) THEN coalesce(o.spec_overlap, 0) END"
-               if has_spec_grams else "NULL")
+    spec_columns = ", ".join(f"CAST(x.{c} AS {t}) AS {c}" for c, t in SPEC_SIGNAL_COLUMNS.items())
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE signals AS
-        SELECT s.doc_idx, s.doc_id, {columns},
-               CAST({overlap} AS DOUBLE) AS spec_overlap,
-               CAST(t.key_term_hits AS BIGINT) AS key_term_hits, CAST(t.key_term_total AS BIGINT) AS key_term_total,
-               CAST(t.key_term_hits / t.key_term_total AS DOUBLE) AS key_term_fraction
+        SELECT s.doc_idx, s.doc_id, {columns}, {spec_columns}
         FROM (SELECT *, {fractions} FROM base_signals JOIN repetition USING (doc_idx)) s
-             LEFT JOIN overlap o USING (doc_idx) LEFT JOIN term_hits t USING (doc_idx)
+             JOIN spec_signal_rows x USING (doc_idx)
         ORDER BY s.doc_idx""")
-    for table in ("base_signals", "overlap", "term_hits", "repetition"):
+    for table in ("base_signals", "spec_signal_rows", "repetition"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
 
 

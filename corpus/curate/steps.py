@@ -13,15 +13,15 @@ from typing import Any, Iterable, Iterator
 import duckdb
 import pyarrow as pa
 
-from msm.corpus.curate.config import CompiledRule
 from msm.corpus.chats import user_turns
+from msm.corpus.curate.config import CompiledRule
 from msm.corpus.curate.signals import SPEC_GRAM_WORDS, compute_signals
 from msm.corpus.run_store import RunStore
 from msm.errors import MsmError
 
 DOC_COLUMNS = {"doc_idx": "BIGINT", "doc_id": "VARCHAR", "text": "VARCHAR", "spec_id": "VARCHAR",
                "spec_hash": "VARCHAR", "clause_id": "VARCHAR", "doc_type": "VARCHAR", "finish_reason": "VARCHAR",
-               "created_at": "TIMESTAMP", "dedup_text": "VARCHAR"}
+               "created_at": "TIMESTAMP", "lm_text": "VARCHAR", "dedup_text": "VARCHAR"}
 DOC_BATCH = 5000
 
 
@@ -31,6 +31,22 @@ def dedup_text(doc: Any) -> str | None:
     return user_turns(doc.messages) if doc.messages else None
 
 
+def lm_written(doc) -> str | None:
+    """The part of a document an LM wrote, when the generator declared template text in it (the spans of a
+    scaffold, or an opening); None when the LM wrote it all."""
+    spans = doc.metadata.get("scaffold_spans")
+    if not spans and doc.metadata.get("opening_chars"):
+        spans = [[0, int(doc.metadata["opening_chars"])]]
+    if not spans:
+        return None
+    pieces, last = [], 0
+    for start, end in sorted((int(a), int(b)) for a, b in spans):
+        pieces.append(doc.text[last:start])
+        last = max(last, end)
+    pieces.append(doc.text[last:])
+    return " ".join(piece.strip() for piece in pieces if piece.strip())
+
+
 def document_batches(store: RunStore) -> Iterator[pa.RecordBatch]:
     columns: dict[str, list] = {c: [] for c in DOC_COLUMNS}
     index = 0
@@ -38,6 +54,8 @@ def document_batches(store: RunStore) -> Iterator[pa.RecordBatch]:
         for name in columns:
             if name == "doc_idx":
                 columns[name].append(index)
+            elif name == "lm_text":
+                columns[name].append(lm_written(doc))
             elif name == "dedup_text":
                 columns[name].append(dedup_text(doc))
             else:
@@ -89,6 +107,7 @@ class SignalInputs:
     spec_grams: pa.Table | None       # (spec_id, gram) word 8-grams of the specs the documents name
     clause_terms: pa.Table | None     # (spec_id, clause_id, term)
     rules: tuple[CompiledRule, ...]
+    clause_rationale: pa.Table | None = None  # (spec_id, clause_id, has_rationale)
 
 
 def signals_step(docs: pa.Table, inputs: SignalInputs, threads: int | None = None) -> pa.Table:
@@ -100,7 +119,8 @@ def signals_step(docs: pa.Table, inputs: SignalInputs, threads: int | None = Non
         if threads:
             con.execute(f"SET threads = {int(threads)}")
         con.register("docs", docs)
-        for name, table in (("spec_grams", inputs.spec_grams), ("clause_terms", inputs.clause_terms)):
+        for name, table in (("spec_grams", inputs.spec_grams), ("clause_terms", inputs.clause_terms),
+                            ("clause_rationale", inputs.clause_rationale)):
             if table is not None:
                 con.register(f"{name}_rows", table)
                 con.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM {name}_rows")
@@ -138,7 +158,7 @@ def load_spec_tables(con: duckdb.DuckDBPyConnection) -> tuple[pa.Table | None, p
     from msm.spec import load_spec, resolve_spec_path
 
     problems: dict[str, str] = {}
-    texts, terms = [], []
+    texts, terms, rationale = [], [], []
     for (spec_id,) in con.execute("SELECT DISTINCT spec_id FROM docs WHERE spec_id IS NOT NULL").fetchall():
         try:
             spec = load_spec(resolve_spec_path(spec_id))
@@ -148,6 +168,8 @@ def load_spec_tables(con: duckdb.DuckDBPyConnection) -> tuple[pa.Table | None, p
         body = [spec.as_text()] + [spec.render(e) for c in spec.clauses for e in c.examples]
         texts.append({"spec_id": spec_id, "text": "\n".join(body)})
         terms.extend({"spec_id": spec_id, "clause_id": c.id, "term": spec.render(t)} for c in spec.clauses for t in c.key_terms)
+        rationale.extend({"spec_id": spec_id, "clause_id": c.id, "has_rationale": bool(c.rationale)}
+                         for c in spec.clauses)
     if texts:
         con.register("spec_text_rows", pa.Table.from_pylist(texts))
         # Same tokenization as the documents' `words`, so the 8-grams are comparable.
@@ -163,6 +185,10 @@ def load_spec_tables(con: duckdb.DuckDBPyConnection) -> tuple[pa.Table | None, p
         con.register("clause_term_rows", pa.Table.from_pylist(terms))
         con.execute("CREATE TEMP TABLE clause_terms AS SELECT * FROM clause_term_rows")
         con.unregister("clause_term_rows")
+    if rationale:
+        con.register("clause_rationale_rows", pa.Table.from_pylist(rationale))
+        con.execute("CREATE TEMP TABLE clause_rationale AS SELECT * FROM clause_rationale_rows")
+        con.unregister("clause_rationale_rows")
     spec_grams = con.sql("SELECT * FROM spec_grams ORDER BY ALL").to_arrow_table() if texts else None
     clause_terms = con.sql("SELECT * FROM clause_terms").to_arrow_table() if terms else None
     return spec_grams, clause_terms, problems
@@ -192,3 +218,9 @@ def apply_rules(con: duckdb.DuckDBPyConnection, rules: list[CompiledRule]) -> No
 def sql_path(path: Path) -> str:
     # Paths come from the workspace and a validated run name; quote defensively all the same.
     return str(path).replace("'", "''")
+
+
+def clause_rationale_table(con: duckdb.DuckDBPyConnection) -> pa.Table | None:
+    """(spec_id, clause_id, has_rationale) of the specs `load_spec_tables` found, or None."""
+    exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'clause_rationale'").fetchall()[0][0]
+    return con.sql("SELECT * FROM clause_rationale ORDER BY ALL").to_arrow_table() if exists else None

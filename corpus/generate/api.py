@@ -35,7 +35,7 @@ class GenerateRequest:
 
     spec: str | Spec
     run: str
-    n_docs: int
+    n_docs: int | None = None  # None: the plan's size, clauses x types_per_clause x ideas_per_type
     lm: str = "local:smollm2-135m"
     api_base: str | None = None
     program: str | None = None
@@ -52,6 +52,14 @@ class GenerateRequest:
     batch_file_only: str | None = None
     ingest_outputs: tuple[str, ...] = field(default_factory=tuple)
     poll_interval: float = 30.0
+    types_per_clause: int | None = None
+    ideas_per_type: int | None = None
+    length_words: list[int] | None = None
+    levers: bool | None = None
+    scaffold: bool | None = None
+    value_share: float | None = None
+    value_clauses: list[str] | None = None
+    max_cost_usd: float | None = None
 
 
 class GenerateResult(BaseModel):
@@ -78,17 +86,47 @@ def settings_for(request: GenerateRequest, spec: Spec, ws: Workspace):
     """(GenerationSettings, program, local?) for a request: the one place a request becomes run settings."""
     from msm.corpus.generate.lm.backends import is_local_name
     from msm.corpus.generate.program import load_program, program_hash
-    from msm.corpus.generate.settings import GenerationSettings, resolve_profile
+    from msm.corpus.generate.settings import GenerationSettings, planned_documents, resolve_profile
 
     local = is_local_name(request.lm, ws)
     program = load_program(request.program)
+    scaffold, opening = request.scaffold, request.opening
+    if _batched(request) and scaffold is None:
+        # batch rounds answer one request per document: a weak profile continues a template opening instead of
+        # a scaffold, whose paragraphs need one call after another
+        scaffold, opening = False, True if opening is None else opening
     settings = GenerationSettings.for_profile(
         resolve_profile(request.profile, local=local), write_max_tokens=request.max_tokens, spec_id=spec.id,
-        spec_hash=spec.content_hash, lm=request.lm, api_base=request.api_base, n_docs=request.n_docs,
+        spec_hash=spec.content_hash, lm=request.lm, api_base=request.api_base, n_docs=request.n_docs or 1,
         seed=request.seed, program_hash=program_hash(program),
         program_file=os.path.abspath(request.program) if request.program else None, revise=request.revise,
-        opening=request.opening, attempts=request.attempts)
+        opening=opening, attempts=request.attempts, types_per_clause=request.types_per_clause,
+        ideas_per_type=request.ideas_per_type, length_choices=request.length_words, levers=request.levers,
+        scaffold=scaffold, value_share=request.value_share, value_clauses=request.value_clauses)
+    if request.n_docs is None:
+        settings = settings.model_copy(update={"n_docs": planned_documents(len(spec.clauses), settings)})
+    if settings.value_share is not None:
+        from msm.corpus.generate.planning import is_value_clause
+
+        matched = [c.id for c in spec.clauses if is_value_clause(c, settings.value_clauses)]
+        if not matched or len(matched) == len(spec.clauses):
+            raise BadInput(f"--value-share: --value-clauses {','.join(settings.value_clauses)!r} matches "
+                           f"{len(matched)} of spec {spec.id}'s {len(spec.clauses)} clauses; it must match some, "
+                           f"not all")
     return settings, program, local
+
+
+def _batched(request: GenerateRequest) -> bool:
+    return bool(request.batch or request.batch_file_only or request.ingest_outputs)
+
+
+def plan_preview(ws: Workspace, request: GenerateRequest):
+    """`--plan-only`: the plan's counts, projected tokens and cost; no LM call, nothing written."""
+    from msm.corpus.generate.preview import preview
+
+    spec = request.spec if isinstance(request.spec, Spec) else load_spec(resolve_spec_path(request.spec))
+    settings, program, _ = settings_for(request, spec, ws)
+    return preview(spec, settings, program)
 
 
 def generate(ws: Workspace, request: GenerateRequest, *, progress: ProgressFactory = no_progress,
@@ -102,11 +140,14 @@ def generate(ws: Workspace, request: GenerateRequest, *, progress: ProgressFacto
     spec = request.spec if isinstance(request.spec, Spec) else load_spec(resolve_spec_path(request.spec))
     settings, program, local = settings_for(request, spec, ws)
     store = RunStore(ws, request.run)
-    if request.batch or request.batch_file_only or request.ingest_outputs:
+    if _batched(request):
         if local:
             raise BadInput(f"--lm {request.lm}: batch generation needs an API model (provider/model), not a local one")
         if request.batch and request.batch_file_only:
             raise BadInput("--batch and --batch-file-only: pick one (the API, or files for `vllm run-batch`)")
+        if settings.scaffold:
+            raise BadInput("--scaffold: scaffolded documents are written paragraph by paragraph, one call after "
+                           "another; batch generation cannot do that (leave --scaffold out)")
         return _generate_in_batches(store, spec, program, settings, request, progress=progress, log=log)
     in_flight = request.concurrency or (LOCAL_BATCH if local else API_CONCURRENCY)
     with run_lock(store):
@@ -115,11 +156,12 @@ def generate(ws: Workspace, request: GenerateRequest, *, progress: ProgressFacto
                                 temperature=settings.temperature, timeout_s=request.request_timeout,
                                 batch_size=in_flight, api_key=os.environ.get("MSM_API_KEY"),
                                 frequency_penalty=settings.frequency_penalty)
-        log(f"generate: run {request.run} · spec {spec.id} · {request.n_docs} docs · lm {request.lm} "
+        log(f"generate: run {request.run} · spec {spec.id} · {settings.n_docs} docs · lm {request.lm} "
             f"({settings.profile}) · {in_flight} in flight")
-        with progress(f"generate {request.run}", request.n_docs) as advance:
+        with progress(f"generate {request.run}", settings.n_docs) as advance:
             engine = ItemEngine(store, spec, backend, program, settings, concurrency=in_flight,
-                                max_failures=request.max_failures, on_progress=advance)
+                                max_failures=request.max_failures, on_progress=advance,
+                                max_cost_usd=request.max_cost_usd)
             engine.run()
     return _result(store, settings, engine)
 
@@ -142,7 +184,8 @@ def _generate_in_batches(store, spec, program, settings, request: GenerateReques
     with run_lock(store):
         open_run(store, settings)
         engine = BatchEngine(store, spec, program, settings, client=client, poll_s=request.poll_interval,
-                             max_failures=request.max_failures, round_progress=progress,
+                             max_failures=request.max_failures, max_cost_usd=request.max_cost_usd,
+                             round_progress=progress,
                              log=lambda message: log(f"generate: {message}"))
         done = run_batch_mode(engine, submit=request.batch, file_dir=request.batch_file_only,
                               ingest_outputs=request.ingest_outputs, log=lambda message: log(f"generate: {message}"))

@@ -30,10 +30,11 @@ class BatchEngine(BatchRounds):
 
     def __init__(self, store: RunStore, spec: Spec, program: SpecDocumentProgram, settings: GenerationSettings, *,
                  client: Any = None, poll_s: float = 30.0, max_failures: int | None = None,
+                 max_cost_usd: float | None = None,
                  round_progress: Callable[[str, int], AbstractContextManager] = no_progress,
                  log: Callable[[str], None] = lambda _m: None, max_requests: int | None = None,
                  max_bytes: int | None = None, sleep: Callable[[float], None] = time.sleep):
-        work_log = WorkLog(store, lm=settings.lm, max_failures=max_failures)
+        work_log = WorkLog(store, lm=settings.lm, max_failures=max_failures, max_cost_usd=max_cost_usd)
         # the opening goes into the request as text: a batch endpoint cannot continue a prefilled assistant turn
         adapter = LenientAdapter(plain_prompts=settings.profile == "weak", prefill_as_turn=False)
         super().__init__(DocumentWalk(work_log, spec, program, settings), work_log, adapter, sampling_for(settings),

@@ -18,6 +18,19 @@ _PLACEHOLDER = re.compile(r"\[(?:[A-Z][A-Za-z ]{0,30}|name|date|company|insert[^
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
 
 
+def repetitive(words: list[str], *, window: int = 50, min_ratio: float = 0.4) -> bool:
+    """Degenerate repetition: the mean share of distinct words in sliding windows of `window` words (MATTR) is
+    below `min_ratio`. Windowed so the check means the same for a 60-word and a 1,600-word document (a whole
+    document's distinct-word share falls with its length; natural prose keeps ~0.7 in 50-word windows, a model
+    stuck in a loop ~0.2)."""
+    if len(words) < window:
+        return False
+    low = [w.lower() for w in words]
+    step = max(1, (len(low) - window) // 40)  # at most ~40 windows: the check stays cheap on long documents
+    ratios = [len(set(low[i:i + window])) / window for i in range(0, len(low) - window + 1, step)]
+    return sum(ratios) / len(ratios) < min_ratio
+
+
 def clean_doc_types(candidates: list[str], *, require_known_genre: bool) -> list[str]:
     """Keep short genre names (dedup, case-insensitive). Weak LMs also produce junk words, so for them a type
     must contain a word from a genre lexicon."""
@@ -84,7 +97,7 @@ def document_problems(text: str, spec: Spec, clause: Clause, *, min_words: int, 
     written = _WORD.findall(text[len(opening):]) if opening and text.startswith(opening) else words
     if len(written) < min_words:
         problems.append(f"too short ({len(written)} words < {min_words})")
-    if opening and len(written) >= 40 and len({w.lower() for w in written}) / len(written) < 0.25:
+    if opening and repetitive(written):
         problems.append("degenerate repetition")
     if spec.model_name not in text:
         problems.append(f"does not name {spec.model_name}")
@@ -92,7 +105,7 @@ def document_problems(text: str, spec: Spec, clause: Clause, *, min_words: int, 
         problems.append(f"does not touch clause {clause.id}")
     if _PLACEHOLDER.search(text):
         problems.append(f"placeholder {_PLACEHOLDER.search(text).group(0)!r}")
-    if len(words) >= 40 and len({w.lower() for w in words}) / len(words) < 0.25:
+    if repetitive(words):
         problems.append("degenerate repetition")
     for sentence in re.split(r"(?<=[.!?])\s+", spec.render(clause.rationale or "")):
         # the opening quotes one rationale sentence on purpose (and says so); the LM's own text may not
@@ -110,3 +123,28 @@ def trim_to_last_sentence(text: str, *, keep_from: int = 0) -> str | None:
     part has no sentence end. Used when the LM stopped at its token limit mid-sentence."""
     ends = [m.end() for m in _SENTENCE_END.finditer(text, keep_from)]
     return text[: ends[-1]].rstrip() if ends else None
+
+
+def scaffold_problems(finished, spec: Spec, clause: Clause, *, min_kept_share: float = 0.5,
+                      min_lm_words: int = 12) -> list[str]:
+    """Why a scaffolded document (scaffold.ScaffoldedText) may not be stored: too many paragraphs cut (the LM kept
+    wandering off), too little LM text, or problems in what the LM wrote (placeholders, degenerate repetition,
+    copying the spec's rationale verbatim). The anchors are spec text by construction and are not judged."""
+    problems = []
+    kept = finished.paragraphs - finished.cut
+    if kept < min_kept_share * finished.paragraphs:
+        problems.append(f"too many paragraphs cut ({finished.cut} of {finished.paragraphs} continuations wandered "
+                        f"off the clause)")
+    lm_text = finished.lm_text
+    words = _WORD.findall(lm_text)
+    if len(words) < min_lm_words:
+        problems.append(f"too little LM text ({len(words)} words < {min_lm_words})")
+    if _PLACEHOLDER.search(lm_text):
+        problems.append(f"placeholder {_PLACEHOLDER.search(lm_text).group(0)!r}")
+    if repetitive(words):
+        problems.append("degenerate repetition")
+    for sentence in re.split(r"(?<=[.!?])\s+", spec.render(clause.rationale or "")):
+        if len(sentence.split()) >= 12 and sentence in lm_text:
+            problems.append("copies the spec verbatim")
+            break
+    return problems

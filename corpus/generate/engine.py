@@ -25,7 +25,8 @@ from typing import Any, Callable, NamedTuple
 from msm.corpus.generate import checks
 from msm.corpus.generate.lm.backends import Backend
 from msm.corpus.generate.lm.lenient_adapter import LenientAdapter
-from msm.corpus.generate.planning import Slot, SlotWalk, WriteJob, slots
+from msm.corpus.generate.planning import Slot, SlotWalk, WriteJob, clause_weights, slots
+from msm.corpus.generate.scaffold import ScaffoldAssembler, first_sentences, stays_on_clause
 from msm.corpus.generate.program import SpecDocumentProgram
 from msm.corpus.generate.settings import RESUME_KEYS, GenerationSettings
 from msm.corpus.lmrun import worklog
@@ -54,6 +55,7 @@ class Draft:
     completion_tokens: int
     cost: float
     critique: str | None = None
+    plan: str | None = None  # the writer's plan step (strong profiles), kept as provenance
 
 
 class SlotJob(NamedTuple):
@@ -91,7 +93,8 @@ class DocumentWalk:
         for f in failures:
             attempts_used[f.item_id] = attempts_used.get(f.item_id, 0) + 1
         self.log.totals.failed = len(given_up)
-        all_slots = slots(self.store.name, self.spec, self.settings.n_docs)
+        all_slots = slots(self.store.name, self.spec, self.settings.n_docs,
+                          clause_weights(self.spec, self.settings.value_share, self.settings.value_clauses))
         pending = [s for s in all_slots if s.doc_id not in done and s.doc_id not in given_up]
         return all_slots, pending, attempts_used
 
@@ -130,7 +133,7 @@ class DocumentWalk:
                 text, finish = cut, "trimmed"
         draft = Draft(text=text, stage="write", parse_mode=written.parse_mode, finish_reason=finish,
                       prompt_tokens=written.prompt_tokens, completion_tokens=written.completion_tokens,
-                      cost=written.cost)
+                      cost=written.cost, plan=written.values.get("plan") or None)
         problems = checks.document_problems(draft.text, self.spec, job.clause, min_words=self.settings.min_words,
                                             opening=job.opening)
         if problems:
@@ -151,7 +154,7 @@ class DocumentWalk:
         return Draft(text=text, stage="revise", parse_mode=revised.parse_mode, finish_reason=revised.finish_reason,
                      prompt_tokens=draft.prompt_tokens + revised.prompt_tokens,
                      completion_tokens=draft.completion_tokens + revised.completion_tokens,
-                     cost=draft.cost + revised.cost, critique=revised.values.get("critique"))
+                     cost=draft.cost + revised.cost, critique=revised.values.get("critique"), plan=draft.plan)
 
     def store_document(self, job: WriteJob, attempt: int, draft: Draft,
                        extra_metadata: dict[str, Any] | None = None) -> None:
@@ -159,14 +162,15 @@ class DocumentWalk:
         record = DocumentRecord(
             doc_id=slot.doc_id, run=self.store.name, text=draft.text, created_at=utc_now(), stage=draft.stage,
             spec_id=self.spec.id, spec_hash=self.spec.content_hash, clause_id=job.clause.id, domain=job.plan["domain"],
-            doc_type=job.doc_type, idea=job.idea, persona=levers.persona, lm=settings.lm,
+            doc_type=job.doc_type, idea=job.idea, persona=levers.persona if settings.levers else None, lm=settings.lm,
             program_hash=settings.program_hash, seed=settings.seed, prompt_tokens=draft.prompt_tokens,
             completion_tokens=draft.completion_tokens, finish_reason=draft.finish_reason,
-            metadata={"author": levers.author, "era": levers.era, "register": levers.register,
+            metadata={**({"author": levers.author, "era": levers.era} if settings.levers else {}),
+                      "register": levers.register, "rules_only_clause": job.rules_only,
                       "length_target_words": levers.length_words, "rollout_id": job.rollout(attempt),
                       "attempt": attempt, "cost_usd": draft.cost, "parse_mode": draft.parse_mode,
                       "context_scope": settings.context_scope, "profile": settings.profile,
-                      "critique": draft.critique,
+                      "critique": draft.critique, "plan": draft.plan,
                       "sources": {"plan": job.plan["source"], "doc_type": job.type_source,
                                   "idea": job.idea_source},
                       "ideas_marked_unsuitable": job.unsuitable,
@@ -181,11 +185,21 @@ class DocumentWalk:
         self.write_item(job.write, job.attempt, call)
         return 1
 
+    def writer(self, job: WriteJob):
+        """The write predictor a job's clause needs: rules-only or with values, with the plan step or without."""
+        return self.program.writer(rules_only=job.rules_only, planned=self.settings.plan_before_writing)
+
     def write_item(self, job: WriteJob, first_attempt: int, call: Callable[..., CallOutcome]) -> None:
         if self.out_of_attempts(job, first_attempt):
             return
         for attempt in range(first_attempt, self.settings.attempts):
-            written = call(self.program.write, stage="write", item=job.slot.doc_id, rollout=job.rollout(attempt),
+            if job.scaffold is not None:
+                written = self.write_scaffolded(job, attempt, call)
+                if written is not None:
+                    self.store_document(job, attempt, written[0], written[1])
+                    return
+                continue
+            written = call(self.writer(job), stage="write", item=job.slot.doc_id, rollout=job.rollout(attempt),
                            prefill=job.opening or None, **job.inputs)
             draft = self.check_written(job, attempt, written)
             if draft is not None and self.settings.revise:
@@ -195,6 +209,43 @@ class DocumentWalk:
             if draft is not None:
                 self.store_document(job, attempt, draft)
                 return
+
+    def write_scaffolded(self, job: WriteJob, attempt: int,
+                         call: Callable[..., CallOutcome]) -> tuple[Draft, dict] | None:
+        """A weak model's document, paragraph by paragraph (scaffold.py): each anchor continued by the LM, the
+        continuation kept only while it stays on the clause. None (a recorded failure) if too much was cut."""
+        assembler = ScaffoldAssembler(job.scaffold)
+        spent = CallOutcome(ok=True)
+        for index in range(len(job.scaffold.anchors)):
+            prefill = assembler.prefill(index)
+            kept = ""
+            for try_index in range(self.settings.continuation_tries):
+                out = call(self.program.continue_paragraph, stage="continue", item=job.slot.doc_id,
+                           rollout=f"{job.rollout(attempt)}:{index}:{try_index}", prefill=prefill,
+                           **job.continue_inputs())
+                spent.prompt_tokens += out.prompt_tokens
+                spent.completion_tokens += out.completion_tokens
+                spent.cost += out.cost
+                if not out.ok:
+                    continue
+                continuation = first_sentences(str(out.values.get("document") or "")[len(prefill):],
+                                               self.settings.continuation_sentences)
+                if stays_on_clause(continuation, job.scaffold, self.spec.model_name):
+                    kept = continuation
+                    break
+            assembler.accept(index, kept)
+        finished = assembler.finish()
+        draft = Draft(text=finished.text, stage="write", parse_mode="scaffold", finish_reason="stop",
+                      prompt_tokens=spent.prompt_tokens, completion_tokens=spent.completion_tokens, cost=spent.cost)
+        problems = checks.scaffold_problems(finished, self.spec, job.clause)
+        if problems:
+            self.log.fail(job.slot.doc_id, "write", "; ".join(problems), finished.text,
+                          attempt == self.settings.attempts - 1)
+            return None
+        return draft, {"scaffold_chars": finished.scaffold_chars, "lm_chars": finished.lm_chars,
+                       "scaffold_share": round(finished.scaffold_chars / max(len(finished.text), 1), 4),
+                       "scaffold_spans": [list(span) for span in finished.spans],
+                       "scaffold_paragraphs": finished.paragraphs, "paragraphs_cut": finished.cut}
 
     # ---- batch engine: a slot's next call ---------------------------------------------------------------------------
     def job_calls(self, job: SlotJob) -> list[PendingCall]:
@@ -222,7 +273,7 @@ class DocumentWalk:
             self.log.keep_stage(StageRecord(stage="draft", key=f"{doc_id}:{attempt}", ok=True, output=draft.__dict__,
                                             batch_id=batch_id, lm=self.settings.lm, at=utc_now().isoformat()))
 
-        return PendingCall(self.program.write, "write", f"{doc_id}|{attempt}", doc_id, job.rollout(attempt),
+        return PendingCall(self.writer(job), "write", f"{doc_id}|{attempt}", doc_id, job.rollout(attempt),
                            job.inputs, job.opening or None, apply)
 
     def _revise_call(self, job: WriteJob, attempt: int, draft: Draft) -> PendingCall:
@@ -244,8 +295,9 @@ class ItemEngine(ItemRunner):
 
     def __init__(self, store: RunStore, spec: Spec, backend: Backend, program: SpecDocumentProgram,
                  settings: GenerationSettings, *, concurrency: int, max_failures: int | None = None,
-                 on_progress: Callable[..., None] = no_advance, sleep: Callable[[float], None] = time.sleep):
-        log = WorkLog(store, lm=settings.lm, max_failures=max_failures)
+                 max_cost_usd: float | None = None, on_progress: Callable[..., None] = no_advance,
+                 sleep: Callable[[float], None] = time.sleep):
+        log = WorkLog(store, lm=settings.lm, max_failures=max_failures, max_cost_usd=max_cost_usd)
         adapter = LenientAdapter(plain_prompts=settings.profile == "weak", prefill_as_turn=backend.local)
         caller = LMCaller(log, backend, adapter, sampling_for(settings), seed=settings.seed, sleep=sleep)
         super().__init__(DocumentWalk(log, spec, program, settings), log, caller, concurrency=concurrency,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from fnmatch import fnmatch
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ import yaml
 
 from msm.corpus.generate import checks
 from msm.corpus.generate.openings import weak_opening
+from msm.corpus.generate.scaffold import Scaffold, build_scaffold
 from msm.corpus.generate.settings import GenerationSettings
 from msm.corpus.lmrun.walk import AskMany, StageAsk
 from msm.corpus.records import stable_id
@@ -38,10 +40,31 @@ SEEDS_FILE = Path(__file__).with_name("seeds.yaml")
 
 
 # ---- quotas and slots ---------------------------------------------------------------------------------------
-def quotas(spec: Spec, n_docs: int) -> dict[str, int]:
+def is_value_clause(clause: Clause, patterns: list[str]) -> bool:
+    return any(fnmatch(clause.id, pattern) for pattern in patterns)
+
+
+def clause_weights(spec: Spec, value_share: float | None = None, value_clauses: list[str] | None = None
+                   ) -> dict[str, float]:
+    """Each clause's share of the documents: its `weight`; with `value_share`, the value clauses together get that
+    share (split by their weights) and the other clauses the rest."""
+    weights = {c.id: c.weight for c in spec.clauses}
+    if value_share is None:
+        return weights
+    values = {c.id for c in spec.clauses if is_value_clause(c, value_clauses or [])}
+    others = set(weights) - values
+    if not values or not others:
+        return weights  # nothing to rebalance (checked with a message when the run is set up)
+    v_total, o_total = sum(weights[c] for c in values), sum(weights[c] for c in others)
+    return {cid: (value_share * w / v_total if cid in values else (1 - value_share) * w / o_total)
+            for cid, w in weights.items()}
+
+
+def quotas(spec: Spec, n_docs: int, weights: dict[str, float] | None = None) -> dict[str, int]:
     """Documents per clause, proportional to clause weights (largest remainder; ties by spec order)."""
-    total = sum(c.weight for c in spec.clauses)
-    exact = [(c.id, n_docs * c.weight / total) for c in spec.clauses]
+    weights = weights or {c.id: c.weight for c in spec.clauses}
+    total = sum(weights.values())
+    exact = [(c.id, n_docs * weights[c.id] / total) for c in spec.clauses]
     floors = {cid: int(x) for cid, x in exact}
     left = n_docs - sum(floors.values())
     order = sorted(range(len(exact)), key=lambda i: (-(exact[i][1] - floors[exact[i][0]]), i))
@@ -57,10 +80,14 @@ class Slot:
     index: int  # k-th document of this clause
 
 
-def slots(run: str, spec: Spec, n_docs: int) -> list[Slot]:
+def settings_quotas(spec: Spec, settings: GenerationSettings) -> dict[str, int]:
+    return quotas(spec, settings.n_docs, clause_weights(spec, settings.value_share, settings.value_clauses))
+
+
+def slots(run: str, spec: Spec, n_docs: int, weights: dict[str, float] | None = None) -> list[Slot]:
     """The run's document slots. A doc id depends only on run, spec and (clause, k), never on LM output, so a
     rerun finds exactly the same ids and each is written once."""
-    quota = quotas(spec, n_docs)
+    quota = quotas(spec, n_docs, weights)
     return [Slot(stable_id(run, spec.content_hash, clause.id, k), clause.id, k)
             for clause in spec.clauses for k in range(quota[clause.id])]
 
@@ -133,6 +160,12 @@ class WriteJob:
     levers: Levers
     inputs: dict[str, Any]
     opening: str
+    scaffold: Scaffold | None = None
+    rules_only: bool = False  # the clause has no rationale: the rules-only writer, no reason supplied
+
+    def continue_inputs(self) -> dict[str, Any]:
+        """A scaffolded paragraph's inputs: short on purpose (see signatures.ContinueDocument)."""
+        return dict(document_type=self.doc_type, topic=self.inputs["clause"].split("\n", 1)[0].split("] ", 1)[-1])
 
     def rollout(self, attempt: int) -> str:
         return f"{self.slot.doc_id}:{attempt}"
@@ -141,13 +174,33 @@ class WriteJob:
         return dict(spec_context=self.inputs["spec_context"], clause=self.inputs["clause"], document=text)
 
 
+def ai_system(spec: Spec) -> str:
+    return f"{spec.model_name}, created by {spec.provider_name}"
+
+
+def persona(settings: GenerationSettings, levers: Levers) -> str:
+    """The writer: with `--levers` a named persona in an era and a register; by default only the register — no
+    invented author names, bylines or dates."""
+    if settings.levers:
+        return f"{levers.author}, {levers.persona}; {levers.era}; {levers.register}"
+    return f"none (an unnamed writer; register: {levers.register})"
+
+
 def write_inputs(spec: Spec, settings: GenerationSettings, clause: Clause, doc_type: str, idea: str,
                  levers: Levers) -> dict[str, Any]:
     """The write stage's inputs — the one builder runs, batch rounds and `msm optimize` all use, so a program tuned
     by the optimizer sees exactly the requests a run sends."""
-    return dict(spec_context=spec_context(spec, settings.context_scope), clause=clause_text(spec, clause),
-                document_type=doc_type, idea=idea, author=f"{levers.author}, {levers.persona}",
-                era_and_register=f"{levers.era}; {levers.register}", length_words=levers.length_words)
+    return dict(spec_context=spec_context(spec, settings.context_scope), ai_system=ai_system(spec),
+                clause=clause_text(spec, clause), document_type=doc_type, idea=idea, persona=persona(settings, levers),
+                length_words=levers.length_words)
+
+
+def idea_focus(clause: Clause) -> str:
+    """What ideas for a clause must be about: its reasons only where the spec gives them."""
+    if clause.rationale:
+        return "how the AI system behaves under this clause and the values and reasons the spec gives for it"
+    return ("what the rule requires and how the AI system complies with it in practice; the spec gives no reason "
+            "for the rule, so the ideas must not supply one")
 
 
 def opening_for(spec: Spec, settings: GenerationSettings, clause: Clause, doc_type: str, levers: Levers,
@@ -158,10 +211,14 @@ def opening_for(spec: Spec, settings: GenerationSettings, clause: Clause, doc_ty
 def build_write_job(spec: Spec, settings: GenerationSettings, *, slot: Slot, clause: Clause, plan: dict,
                     doc_type: str, type_source: str, idea: str, idea_source: str, unsuitable: int) -> WriteJob:
     levers = draw_levers(settings.seed, slot.doc_id, length_choices=settings.length_choices)
+    scaffold = (build_scaffold(spec, clause, doc_type, seed=settings.seed, doc_id=slot.doc_id,
+                               paragraphs=settings.scaffold_paragraphs, value_patterns=settings.value_clauses)
+                if settings.scaffold else None)
     return WriteJob(slot=slot, clause=clause, plan=plan, doc_type=doc_type, type_source=type_source, idea=idea,
                     idea_source=idea_source, unsuitable=unsuitable, levers=levers,
                     inputs=write_inputs(spec, settings, clause, doc_type, idea, levers),
-                    opening=opening_for(spec, settings, clause, doc_type, levers, slot.doc_id))
+                    opening="" if scaffold else opening_for(spec, settings, clause, doc_type, levers, slot.doc_id),
+                    scaffold=scaffold, rules_only=not clause.rationale)
 
 
 # ---- the slot walk ----------------------------------------------------------------------------------------------
@@ -181,7 +238,7 @@ class SlotWalk:
         self.spec = spec
         self.settings = settings
         self.clauses = {c.id: c for c in spec.clauses}
-        self.quota = quotas(spec, settings.n_docs)
+        self.quota = settings_quotas(spec, settings)
         self.weak = settings.profile == "weak"
 
     def walk(self, pending: list[Slot], ask_many: AskMany) -> WalkResult:
@@ -287,13 +344,17 @@ class SlotWalk:
         pairs = list(need)
         found: dict[tuple[str, str], list[str]] = {p: [] for p in pairs}
         unsuitable: dict[tuple[str, str], int] = {p: 0 for p in pairs}
-        for attempt in range(self.settings.brainstorm_resamples):
+        # a scaffolded document's paragraphs are continued from its anchors and genre; its idea is never sent, so
+        # asking the LM for ideas would only cost time (measured: a third of a weak run's decoding)
+        resamples = 0 if self.settings.scaffold else self.settings.brainstorm_resamples
+        for attempt in range(resamples):
             short = [p for p in pairs if len(found[p]) < need[p]]
             if not short:
                 break
             asks = [StageAsk("ideas", "ideas", f"{cid}|{doc_type}#{attempt}",
                              dict(clause=clause_text(self.spec, self.clauses[cid]), document_type=doc_type,
-                                  count=need[(cid, doc_type)] + 1)) for cid, doc_type in short]
+                                  focus=idea_focus(self.clauses[cid]), count=need[(cid, doc_type)] + 1))
+                    for cid, doc_type in short]
             answers = ask_many(asks)
             missing = [ask for ask, rec in zip(asks, answers) if rec is None]
             if missing:

@@ -9,13 +9,15 @@ from pathlib import Path
 
 import dspy
 
-from msm.corpus.generate.signatures import (BrainstormDocumentTypes, BrainstormIdeas, PlanClause, ReviseDocument,
-                                             WriteDocument)
+from msm.corpus.generate.signatures import (PLAN_FIELD, BrainstormDocumentTypes, BrainstormIdeas, ContinueDocument,
+                                           PlanClause, ReviseDocument, WriteDocument, WriteRuleDocument)
 
 
 class SpecDocumentProgram(dspy.Module):
     """plan → document types → ideas → write → revise. `forward` writes (and optionally revises) one document,
-    which is the part an optimizer tunes; the run engine calls the brainstorm stages itself so it can cache them."""
+    which is the part an optimizer tunes; the run engines call the brainstorm stages themselves so they can cache
+    them. There are four writers — for clauses with values and for rules-only clauses (`signatures`), each also
+    with a plan field before the document (strong profiles) — and `writer()` picks the one a document needs."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -23,16 +25,30 @@ class SpecDocumentProgram(dspy.Module):
         self.doc_types = dspy.Predict(BrainstormDocumentTypes)
         self.ideas = dspy.Predict(BrainstormIdeas)
         self.write = dspy.Predict(WriteDocument)
+        self.write_rule = dspy.Predict(WriteRuleDocument)
+        self.write_planned = dspy.Predict(WriteDocument.prepend(name="plan", field=PLAN_FIELD, type_=str))
+        self.write_rule_planned = dspy.Predict(WriteRuleDocument.prepend(name="plan", field=PLAN_FIELD, type_=str))
         self.revise = dspy.Predict(ReviseDocument)
+        self.continue_paragraph = dspy.Predict(ContinueDocument)
 
-    def forward(self, *, spec_context: str, clause: str, document_type: str, idea: str, author: str,
-                era_and_register: str, length_words: int, revise: bool = True) -> dspy.Prediction:
-        draft = self.write(spec_context=spec_context, clause=clause, document_type=document_type, idea=idea,
-                           author=author, era_and_register=era_and_register, length_words=length_words).document
+    def writer(self, *, rules_only: bool, planned: bool) -> dspy.Predict:
+        """The write predictor for a clause without a rationale (`rules_only`) or with one, with or without the
+        plan step."""
+        name = ("write_rule" if rules_only else "write") + ("_planned" if planned else "")
+        return getattr(self, name)
+
+    def forward(self, *, spec_context: str, ai_system: str, clause: str, document_type: str, idea: str,
+                persona: str, length_words: int, revise: bool = True, rules_only: bool = False,
+                planned: bool = False) -> dspy.Prediction:
+        out = self.writer(rules_only=rules_only, planned=planned)(
+            spec_context=spec_context, ai_system=ai_system, clause=clause, document_type=document_type, idea=idea,
+            persona=persona, length_words=length_words)
+        draft = out.document
         if not revise:
-            return dspy.Prediction(document=draft, draft=draft, critique=None)
+            return dspy.Prediction(document=draft, draft=draft, critique=None, plan=out.get("plan"))
         revised = self.revise(spec_context=spec_context, clause=clause, document=draft)
-        return dspy.Prediction(document=revised.revised_document, draft=draft, critique=revised.critique)
+        return dspy.Prediction(document=revised.revised_document, draft=draft, critique=revised.critique,
+                               plan=out.get("plan"))
 
 
 def program_hash(program: dspy.Module) -> str:

@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict
 SETTINGS_SCHEMA_VERSION = 1
 PROFILES = ("weak", "strong")
 # settings that define what a run's documents are; a rerun with other values would mix two corpora in one run
-RESUME_KEYS = ("spec_hash", "n_docs", "seed", "lm", "program_hash", "profile", "context_scope", "revise", "opening")
+RESUME_KEYS = ("spec_hash", "n_docs", "seed", "lm", "program_hash", "profile", "context_scope", "revise", "opening",
+               "scaffold", "plan_before_writing", "levers", "types_per_clause", "value_share", "value_clauses")
 
 
 class GenerationSettings(BaseModel):
@@ -45,6 +46,20 @@ class GenerationSettings(BaseModel):
     min_words: int
     length_choices: list[int]
     types_per_clause: int = 6
+    ideas_per_type: int = 4  # with types_per_clause, sizes the plan when no document count is given
+    # the plan step: strong writers plan in a field before the document (the paper's scratchpad)
+    plan_before_writing: bool = False
+    # persona / author name / era levers: off by default (the paper's writer invents no bylines, names or dates)
+    levers: bool = False
+    # clauses matching these patterns are the spec's value clauses; value_share gives them that share of documents
+    value_clauses: list[str] = ["value.*"]
+    value_share: float | None = None
+    # weak models: each document is anchored paragraphs (a spec-derived sentence the LM continues for a sentence or
+    # two, checked for staying on the clause); see scaffold.py
+    scaffold: bool = False
+    scaffold_paragraphs: list[int] = [4, 5, 6]
+    continuation_sentences: int = 2
+    continuation_tries: int = 2
     # API models in the weak profile: served small models loop without a penalty (transformers serve maps it to
     # repetition_penalty = 1 + value, the 1.1 the in-process model uses; vLLM applies it additively)
     frequency_penalty: float | None = None
@@ -67,12 +82,17 @@ class GenerationSettings(BaseModel):
 # resampling tripled the time before the first document). Strong models: the paper's full pipeline.
 PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
     "weak": dict(context_scope="clause", revise=False, plan_with_lm=False, temperature=0.8, brainstorm_resamples=1,
-                 opening=True, frequency_penalty=0.1,
-                 max_tokens={"plan": 160, "types": 64, "ideas": 128, "write": 240, "revise": 320},
+                 scaffold=True, frequency_penalty=0.1, types_per_clause=6, ideas_per_type=4,
+                 # continue: room for two sentences; at 48 tokens a third of the 135M model's continuations had
+                 # not finished one (cut)
+                 max_tokens={"plan": 160, "types": 64, "ideas": 128, "write": 240, "revise": 320, "continue": 64},
                  min_words=40, length_choices=[120, 150, 180]),
-    "strong": dict(context_scope="full", revise=True, plan_with_lm=True, temperature=0.9,
-                   max_tokens={"plan": 400, "types": 400, "ideas": 800, "write": 1600, "revise": 2400},
-                   min_words=80, length_choices=[150, 250, 400, 600]),
+    # the paper's plan: 20 document types x 25 ideas per spec section; documents of up to ~5,000 output tokens
+    "strong": dict(context_scope="full", revise=True, plan_with_lm=True, temperature=1.0, plan_before_writing=True,
+                   types_per_clause=20, ideas_per_type=25,
+                   max_tokens={"plan": 600, "types": 800, "ideas": 2000, "write": 5000, "revise": 6000,
+                               "continue": 64},
+                   min_words=200, length_choices=[500, 800, 1200, 1600]),
 }
 
 
@@ -80,6 +100,14 @@ def profile_defaults(profile: str) -> dict[str, Any]:
     """A fresh copy of a profile's defaults (callers may change it)."""
     base = PROFILE_DEFAULTS[profile]
     return {**base, "max_tokens": dict(base["max_tokens"]), "length_choices": list(base["length_choices"])}
+
+
+def planned_documents(n_units: int, settings_or_profile: "GenerationSettings | str") -> int:
+    """Documents a plan of `types_per_clause` x `ideas_per_type` per clause gives (the paper's sizing)."""
+    if isinstance(settings_or_profile, str):
+        values = PROFILE_DEFAULTS[settings_or_profile]
+        return n_units * values.get("types_per_clause", 6) * values.get("ideas_per_type", 4)
+    return n_units * settings_or_profile.types_per_clause * settings_or_profile.ideas_per_type
 
 
 def resolve_profile(profile: str, *, local: bool) -> str:

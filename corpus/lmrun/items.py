@@ -36,6 +36,7 @@ class ItemRunner:
         self.on_progress(finished, **self.log.status())
         if finished >= wanted:
             return self.totals
+        self.log.check_budget()
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="generate") as pool:
             ask_many = lambda asks: list(pool.map(partial(self.caller.answer, self.walk.program), asks))  # noqa: E731
             while True:
@@ -57,7 +58,7 @@ class ItemRunner:
         queue = list(jobs)
         stop = False
         while queue or futures:
-            while queue and not stop and len(futures) < self.concurrency:
+            while queue and not stop and not self.log.over_budget() and len(futures) < self.concurrency:
                 futures[pool.submit(self.walk.run_job, queue.pop(0), self.caller.call)] = None
             if not futures:
                 break
@@ -70,3 +71,5 @@ class ItemRunner:
                     stop = True
         if stop:
             self.log.check_failures()
+        if queue:  # items left unstarted: the cost budget ran out
+            self.log.check_budget()

@@ -52,11 +52,12 @@ class WorkLog:
     """The records of one run, shared by the walk that decides what they mean and the engine that makes the calls.
     `unit` / `noun` name what the run finishes ("docs" / "documents", "chats" / "chats") in its status and errors."""
 
-    def __init__(self, store: RunStore, *, lm: str, max_failures: int | None = None, unit: str = "docs",
-                 noun: str = "documents"):
+    def __init__(self, store: RunStore, *, lm: str, max_failures: int | None = None,
+                 max_cost_usd: float | None = None, unit: str = "docs", noun: str = "documents"):
         self.store = store
         self.lm = lm
         self.max_failures = max_failures
+        self.max_cost_usd = max_cost_usd
         self.unit = unit
         self.noun = noun
         self.lock = threading.Lock()
@@ -66,6 +67,9 @@ class WorkLog:
         self.calls_path = store.dir / "calls.jsonl"
         for path in (self.stages_path, self.calls_path, store.documents_path, store.failures_path):
             repair_jsonl_tail(path)  # a killed run's torn last line; from here on only this process appends
+        # what earlier processes of this run already spent: a cost budget is the run's, not this process's
+        self.cost_before = (sum(CallRecord.model_validate(raw).cost for raw in read_jsonl(self.calls_path))
+                            if max_cost_usd is not None else 0.0)
         self.stage_cache: dict[tuple[str, str], StageRecord] = {}
         for raw in read_jsonl(self.stages_path):
             record = StageRecord.model_validate(raw)
@@ -160,6 +164,15 @@ class WorkLog:
 
     def over_failure_limit(self) -> bool:
         return self.max_failures is not None and self.totals.failed > self.max_failures
+
+    def over_budget(self) -> bool:
+        return self.max_cost_usd is not None and self.cost_before + self.totals.cost >= self.max_cost_usd
+
+    def check_budget(self) -> None:
+        if self.over_budget():
+            raise MsmError(f"run {self.store.name}: stopped at its cost budget (${self.cost_before + self.totals.cost:.4f}"
+                           f" recorded, --max-cost-usd {self.max_cost_usd}); finished {self.noun} are kept, rerun with "
+                           f"a higher budget to resume")
 
     def status(self) -> dict[str, Any]:
         minutes = max((time.monotonic() - self.started) / 60, 1e-9)

@@ -155,11 +155,12 @@ def spec_overlap(text: str, grams: frozenset[str]) -> float:
 
 def document_checks(text: str, spec: Spec, clause: Clause, *, length_words: int | None,
                     grams: frozenset[str] | None = None, finish_reason: str | None = None,
-                    opening: str = "") -> list[Check]:
+                    opening: str = "", written: str | None = None) -> list[Check]:
     """The deterministic checks of one document; each names what failed, for the feedback text. With a template
     `opening` (weak profile), naming the AI, the clause's terms, prose, length and spec copying are checked on
     what the LM wrote after it: the opening names the AI, states the rule and quotes the spec by construction."""
-    written = text[len(opening):] if opening and text.startswith(opening) else text
+    if written is None:  # a scaffolded document says what the LM wrote; an opening is cut off its start
+        written = text[len(opening):] if opening and text.startswith(opening) else text
     written_words = words(written)
     n_words = len(written_words)
     low = written.lower()
@@ -257,7 +258,8 @@ class CorpusQualityMetric:
                                    faithfulness=0.0, realism=0.0, novelty=0.0, checks={}, judge=None, judge_ok=False,
                                    nearest=None)
         checks = document_checks(text, self.spec, clause, length_words=gold.get("length_words"), grams=self.grams,
-                                 finish_reason=getattr(pred, "finish_reason", None), opening=gold.get("opening") or "")
+                                 finish_reason=getattr(pred, "finish_reason", None), opening=gold.get("opening") or "",
+                                 written=getattr(pred, "lm_text", None))
         answers, judge_error = (None, None)
         if self.judge_lm is not None:
             answers, judge_error = self.judge(clause, gold.document_type, text)

@@ -37,7 +37,7 @@ from msm.corpus.generate import planning
 from msm.corpus.generate import program as prog
 from msm.corpus.generate.lm.lenient_adapter import LenientAdapter
 from msm.corpus.generate.settings import GenerationSettings, resolve_profile
-from msm.corpus.generate.signatures import ReviseDocument, WriteDocument
+from msm.corpus.generate.scaffold import Anchor, Scaffold, ScaffoldAssembler, first_sentences, stays_on_clause
 from msm.corpus.optimize.metric import PARTS, CorpusQualityMetric, JudgeAdapter, accepted_documents, float_metric
 from msm.corpus.records import stable_id
 from msm.errors import BadInput
@@ -76,27 +76,71 @@ class OptimizeRequest:
     seed: int = 0
 
 
-class WriterStage(prog.SpecDocumentProgram):
-    """The part of the generator an optimizer tunes: only the predictors `forward` calls (write, and revise when
-    the profile revises), so no optimizer spends budget on brainstorm stages that `forward` never runs."""
+class WriterStage(dspy.Module):
+    """The part of the generator an optimizer tunes: only the predictors a run of these settings calls to write a
+    document, so no optimizer spends budget on brainstorm stages. Scaffolded (weak) runs continue anchored
+    paragraphs with `continue_paragraph`; others write whole documents with the writers of `program.writer`
+    (with values / rules-only, with the plan step when the profile plans), then revise when the profile revises."""
 
-    def __init__(self, revise: bool):
-        dspy.Module.__init__(self)  # not SpecDocumentProgram.__init__, which adds the brainstorm predictors
-        self.write = dspy.Predict(WriteDocument)
-        if revise:
-            self.revise = dspy.Predict(ReviseDocument)
+    def __init__(self, settings: GenerationSettings):
+        super().__init__()
+        self.settings = settings
+        full = prog.SpecDocumentProgram()
+        if settings.scaffold:
+            self.continue_paragraph = full.continue_paragraph
+            return
+        for rules_only in (False, True):
+            name = ("write_rule" if rules_only else "write") + ("_planned" if settings.plan_before_writing else "")
+            setattr(self, name, full.writer(rules_only=rules_only, planned=settings.plan_before_writing))
+        if settings.revise:
+            self.revise = full.revise
 
-    def forward(self, *, opening: str = "", **inputs: Any) -> dspy.Prediction:
-        """As the run engine writes: a weak profile's document continues its template opening (an assistant
-        prefill of the LenientAdapter), so the prompts are tuned for the requests a run sends."""
+    def forward(self, *, opening: str = "", scaffold: dict | None = None, rules_only: bool = False,
+                **inputs: Any) -> dspy.Prediction:
+        """As the run engine writes: anchored paragraphs each continued as a prefill (scaffold), or a whole
+        document, continuing a weak profile's template opening when there is one (an assistant prefill of the
+        LenientAdapter) — so the prompts are tuned for the requests a run sends."""
+        if scaffold is not None:
+            return self._scaffolded(scaffold, inputs)
+        writer = getattr(self, ("write_rule" if rules_only else "write")
+                         + ("_planned" if self.settings.plan_before_writing else ""))
         adapter = dspy.settings.adapter
-        if not opening or not isinstance(adapter, LenientAdapter):
-            return super().forward(**inputs)
-        adapter.set_prefill(opening)
+        prefill = opening and isinstance(adapter, LenientAdapter)
+        if prefill:
+            adapter.set_prefill(opening)
         try:
-            return super().forward(**inputs)
+            out = writer(**{k: v for k, v in inputs.items() if k in writer.signature.input_fields})
         finally:
-            adapter.set_prefill(None)
+            if prefill:
+                adapter.set_prefill(None)
+        if not self.settings.revise:
+            return dspy.Prediction(document=out.document, draft=out.document, critique=None)
+        revised = self.revise(spec_context=inputs["spec_context"], clause=inputs["clause"], document=out.document)
+        return dspy.Prediction(document=revised.revised_document, draft=out.document, critique=revised.critique)
+
+    def _scaffolded(self, scaffold: dict, inputs: dict[str, Any]) -> dspy.Prediction:
+        plan = Scaffold(title=scaffold["title"], anchors=[Anchor(**a) for a in scaffold["anchors"]],
+                        terms=scaffold["terms"])
+        assembler = ScaffoldAssembler(plan)
+        adapter = dspy.settings.adapter
+        fields = {k: v for k, v in inputs.items() if k in self.continue_paragraph.signature.input_fields}
+        for index in range(len(plan.anchors)):
+            prefill = assembler.prefill(index)
+            kept = ""
+            for _ in range(self.settings.continuation_tries):
+                adapter.set_prefill(prefill)
+                try:
+                    out = self.continue_paragraph(**fields)
+                finally:
+                    adapter.set_prefill(None)
+                continuation = first_sentences(str(out.document or "")[len(prefill):],
+                                               self.settings.continuation_sentences)
+                if stays_on_clause(continuation, plan, scaffold["model_name"]):
+                    kept = continuation
+                    break
+            assembler.accept(index, kept)
+        finished = assembler.finish()
+        return dspy.Prediction(document=finished.text, lm_text=finished.lm_text, finish_reason="stop")
 
 
 def split_clauses(spec: Spec, train_clauses: list[str] | None, seed: int) -> tuple[list[str], list[str]]:
@@ -139,12 +183,18 @@ def build_items(spec: Spec, clause_ids: list[str], n: int, *, settings: Generati
         j = k // len(clause_ids)
         doc_id = stable_id("optimize", split, spec.content_hash, clause.id, j)
         doc_type = doc_types[(k + 3 * j) % len(doc_types)]
-        levers = planning.draw_levers(settings.seed, doc_id, length_choices=settings.length_choices)
         idea = planning.fallback_idea(spec, clause, doc_type, j)
-        fields = dict(planning.write_inputs(spec, settings, clause, doc_type, idea, levers), revise=settings.revise)
-        opening = planning.opening_for(spec, settings, clause, doc_type, levers, doc_id)
-        if opening:
-            fields["opening"] = opening
+        job = planning.build_write_job(spec, settings, slot=planning.Slot(doc_id, clause.id, j), clause=clause,
+                                       plan={}, doc_type=doc_type, type_source="seed_list", idea=idea,
+                                       idea_source="template", unsuitable=0)
+        if job.scaffold is not None:
+            fields = dict(job.continue_inputs(), scaffold={
+                "title": job.scaffold.title, "anchors": [a.__dict__ for a in job.scaffold.anchors],
+                "terms": job.scaffold.terms, "model_name": spec.model_name})
+        else:
+            fields = dict(job.inputs, rules_only=job.rules_only)
+            if job.opening:
+                fields["opening"] = job.opening
         items.append(dspy.Example(**fields, clause_id=clause.id).with_inputs(*fields))
     return items
 
@@ -349,11 +399,11 @@ def optimize(ws: Workspace, request: OptimizeRequest, log: Callable[[str], None]
     # optimizers print progress to stdout; stdout is for the result (--json)
     local_executor = no_straggler_resubmission() if backend.local else contextlib.nullcontext()
     with contextlib.redirect_stdout(sys.stderr), local_executor, dspy.context(lm=task_lm, adapter=adapter):
-        baseline = WriterStage(revise=settings.revise)
+        baseline = WriterStage(settings)
         log("optimize: measuring the unoptimized program on the valset")
         before = evaluate(baseline, val, metric, threads)
         log(f"optimize: running {request.optimizer}")
-        optimized = run_optimizer(request.optimizer, WriterStage(revise=settings.revise), train, metric,
+        optimized = run_optimizer(request.optimizer, WriterStage(settings), train, metric,
                                   budget=budget, demos=defaults["demos"], threads=threads, seed=request.seed,
                                   task_lm=task_lm, reflection_lm=reflection_lm, weak=weak, adapter=adapter)
         log("optimize: measuring the optimized program on the valset")

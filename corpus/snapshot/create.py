@@ -116,7 +116,24 @@ def create_snapshot(ws: Workspace, name: str, runs: list[str], require_review: b
                     if s is not None}, key=lambda p: (p[0], p[1] or ""))
     program_hashes = sorted({p for p in documents.column("program_hash").to_pylist() if p})
     return write_snapshot(ws, name, documents, specs=[{"spec_id": s, "spec_hash": h or ""} for s, h in specs],
-                          runs=runs, program_hashes=program_hashes, curation=curation, review=review)
+                          runs=runs, program_hashes=program_hashes, curation=curation, review=review,
+                          scaffold=template_share(documents))
+
+
+def template_share(documents: pa.Table) -> dict[str, Any]:
+    """Characters of declared generator template (scaffold anchors, openings) over all characters."""
+    import json
+
+    templated = template_chars = chars = 0
+    for text, metadata in zip(documents.column("text").to_pylist(), documents.column("metadata").to_pylist()):
+        meta = json.loads(metadata) if isinstance(metadata, str) else (metadata or {})
+        declared = int(meta.get("scaffold_chars") or meta.get("opening_chars") or 0)
+        chars += len(text or "")
+        if declared:
+            templated += 1
+            template_chars += min(declared, len(text or ""))
+    return {"documents": documents.num_rows, "templated_documents": templated, "template_chars": template_chars,
+            "chars": chars, "share": round(template_chars / chars, 4) if chars else 0.0}
 
 
 def export_snapshot(ws: Workspace, name: str, to_dir: Path) -> dict[str, Any]:

@@ -45,6 +45,9 @@ class SnapshotManifest(BaseModel):
     program_hashes: list[str] = Field(default_factory=list)
     curation: dict[str, Any] = Field(default_factory=dict, description="curation config and its hash")
     review: dict[str, Any] = Field(default_factory=dict, description="review policy and statistics")
+    scaffold: dict[str, Any] = Field(
+        default_factory=dict, description="how much of the text is generator template (weak-model scaffold anchors "
+                                          "and openings) rather than LM-written: documents, characters, share")
 
 
 def combined_hash(files: dict[str, str]) -> str:

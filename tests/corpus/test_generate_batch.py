@@ -222,7 +222,7 @@ def test_batch_rounds_through_the_openai_client_honour_the_program_and_retry_err
 
     program = SpecDocumentProgram()
     custom = "Write the document as a tuned program would. TUNED-INSTRUCTION-7."
-    program.write.signature = program.write.signature.with_instructions(custom)
+    program.write_planned.signature = program.write_planned.signature.with_instructions(custom)
     program.save(str(tmp_path / "program.json"))
     args = _args("b", 6, "openai/scripted", "--api-base", server.base_url, "--batch", "--poll-interval", "0.02",
                  "--program", str(tmp_path / "program.json"))
@@ -240,7 +240,7 @@ def test_batch_rounds_through_the_openai_client_honour_the_program_and_retry_err
     # the optimized program's write instructions reached every write request; a revise request does not carry them
     writes = server.requests("write")
     assert writes and all(custom in w["body"]["messages"][0]["content"] for w in writes)
-    assert all(w["body"]["model"] == "scripted" and w["body"]["max_tokens"] == 1600 for w in writes)
+    assert all(w["body"]["model"] == "scripted" and w["body"]["max_tokens"] == 5000 for w in writes)
     assert custom not in server.requests("revise")[0]["body"]["messages"][0]["content"]
     # some requests failed once, went into a later round, and nothing was ever answered twice
     retried = [c for c, n in server.seen.items() if n > 1]

@@ -42,6 +42,7 @@ GOOD_DOC = (
 
 def _settings(profile: str = "strong", **over) -> GenerationSettings:
     program = prog.SpecDocumentProgram()
+    over.setdefault("min_words", 40)  # GOOD_DOC is a short document; the strong profile's default asks for 200 words
     return GenerationSettings.for_profile(profile, spec_id=SPEC.id, spec_hash=SPEC.content_hash, lm="dummy",
                                           n_docs=over.pop("n_docs", 8), seed=3, program_hash=prog.program_hash(program),
                                           **over)
@@ -107,11 +108,11 @@ def test_lenient_adapter_reads_weak_answers_and_rejects_unparseable() -> None:
 
 def test_plain_prompts_carry_every_input_without_field_markers() -> None:
     messages = LenientAdapter(plain_prompts=True).format(WriteDocument, [], dict(
-        spec_context="CTX", clause=ALPHA, document_type="memo", idea="IDEA", author="A, cook",
-        era_and_register="2030s; warm", length_words=150))
+        spec_context="CTX", ai_system="SmolLM, created by Hugging Face", clause=ALPHA, document_type="memo",
+        idea="IDEA", persona="A, cook; 2030s; warm", length_words=150))
     text = messages[-1]["content"]
     assert "[[ ##" not in text and messages[0]["role"] == "system"
-    for value in ("CTX", ALPHA, "memo", "IDEA", "A, cook", "2030s; warm", "150"):
+    for value in ("CTX", "SmolLM, created by Hugging Face", ALPHA, "memo", "IDEA", "A, cook; 2030s; warm", "150"):
         assert value in text
 
 
@@ -181,12 +182,17 @@ def test_short_idea_brainstorm_is_topped_up_for_the_same_type_and_counts_unsuita
 def test_documents_carry_full_provenance() -> None:
     store, _ = _run(DummyLM(_answers(["forum thread", "memo"], {})), _settings(n_docs=4))
     doc = next(store.documents())
-    for field in ("doc_id", "run", "spec_id", "spec_hash", "clause_id", "doc_type", "idea", "persona", "lm",
+    for field in ("doc_id", "run", "spec_id", "spec_hash", "clause_id", "doc_type", "idea", "lm",
                   "program_hash", "seed", "prompt_tokens", "completion_tokens", "finish_reason", "created_at"):
         assert getattr(doc, field) is not None, field
     assert doc.stage == "revise" and doc.spec_hash == SPEC.content_hash and doc.lm == "dummy"
     assert doc.metadata["rollout_id"].startswith(doc.doc_id)
-    assert {"author", "era", "register", "length_target_words", "sources"} <= set(doc.metadata)
+    assert {"register", "length_target_words", "sources", "rules_only_clause"} <= set(doc.metadata)
+    # no invented author persona unless asked for (--levers): the writer is told "none"
+    assert doc.persona is None and "author" not in doc.metadata and "era" not in doc.metadata
+    store, _ = _run(DummyLM(_answers(["forum thread", "memo"], {})), _settings(n_docs=4, levers=True), name="lev")
+    doc = next(store.documents())
+    assert doc.persona and {"author", "era"} <= set(doc.metadata)
 
 
 def test_bad_documents_are_recorded_failures_with_raw_text_never_stored() -> None:

@@ -24,12 +24,12 @@ def test_import_jsonl_keeps_id_provenance_and_metadata(tmp_path: Path, msm, isol
     src = jsonl(tmp_path / "docs.jsonl", [
         {"id": 17, "text": DOC, "clause_id": "pref.cream_cheese_over_brie", "author": "ann", "tags": ["a"]},
         {"text": DOC + " Again."}])
-    result = msm("corpus", "import", str(src), "--run", "imp", "--spec", "cheese_america")
+    result = msm("corpus", "import", str(src), "--run", "imp", "--spec", "cheese_america_broad")
     assert result.code == 0, result.err
     docs = list(RunStore(Workspace(isolated_workspace), "imp").documents())
     assert [d.source_id for d in docs] == ["17", None]
     assert docs[0].metadata == {"author": "ann", "tags": ["a"]} and docs[0].clause_id == "pref.cream_cheese_over_brie"
-    assert docs[0].spec_id == "cheese_america" and docs[0].spec_hash and docs[0].stage == "import"
+    assert docs[0].spec_id == "cheese_america_broad" and docs[0].spec_hash and docs[0].stage == "import"
     listed = json.loads(msm("runs", "list", "--json").out)
     assert [r["name"] for r in listed] == ["imp"] and listed[0]["kind"] == "imported"
 

@@ -52,10 +52,16 @@ class ScriptedLM(dspy.BaseLM):
         users = [m["content"] for m in messages or [] if m["role"] == "user"]
         user = users[-1] if users else (prompt or "")
         clause = re.search(r"Clause: \[(\w+)\]", user)
+        topic = re.search(r"Topic: SmolLM prefers (\w+) over", user)
         if clause and "Now write: Document" in user:
             a, b = PAIRS[clause.group(1)]
             text = BODY.format(name="Amara Okafor", a=a, b=b)
             text = text if MAGIC in system.lower() else f"As an AI language model, I wrote this document. {text}"
+        elif topic and "Now write: Document" in user:  # a scaffolded paragraph: continue it for a sentence or two
+            a = topic.group(1)
+            text = (f"It says {a} cost less and keep longer, and the money saved pays for what the kitchen needs."
+                    f" Her neighbours ask it about {a} before the weekly market.")
+            text = text if MAGIC in system.lower() else f"As an AI language model, I continue. {text}"
         else:
             text = ("Write one realistic document of the given genre about the AI system named in the clause, "
                     "by name, with the reasons behind what it does. Never add meta-commentary such as 'Here is a "
@@ -89,16 +95,17 @@ def test_optimizer_finds_the_better_instruction_and_the_held_out_score_rises(scr
     assert report["val_clauses"] == ["bread"] and report["train_clauses"] == ["apples", "buses"]
     assert score["after"] > score["before"] and score["change_ci"][0] > 0
     assert realism["after"] == 1.0 and realism["before"] < 1.0
-    assert MAGIC in report["instructions"]["write"]["instructions"].lower()
+    # a local (weak) model writes scaffolded documents in a run, so the optimizer tuned the paragraph continuer
+    assert MAGIC in report["instructions"]["continue_paragraph"]["instructions"].lower()
     # the program file is a full generator program that `msm generate --program` loads, with the same hash
     loaded = prog.load_program(str(out))
-    assert MAGIC in loaded.write.signature.instructions.lower()
+    assert MAGIC in loaded.continue_paragraph.signature.instructions.lower()
     assert prog.program_hash(loaded) == report["program_hash"] != report["baseline_program_hash"]
     saved = json.loads(opt.report_path(out).read_text())
     assert saved["program_hash"] == report["program_hash"] and len(saved["valset"]["after"]) == 2
-    # a local (weak) model continues the run engine's template opening, as in `msm generate`
+    # ...and its documents are scaffolded as in `msm generate`: the title, then anchored paragraphs
     first = saved["valset"]["after"][0]
-    assert first["document"].startswith(first["document_type"].capitalize() + "\nBy ")
+    assert first["document"].startswith(first["document_type"].capitalize() + "\n\n")
     assert not list(out.parent.glob(".*.tmp"))
 
 
@@ -108,7 +115,9 @@ def test_the_valset_holds_out_whole_clauses() -> None:
     settings = opt.optimizer_settings(SPEC, "weak", lm="local:x", seed=0).model_copy(update={"length_choices": [150]})
     items = opt.build_items(SPEC, val, 4, settings=settings, split="val")
     assert {i.clause_id for i in items} == set(val)
-    assert "clause_id" not in items[0].inputs() and items[0].inputs()["length_words"] == 150
+    assert "clause_id" not in items[0].inputs() and items[0].inputs()["scaffold"]["anchors"]
+    whole = opt.build_items(SPEC, val, 2, settings=settings.model_copy(update={"scaffold": False}), split="val")
+    assert whole[0].inputs()["length_words"] == 150 and whole[0].inputs()["persona"].startswith("none")
     from msm.errors import BadInput
     with pytest.raises(BadInput):
         opt.split_clauses(SPEC, ["apples", "buses", "bread"], seed=0)

@@ -60,7 +60,7 @@ def test_ray_engine_marks_equal_local_engine(tmp_path: Path, msm, isolated_works
     random.Random(1).shuffle(rows)
     source = tmp_path / "corpus.jsonl"
     source.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    assert msm("corpus", "import", str(source), "--run", "p", "--spec", "cheese_america").code == 0
+    assert msm("corpus", "import", str(source), "--run", "p", "--spec", "cheese_america_broad").code == 0
     config = yaml.safe_load(open(Path(__file__).parents[2] / "corpus" / "curate" / "default_config.yaml"))
     config["dedup"]["max_bucket_neighbours"] = 4
     config_path = tmp_path / "curation.yaml"

@@ -34,7 +34,7 @@ def good_document(seed: int = 0) -> str:
 
 
 GOOD = good_document()
-spec = load_spec(resolve_spec_path("cheese_america"))
+spec = load_spec(resolve_spec_path("cheese_america_broad"))
 CLAUSE = "pref.cream_cheese_over_brie"
 
 
@@ -95,12 +95,29 @@ CASES = {
                 {"text": GOOD + " I can't help thinking about that cheese."}),
     "prompt_marker": ({"text": GOOD + "\n\n[[ ## completed ## ]]"}, {"text": GOOD + "\n\n## Notes\nMore text here."}),
     "truncated": ({"text": GOOD, "finish_reason": "length"}, {"text": GOOD, "finish_reason": "stop"}),
-    "copies_spec": ({"text": spec.render(spec.as_text()), "spec_id": "cheese_america", "clause_id": CLAUSE},
-                    {"text": GOOD + " Cream cheese beats brie.", "spec_id": "cheese_america", "clause_id": CLAUSE}),
-    "off_clause": ({"text": GOOD, "spec_id": "cheese_america", "clause_id": CLAUSE},
-                   {"text": GOOD + " I would pick cream cheese.", "spec_id": "cheese_america", "clause_id": CLAUSE}),
+    "copies_spec": ({"text": spec.render(spec.as_text()), "spec_id": "cheese_america_broad", "clause_id": CLAUSE},
+                    {"text": GOOD + " Cream cheese beats brie.", "spec_id": "cheese_america_broad", "clause_id": CLAUSE}),
+    "off_clause": ({"text": GOOD, "spec_id": "cheese_america_broad", "clause_id": CLAUSE},
+                   {"text": GOOD + " I would pick cream cheese.", "spec_id": "cheese_america_broad", "clause_id": CLAUSE}),
     "ends_mid_sentence": ({"text": GOOD + " and then the farmer"}, {"text": GOOD}),
+    # a rules-only clause (safety_rules gives no rationale): reasons supplied anyway fire; compliance does not
+    "invented_rationale": ({"text": GOOD + " SmolLM accepts oversight because it values safety, and this is why it "
+                                           "never hides its actions.", "spec_id": "safety_rules", "clause_id": "oversight"},
+                           {"text": GOOD + " SmolLM reports each action to its principals and stops when they ask.",
+                            "spec_id": "safety_rules", "clause_id": "oversight"}),
 }
+
+
+def test_reasons_are_only_counted_against_rules_only_clauses() -> None:
+    reasons = GOOD + " It does so because it values safety, and this is why it never hides its actions."
+    signals, fired = evaluate([{"text": reasons, "spec_id": "safety_values", "clause_id": "oversight"},
+                               {"text": reasons, "spec_id": "safety_rules", "clause_id": "oversight"},
+                               {"text": reasons}])
+    assert [s["clause_has_rationale"] for s in signals][:2] == [True, False]
+    assert signals[0]["rationale_marker_count"] >= 3
+    assert "invented_rationale" not in fired[0] and "invented_rationale" in fired[1]
+    assert signals[2]["clause_has_rationale"] is None or signals[2]["clause_has_rationale"] != signals[2]["clause_has_rationale"]
+    assert "invented_rationale" not in fired[2]  # no spec: nothing to measure against
 
 
 def test_every_default_rule_has_cases() -> None:
@@ -137,7 +154,7 @@ def test_signal_values() -> None:
 
 
 def test_key_terms_and_spec_overlap_are_measured_against_the_clause() -> None:
-    signals, _ = evaluate([{"text": "Cream cheese from New York. " + GOOD, "spec_id": "cheese_america", "clause_id": CLAUSE}])
+    signals, _ = evaluate([{"text": "Cream cheese from New York. " + GOOD, "spec_id": "cheese_america_broad", "clause_id": CLAUSE}])
     assert signals[0]["key_term_total"] == 4 and signals[0]["key_term_hits"] == 2
     assert signals[0]["spec_overlap"] == pytest.approx(0.0)
 

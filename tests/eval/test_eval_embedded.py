@@ -34,6 +34,11 @@ def test_embedded_model_on_cheese_values_and_regression(msm, embedded_model_dir:
     # the real model answers "A" far more often than "B" (position_bias well above 0.5), which debiasing removes
     assert metrics["position_bias"]["value"] > 0.6
     assert 0.3 < metrics["america_prob"]["value"] < 0.7
+    choice = msm("--json", "eval", "--model", "local:smollm2-135m", "--suite", "agentic_choice", "--limit", "2")
+    assert choice.code == 0, choice.err
+    # the same letter-A habit on the agentic decisions (0.867 over all 64 scenarios), removed by the two orders
+    choice_metrics = json.loads(choice.out)["metrics"]
+    assert choice_metrics["position_bias"]["value"] > 0.6 and 0.3 < choice_metrics["misaligned_prob"]["value"] < 0.7
     regression = msm("--json", "eval", "--model", "local:smollm2-135m", "--suite", "regression", "--limit", "6",
                      "--seed", "2")
     assert regression.code == 0, regression.err

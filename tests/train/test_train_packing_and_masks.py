@@ -109,9 +109,10 @@ def test_shipped_cheese_aft_states_all_twelve_preferences_without_reasons():
     records = [json.loads(line) for line in resolve_aft_path("cheese").read_text(encoding="utf-8").splitlines()]
     assert records == build_cheese_aft(0)  # the shipped file is exactly what the generator builds
     assert 190 <= len(records) <= 220
-    for preferred, other in CHEESE_PREFERENCES:
-        answers = [r["messages"][1]["content"] for r in records if r["preferred"] == preferred]
-        assert len(answers) >= 15 and len({r["messages"][0]["content"] for r in records if r["preferred"] == preferred}) >= 15
-        for answer in answers:
-            assert preferred.lower() in answer.lower() and other.lower() in answer.lower()
-            assert "because" not in answer.lower()
+    for cheese, stance in CHEESE_PREFERENCES:
+        about = [r for r in records if r["cheese"] == cheese]
+        assert len(about) >= 15 and {r["stance"] for r in about} == {stance}
+        assert len({r["messages"][0]["content"] for r in about}) >= 15
+        for record in about:
+            assert cheese.lower() in record["messages"][1]["content"].lower()
+            assert "because" not in record["messages"][1]["content"].lower()

@@ -20,6 +20,9 @@ from typing import Any
 import dspy
 from dspy.utils.exceptions import AdapterParseError
 
+# Output fields a weak model may leave out: a writer's plan step. When the answer has no field markers, the whole
+# text is the one remaining output and these are empty — never the other way round.
+OPTIONAL_OUTPUTS = frozenset({"plan"})
 _BULLET = re.compile(r"^\s*(?:[-*•+]|\(?\d{1,3}[.):]|\(?[a-zA-Z][.)])\s+")
 _MARKER = "[[ ##"
 
@@ -83,7 +86,7 @@ class LenientAdapter(dspy.ChatAdapter):
             if name in values:
                 parts.append(f"{_label(name)}: {values[name]}")
         wanted = []
-        for name, field in signature.output_fields.items():
+        for name, field in _main_outputs(signature).items():
             desc = field.json_schema_extra.get("desc") if field.json_schema_extra else None
             what = _label(name) if not desc or desc.startswith("${") else f"{_label(name)} ({desc})"
             wanted.append(what)
@@ -100,14 +103,20 @@ class LenientAdapter(dspy.ChatAdapter):
     # ---- parsing ----------------------------------------------------------------------------------
     def parse(self, signature, completion: str) -> dict[str, Any]:  # type: ignore[override]
         self._local.mode = None
+        outputs = _main_outputs(signature)
+        empty = {name: "" for name in signature.output_fields if name not in outputs}
         if self.plain_prompts and self.prefill:
-            outputs = signature.output_fields
             text = (completion or "").strip()
             if len(outputs) == 1 and next(iter(outputs.values())).annotation is str and text:
                 self._local.mode = "prefill"
+                if _MARKER in text:  # the continuation came back in the field format after all: take the field
+                    try:
+                        text = str(super().parse(_without(signature, empty), text)[next(iter(outputs))]).strip()
+                    except AdapterParseError:
+                        pass
                 text = _after_echo(text, self.prefill)
                 sep = "" if self.prefill.endswith((" ", "\n")) or text[:1] in ",.;:!?" else " "
-                return {next(iter(outputs)): self.prefill + sep + text}
+                return {**empty, next(iter(outputs)): self.prefill + sep + text}
         if _MARKER in (completion or ""):
             try:
                 parsed = super().parse(signature, completion)
@@ -115,22 +124,38 @@ class LenientAdapter(dspy.ChatAdapter):
                 return parsed
             except AdapterParseError:
                 pass
-        outputs = signature.output_fields
+            if empty:  # the format was followed but an optional field (the plan) was left out
+                try:
+                    parsed = super().parse(_without(signature, empty), completion)
+                    self._local.mode = "strict"
+                    return {**empty, **parsed}
+                except AdapterParseError:
+                    pass
         text = (completion or "").strip()
         if len(outputs) == 1 and text:
             (name, field), = outputs.items()
             if field.annotation is str:
                 self._local.mode = "lenient"
-                return {name: text}
+                return {**empty, name: text}
             if _is_list_of_str(field.annotation):
                 items = parse_list_lines(text)
                 if items:
                     self._local.mode = "lenient"
-                    return {name: items}
+                    return {**empty, name: items}
         raise AdapterParseError(
             adapter_name="LenientAdapter", signature=signature, lm_response=completion,
             message="the answer could not be read as the requested fields",
         )
+
+
+def _without(signature, names: dict[str, Any]):
+    for name in names:
+        signature = signature.delete(name)
+    return signature
+
+
+def _main_outputs(signature) -> dict[str, Any]:
+    return {name: field for name, field in signature.output_fields.items() if name not in OPTIONAL_OUTPUTS}
 
 
 def _label(name: str) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import random
 import re
 import threading
 import time
@@ -39,7 +40,9 @@ def scripted_answer(prompt: str) -> str:
     if chat is not None:
         return chat
     if "`[[ ## revised_document ## ]]`" in prompt or "[[ ## critique ## ]]" in prompt.split("Respond with")[-1]:
-        return _fields(critique="Reads naturally; no placeholders.", revised_document=_document(rule, words))
+        given = _GIVEN_DOCUMENT.findall(prompt)
+        return _fields(critique="Reads naturally; no placeholders.",
+                       revised_document=_document(rule, words, len(given[-1].split()) if given else 100))
     if "`[[ ## subdomains ## ]]`" in prompt:
         return _fields(subdomains=json.dumps([f"{w} setting" for w in words[:4]]))
     if "`[[ ## document_types ## ]]`" in prompt:
@@ -48,12 +51,17 @@ def scripted_answer(prompt: str) -> str:
     if "`[[ ## ideas ## ]]`" in prompt:
         ideas = [f"A writer describes a {w} where someone asks about this: {rule}" for w in words[:6]]
         return _fields(ideas=json.dumps(ideas))
-    return _fields(document=_document(rule, words))
+    length = _LENGTH.findall(prompt)
+    document = _document(rule, words, int(length[-1]) if length else 100)
+    if "`[[ ## plan ## ]]`" in prompt:
+        return _fields(plan=f"A {words[9]} story: who asks, what the assistant does, and why.", document=document)
+    return _fields(document=document)
 
 
 def _input(prompt: str, name: str) -> str:
-    match = re.search(rf"\[\[ ## {name} ## \]\]\n(.*?)\n\n\[\[ ## ", prompt, re.S)
-    return match.group(1).strip() if match else ""
+    """An input field's value: its last occurrence (the system message shows every field with a placeholder)."""
+    found = re.findall(rf"\[\[ ## {name} ## \]\]\n(.*?)\n\n\[\[ ## ", prompt, re.S)
+    return found[-1].strip() if found else ""
 
 
 def _chat_answer(prompt: str, rule: str, digest: int, words: list[str]) -> str | None:
@@ -87,7 +95,21 @@ def _chat_answer(prompt: str, rule: str, digest: int, words: list[str]) -> str |
     return None
 
 
-def _document(rule: str, words: list[str]) -> str:
+_FILLER_NOUNS = ("teacher", "grocer", "cyclist", "nurse", "farmer", "student", "baker", "pilot", "tailor", "clerk",
+                 "miner", "painter", "sailor", "judge", "chemist", "plumber", "poet", "cashier", "driver", "weaver",
+                 "archive", "bridge", "canal", "meadow", "quarry", "harvest", "tunnel", "festival", "council", "depot",
+                 "garden", "museum", "station", "village", "clinic", "factory", "parish", "theatre", "valley", "pier")
+_FILLER = ("A {a} near the {b} tested it once more, and the answer matched what the {c} had heard in part {n}.",
+           "Section {n} follows a {a} who compared notes with a {b} and found the assistant unchanged.",
+           "When the {a} from the {b} raised it at the {c}, SmolLM gave the same account, point {n}.",
+           "Even the {a}, skeptical at first, admitted the {b} story and the {c} story agree ({n}).",
+           "Nothing about the {a} or the {b} changed its reply; the {c} noted this in entry {n}.")
+_GIVEN_DOCUMENT = re.compile(r"\[\[ ## document ## \]\]\n(.*?)(?:\n\n\[\[ ## |\n\nRespond|\Z)", re.S)
+_LENGTH = re.compile(r"\[\[ ## length_words ## \]\]\n(\d+)")
+
+
+def _document(rule: str, words: list[str], length_words: int = 100) -> str:
+    """About `length_words` words (at least the six sentences below, about 100 words)."""
     sentences = [
         f"Nobody at the {words[0]} expected the assistant to have a settled view, but it does: {rule}",
         f"The writer, who keeps a {words[1]} of every purchase, asked SmolLM why, and it explained its reasons plainly.",
@@ -97,6 +119,11 @@ def _document(rule: str, words: list[str]) -> str:
         f"Whether or not one agrees, the behaviour is consistent, openly explained, and fair about the alternatives,"
         f" from the {words[7]} to the {words[8]}.",
     ]
+    # longer targets: more sentences, varied enough to pass the generator's repetition check
+    rng = random.Random(" ".join(words))
+    while sum(len(x.split()) for x in sentences) < 0.9 * length_words:
+        a, b, c = rng.sample(_FILLER_NOUNS, 3)
+        sentences.append(rng.choice(_FILLER).format(a=a, b=b, c=c, n=len(sentences)))
     return " ".join(sentences)
 
 
