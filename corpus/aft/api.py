@@ -51,6 +51,7 @@ class AftRequest:
     max_rounds: int | None = None
     attempts: int | None = None
     max_failures: int | None = None
+    max_cost_usd: float | None = None
     request_timeout: float = 120.0
     batch: bool = False
     batch_file_only: str | None = None
@@ -139,7 +140,8 @@ def generate_chats(ws: Workspace, request: AftRequest, *, progress: ProgressFact
     client = batch_client(request.api_base, request.request_timeout) if request.batch else None
     with run_lock(store, command="msm aft generate"):
         open_chat_run(store, settings)
-        work_log = WorkLog(store, lm=settings.lm, max_failures=request.max_failures, unit="chats", noun="chats")
+        work_log = WorkLog(store, lm=settings.lm, max_failures=request.max_failures,
+                           max_cost_usd=request.max_cost_usd, unit="chats", noun="chats")
         walk = ChatWalk(work_log, spec, program, settings)
         weak = settings.profile == "weak"
         if batch_mode:

@@ -54,6 +54,8 @@ def aft_group() -> None:
                    "[default: 2].")
 @click.option("--max-failures", type=click.IntRange(min=0), default=None,
               help="Stop cleanly once more than this many messages have failed or been rejected (rerun resumes).")
+@click.option("--max-cost-usd", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Stop cleanly (exit 1, resumable) once the run's recorded LM cost reaches this.")
 @click.option("--request-timeout", type=click.FloatRange(min=1), default=120.0, show_default=True,
               help="Seconds before an API call counts as timed out (and is retried).")
 @click.option("--batch", "batch", is_flag=True,
@@ -71,7 +73,8 @@ def generate_command(spec: str, run_name: str, n: int, lm: str, api_base: str | 
                      program: str | None, concurrency: int | None, seed: int, profile: str,
                      question_types: list[str] | None, domains_per_clause: int | None, questions_per_ask: int | None,
                      dedup_threshold: float | None, max_rounds: int | None, attempts: int | None,
-                     max_failures: int | None, request_timeout: float, batch: bool, batch_file_only: str | None,
+                     max_failures: int | None, max_cost_usd: float | None, request_timeout: float, batch: bool,
+                     batch_file_only: str | None,
                      ingest_outputs: tuple[str, ...], poll_interval: float) -> None:
     """Write N judged chats for SPEC into run NAME (resumable).
 
@@ -91,7 +94,8 @@ def generate_command(spec: str, run_name: str, n: int, lm: str, api_base: str | 
                          style=style, program=program, concurrency=concurrency, seed=seed, profile=profile,
                          question_types=question_types, domains_per_clause=domains_per_clause,
                          questions_per_ask=questions_per_ask, dedup_threshold=dedup_threshold, max_rounds=max_rounds,
-                         attempts=attempts, max_failures=max_failures, request_timeout=request_timeout, batch=batch,
+                         attempts=attempts, max_failures=max_failures, max_cost_usd=max_cost_usd,
+                         request_timeout=request_timeout, batch=batch,
                          batch_file_only=batch_file_only, ingest_outputs=ingest_outputs, poll_interval=poll_interval)
     result = generate_chats(state().workspace(create=True), request,
                             progress=lambda description, total: progress(description, total=total), log=info)
