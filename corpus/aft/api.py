@@ -25,8 +25,6 @@ from msm.spec import Spec, load_spec, resolve_spec_path
 from msm.workspace import Workspace, check_name
 
 ProgressFactory = Callable[[str, int], AbstractContextManager]
-LOCAL_BATCH = 32  # the document generator's measured in-process batch size (generate.api)
-API_CONCURRENCY = 8
 
 
 @dataclass
@@ -153,6 +151,8 @@ def generate_chats(ws: Workspace, request: AftRequest, *, progress: ProgressFact
             return _result(store, settings, walk, mode="batch" if request.batch else "batch-files",
                            batches_submitted=rounds.batches_submitted, rounds=rounds.rounds, ingested=done.ingested,
                            files_written=done.files_written, next_stages=done.next_stages)
+        from msm.corpus.generate.api import API_CONCURRENCY, LOCAL_BATCH  # measured for documents, same LM path
+
         in_flight = request.concurrency or (LOCAL_BATCH if local else API_CONCURRENCY)
         backend = build_backend(request.lm, ws=ws, api_base=request.api_base, max_tokens=settings.max_tokens["answer"],
                                 temperature=settings.temperature, timeout_s=request.request_timeout,
