@@ -48,12 +48,17 @@ def _corpus_stats(ws: Workspace, run: str) -> dict[str, Any]:
     from msm.corpus.run_store import RunStore
 
     store = RunStore(ws, run)
-    stats: dict[str, Any] = {"run": run, "documents": 0, "failures": 0, "words": 0}
+    stats: dict[str, Any] = {"run": run, "documents": 0, "failures": 0, "words": 0, "chars": 0, "template_chars": 0}
     if not store.exists():
         return stats
     for doc in store.documents():
         stats["documents"] += 1
         stats["words"] += len(doc.text.split())
+        stats["chars"] += len(doc.text)
+        # generator template (weak-model scaffold anchors, openings) as opposed to LM-written text
+        stats["template_chars"] += min(len(doc.text), int(doc.metadata.get("scaffold_chars")
+                                                          or doc.metadata.get("opening_chars") or 0))
+    stats["template_share"] = round(stats["template_chars"] / stats["chars"], 4) if stats["chars"] else None
     stats["failures"] = sum(1 for _ in store.failures())
     try:
         from msm.corpus.curate.store import read_summary
@@ -424,8 +429,8 @@ def _rows(data: dict[str, Any]) -> dict[str, list[list[str]]]:
     tables["Stages"] = [who_head + ["stage", "status", "seconds"]] + [
         who(data["conditions"][lb]) + [s["stage"], "done" if s["done"] else "pending", _fmt(s["duration_s"], 0)]
         for lb in labels for s in data["conditions"][lb]["stages"]]
-    corpus = [who_head + ["run", "documents", "failures", "words", "kept", "rules fired", "distinct-2", "snapshot docs",
-                          "snapshot hash"]]
+    corpus = [who_head + ["run", "documents", "failures", "words", "template share", "kept", "rules fired",
+                          "distinct-2", "snapshot docs", "snapshot template share", "snapshot hash"]]
     seen_runs: set[str] = set()
     for lb in labels:
         c = data["conditions"][lb]
@@ -441,9 +446,11 @@ def _rows(data: dict[str, Any]) -> dict[str, list[list[str]]]:
             fired_text = ", ".join(f"{k}={v}" for k, v in sorted(fired.items()) if v)
             diversity = cur.get("diversity") or {}
             corpus.append(who(c) + [stats["run"], str(stats["documents"]), str(stats["failures"]), str(stats["words"]),
+                                    _fmt(stats.get("template_share")),
                                     str(cur.get("n_kept", "not curated")), fired_text or "none",
                                     _fmt(diversity.get("distinct_2")),
-                                    str(snap.get("n_documents", "n/a")), (snap.get("content_hash") or "n/a")[:12]])
+                                    str(snap.get("n_documents", "n/a")), _fmt((snap.get("scaffold") or {}).get("share")),
+                                    (snap.get("content_hash") or "n/a")[:12]])
     tables["Corpus"] = corpus
     training = [who_head + ["stage", "model", "loss start", "loss end", "tokens seen", "wall s"]]
     for lb in labels:
