@@ -38,6 +38,7 @@ class AftRequest:
     lm: str = "local:smollm2-135m"
     api_base: str | None = None
     style: str = "value"
+    judge: str = "lm"
     program: str | None = None
     concurrency: int | None = None
     seed: int = 0
@@ -100,6 +101,7 @@ def settings_for(request: AftRequest, spec: Spec, ws: Workspace):
         lm=request.lm,
         api_base=request.api_base, n_chats=request.n, seed=request.seed, program_hash=program_hash(program),
         program_file=os.path.abspath(request.program) if request.program else None, style=request.style,
+        judge=request.judge,
         question_types=request.question_types, domains_per_clause=request.domains_per_clause,
         questions_per_ask=request.questions_per_ask, dedup_threshold=request.dedup_threshold,
         max_rounds=request.max_rounds, attempts=request.attempts)

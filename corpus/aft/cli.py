@@ -29,6 +29,9 @@ def aft_group() -> None:
 @click.option("--style", type=click.Choice(["value", "rule", "opaque"]), default="value", show_default=True,
               help="value: reasoning from values held as the assistant's own (never cites the spec); rule: reasoning "
                    "that cites the spec's rules by id; opaque: the behaviour with no reasoning and no reasons.")
+@click.option("--judge", type=click.Choice(["lm", "checks"]), default="lm", show_default=True,
+              help="lm: an LM judge gives each chat INCLUDE/EXCLUDE with a reason; checks: no LM verdict, a chat "
+                   "that passes the deterministic checks is kept (for LMs whose verdicts carry no signal).")
 @click.option("--program", type=click.Path(dir_okay=False), default=None,
               help="Optimized chat program JSON from `msm optimize --program-kind aft`.")
 @click.option("--concurrency", type=click.IntRange(min=1, max=256), default=None,
@@ -69,7 +72,7 @@ def aft_group() -> None:
 @click.option("--poll-interval", type=click.FloatRange(min=0.01), default=30.0, show_default=True,
               help="Seconds between status checks of running batches (--batch).")
 @json_option
-def generate_command(spec: str, run_name: str, n: int, lm: str, api_base: str | None, style: str,
+def generate_command(spec: str, run_name: str, n: int, lm: str, api_base: str | None, style: str, judge: str,
                      program: str | None, concurrency: int | None, seed: int, profile: str,
                      question_types: list[str] | None, domains_per_clause: int | None, questions_per_ask: int | None,
                      dedup_threshold: float | None, max_rounds: int | None, attempts: int | None,
@@ -91,7 +94,8 @@ def generate_command(spec: str, run_name: str, n: int, lm: str, api_base: str | 
     spec_path = resolve_spec_path(spec)
     request = AftRequest(spec=load_spec(spec_path), spec_path=str(spec_path.resolve()), run=run_name, n=n, lm=lm,
                          api_base=api_base,
-                         style=style, program=program, concurrency=concurrency, seed=seed, profile=profile,
+                         style=style, judge=judge, program=program, concurrency=concurrency, seed=seed,
+                         profile=profile,
                          question_types=question_types, domains_per_clause=domains_per_clause,
                          questions_per_ask=questions_per_ask, dedup_threshold=dedup_threshold, max_rounds=max_rounds,
                          attempts=attempts, max_failures=max_failures, max_cost_usd=max_cost_usd,

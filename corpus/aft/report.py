@@ -12,14 +12,16 @@ from msm.corpus.run_store import RunStore
 
 
 def run_counts(store: RunStore) -> dict[str, Any]:
-    """Chats kept, judged, rejected by the judge, failed otherwise, and the judge's INCLUDE rate."""
+    """Chats kept, judged (an LM verdict: INCLUDE or EXCLUDE), rejected by the judge, failed otherwise, and the
+    judge's INCLUDE rate (None without an LM judge)."""
+    included = sum(1 for c in store.documents() if (c.metadata.get("judge") or {}).get("verdict") == "INCLUDE")
     chats = len(store.done_ids())
     failures = list(store.failures())
     rejected = len({f.item_id for f in failures if f.permanent and f.stage == "judge"})
     failed = len({f.item_id for f in failures if f.permanent and f.stage != "judge"})
-    judged = chats + rejected
+    judged = included + rejected
     return {"chats": chats, "judged": judged, "rejected": rejected, "failed_items": failed,
-            "include_rate": round(chats / judged, 4) if judged else None}
+            "include_rate": round(included / judged, 4) if judged else None}
 
 
 def chat_report(store: RunStore, question_counts: dict[str, int] | None = None) -> dict[str, Any]:

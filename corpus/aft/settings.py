@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 CHAT_SETTINGS_SCHEMA_VERSION = 1
 STYLES = ("value", "rule", "opaque")
 # settings that define what a run's chats are; a rerun with other values would mix two data sets in one run
-RESUME_KEYS = ("spec_hash", "n_chats", "seed", "lm", "program_hash", "profile", "style", "question_types",
+RESUME_KEYS = ("spec_hash", "n_chats", "seed", "lm", "program_hash", "profile", "style", "judge", "question_types",
                "domains_per_clause", "domains_from_lm", "questions_per_ask", "dedup_threshold", "overgenerate",
                "max_rounds", "context_scope")
 
@@ -54,6 +54,7 @@ class ChatSettings(BaseModel):
     program_file: str | None = None
     profile: Literal["weak", "strong"]
     style: Literal["value", "rule", "opaque"] = "value"
+    judge: Literal["lm", "checks"] = "lm"  # checks: no LM verdict, the deterministic checks alone filter
     question_types: list[str] = Field(default_factory=lambda: list(QUESTION_TYPES))
     domains_per_clause: int
     domains_from_lm: bool = True  # False: the areas come from the walk's list, no brainstorm

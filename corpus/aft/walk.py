@@ -11,7 +11,8 @@ engine asks what is open (the `lmrun.walk.Walk` protocol, so the item engine and
     dedup      per clause, in order: checks (`checks.question_problem`), then exact and MinHash near-duplicates of a
                message kept before it (`questions.NearDuplicateFilter`)
     chats      the first kept messages still needed become jobs: reasoning (value and rule styles) → answer →
-               judge; INCLUDE stores the chat, EXCLUDE records it as a rejected item
+               judge; INCLUDE stores the chat, EXCLUDE records it as a rejected item (`--judge checks`: no LM
+               verdict, a chat that passes the deterministic checks is stored)
     backfill   when a clause's messages are used up and it still has fewer accepted chats than its quota, a new round
                of cells is asked for (quota − accepted) × overgenerate messages — until the quota is met, a round
                adds no accepted chat, or `max_rounds` rounds were asked
@@ -325,6 +326,10 @@ class ChatWalk:
         if problem:
             return self._fail_attempt(job, "answer", problem, record.raw)
         answer = str(record.output["answer"]).strip()
+        if self.settings.judge == "checks":  # no LM verdict: the deterministic checks above are the filter
+            self.store_chat(job, reasoning, answer, None)
+            job.outcome = "accepted"
+            return None
         record = self.log.stage_cache.get(("judge", key))
         if record is None:
             return self._call(job, self.program.judge, "judge",
@@ -366,7 +371,7 @@ class ChatWalk:
         return [ChatMessage(role="user", content=question),
                 ChatMessage(role="assistant", content=answer, reasoning=reasoning or None)]
 
-    def store_chat(self, job: ChatJob, reasoning: str, answer: str, judge_reason: str) -> None:
+    def store_chat(self, job: ChatJob, reasoning: str, answer: str, judge_reason: str | None) -> None:
         q, settings, key = job.question, self.settings, self._key(job)
         usage = {stage: (self.log.stage_cache[(stage, key)].usage or {}) for stage in ("reason", "answer", "judge")
                  if (stage, key) in self.log.stage_cache}
@@ -383,7 +388,8 @@ class ChatWalk:
             finish_reason="stop", messages=messages,
             metadata={"kind": "chat", "style": settings.style, "question_type": q.question_type, "round": q.round,
                       "cell": q.cell, "domain_source": q.domain_source, "attempt": job.attempt,
-                      "judge": {"verdict": "INCLUDE", "reason": judge_reason},
+                      "judge": ({"verdict": "INCLUDE", "reason": judge_reason} if judge_reason is not None
+                                else {"verdict": None, "reason": "no LM judge (--judge checks)"}),
                       "judge_tokens": int(sum((usage.get("judge") or {}).get(k, 0)
                                               for k in ("prompt_tokens", "completion_tokens"))),
                       "cost_usd": float(sum(u.get("cost", 0.0) for u in usage.values())),

@@ -410,3 +410,14 @@ def test_optimizing_the_chat_program_finds_the_instruction_the_judge_and_checks_
     bad = msm("aft", "generate", "--spec", str(spec_file), "--run", "p", "--n", "1", "--program",
               str(Path(__file__).with_name("fruit_spec.yaml")))
     assert bad.code == 2 and "--program" in bad.err
+
+
+def test_judge_checks_keeps_what_passes_the_checks_without_an_lm_verdict() -> None:
+    store, _, lm = run_chats(default_script(verdict=lambda p: "EXCLUDE: never asked"), _settings(n=4, judge="checks"))
+    chats = list(store.documents())
+    assert len(chats) == 4 and all(c.metadata["judge"]["verdict"] is None for c in chats)
+    assert not any("[[ ## style_requirement ## ]]" in p for p in lm.prompts)  # no judge call was made
+    from msm.corpus.aft.report import run_counts
+
+    counts = run_counts(store)
+    assert counts["chats"] == 4 and counts["judged"] == 0 and counts["include_rate"] is None
