@@ -213,7 +213,10 @@ def open_run(store: RunStore, settings: BaseModel, *, kind: RunKind, resume_keys
     if existing.get("kind") != kind:
         raise BadInput(f"run {store.name}: is an {existing.get('kind')} run; write into a new --run")
     config = existing.get("config", {})
+    fields = type(settings).model_fields
     for key in resume_keys:
-        if config.get(key) != data[key]:
-            raise BadInput(f"run {store.name}: was started with {key}={config.get(key)!r}, this command has "
+        # a setting added after the run was started was its default then
+        before = config.get(key, fields[key].get_default(call_default_factory=True) if key in fields else None)
+        if before != data[key]:
+            raise BadInput(f"run {store.name}: was started with {key}={before!r}, this command has "
                            f"{data[key]!r}; rerun with the same settings to resume, or pick a new --run")
