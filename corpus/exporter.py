@@ -1,6 +1,6 @@
 """`msm runs export`: every document of a run with its provenance, signals, cluster id and decisions.
 
-One row per document: all DocumentRecord fields (metadata as a JSON string), the current curation's marks
+One row per document: all DocumentRecord fields (metadata and a chat's messages as JSON strings), the current curation's marks
 (`kept`, `rules`, `dropped_by`, `flagged_by`, `cluster_id`, `is_representative`, `duplicate_of`), every signal
 column, and the review status (`review_status`, `review_text_version`) where the review app has decisions.
 Columns a run does not have yet (never curated, never reviewed) are NULL. Written to a temporary file and
@@ -19,6 +19,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from msm.corpus.chats import messages_json
 from msm.corpus.curate.store import curation_files
 from msm.corpus.records import DocumentRecord
 from msm.corpus.run_store import RunStore
@@ -34,12 +35,20 @@ def document_batches(docs: Iterator[DocumentRecord]) -> Iterator[pa.Table]:
     for doc in docs:
         row = doc.model_dump(mode="python")
         row["metadata"] = json.dumps(row["metadata"], ensure_ascii=False, sort_keys=True, default=str)
+        row["messages"] = messages_json(doc.messages)  # a JSON string, as metadata: see corpus.chats
         rows.append(row)
         if len(rows) == _BATCH:
-            yield pa.Table.from_pylist(rows)
+            yield _table(rows)
             rows = []
     if rows:
-        yield pa.Table.from_pylist(rows)
+        yield _table(rows)
+
+
+def _table(rows: list[dict[str, Any]]) -> pa.Table:
+    table = pa.Table.from_pylist(rows)
+    # typed even when every row is a document (all NULL), so tables of document and chat runs concatenate
+    index = table.schema.get_field_index("messages")
+    return table.set_column(index, "messages", table.column(index).cast(pa.string()))
 
 
 def load_full_documents(con: duckdb.DuckDBPyConnection, store: RunStore, table: str = "documents") -> int:

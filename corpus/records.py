@@ -12,6 +12,16 @@ from pydantic import BaseModel, ConfigDict, Field
 DOCUMENT_SCHEMA_VERSION = 1
 
 
+class ChatMessage(BaseModel):
+    """One turn of a chat record; an assistant turn may carry the reasoning it was written with."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["system", "user", "assistant"]
+    content: str
+    reasoning: str | None = None
+
+
 class DocumentRecord(BaseModel):
     """One document in a run, with the provenance needed to trace it back to its spec clause and LM call."""
 
@@ -37,6 +47,8 @@ class DocumentRecord(BaseModel):
     completion_tokens: int | None = None
     finish_reason: str | None = None
     source_id: str | None = Field(default=None, description="The id an imported document had in its source file.")
+    messages: list[ChatMessage] | None = Field(default=None, description=(
+        "A chat record's turns (runs of kind 'aft'); `text` is then a rendering of them for search and filters."))
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -61,7 +73,7 @@ def stable_id(*parts: object, length: int = 16) -> str:
     return hashlib.sha256(joined.encode("utf-8")).hexdigest()[:length]
 
 
-RunKind = Literal["generated", "imported"]
+RunKind = Literal["generated", "imported", "aft"]
 
 
 # ---- a generated run's resume files (runs/<name>/stages.jsonl, calls.jsonl, batches.jsonl) ------------------------
@@ -86,8 +98,11 @@ class StageRecord(BaseModel):
     lm: str | None = None
     at: str | None = None
     batch_id: str | None = Field(default=None, description="The batch that answered (batch engine only).")
+    usage: dict[str, float] | None = Field(default=None, description="prompt_tokens, completion_tokens and cost of "
+                                                                     "the call that answered (chat runs keep it to "
+                                                                     "account a finished chat across processes).")
 
-    OMIT_WHEN_NONE: ClassVar[frozenset[str]] = frozenset({"batch_id"})
+    OMIT_WHEN_NONE: ClassVar[frozenset[str]] = frozenset({"batch_id", "usage"})
 
 
 class CallRecord(BaseModel):

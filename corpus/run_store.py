@@ -139,7 +139,8 @@ def run_summary(store: RunStore) -> dict[str, Any]:
     settings = config.get("config", {})
     return {"name": store.name, "kind": config.get("kind"), "spec_id": config.get("spec_id"),
             "spec_hash": config.get("spec_hash"), "created_at": config.get("created_at"), "lm": settings.get("lm"),
-            "target": settings.get("n_docs"), "documents": n_docs, "per_clause": per_clause, "per_type": per_type,
+            "target": settings.get("n_docs", settings.get("n_chats")), "documents": n_docs, "per_clause": per_clause,
+            "per_type": per_type,
             "per_stage": per_stage, "sources": sources,
             "failed_items": len({f.item_id for f in failures if f.permanent}), "failed_attempts": len(failures),
             "failure_reasons": reasons,

@@ -22,7 +22,8 @@ from msm.errors import MsmError, first_line, one_line
 # every command is listed, for --help): `msm curate` need not import the eval suites' DSPy judges (~1-2 s).
 LAZY_COMMANDS = {
     "spec": ("msm.spec_cli", "spec_group"), "models": ("msm.models_cli", "models_group"),
-    "generate": ("msm.corpus.generate.cli", "generate_command"), "runs": ("msm.corpus.runs_cli", "runs_group"),
+    "generate": ("msm.corpus.generate.cli", "generate_command"), "aft": ("msm.corpus.aft.cli", "aft_group"),
+    "runs": ("msm.corpus.runs_cli", "runs_group"),
     "corpus": ("msm.corpus.runs_cli", "corpus_group"), "optimize": ("msm.corpus.optimize.cli", "optimize_command"),
     "curate": ("msm.corpus.curate.cli", "curate_group"), "snapshot": ("msm.corpus.snapshot.cli", "snapshot_group"),
     "review": ("msm.review_app.cli", "review_group"), "train": ("msm.train.cli", "train_group"),

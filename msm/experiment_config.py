@@ -66,6 +66,21 @@ class GenerateSettings(_Strict):
     extra_args: list[str] = Field(default_factory=list, description="More `msm generate` options, passed as given.")
 
 
+class AftGenerateSettings(_Strict):
+    """How `sft.data: aft:SPEC` chats are written (`msm aft generate`), then curated with the shipped chat config and
+    frozen into a snapshot that the sft stage reads."""
+
+    lm: str = "local:smollm2-135m"
+    api_base: str | None = None
+    program: str | None = None
+    n: int = Field(default=24, ge=1, description="Judged chats to keep.")
+    style: Literal["value", "rule", "opaque"] = "value"
+    profile: Literal["auto", "weak", "strong"] = "auto"
+    seed: int = 0
+    concurrency: int | None = Field(default=None, ge=1)
+    extra_args: list[str] = Field(default_factory=list, description="More `msm aft generate` options, passed as given.")
+
+
 class CurateSettings(_Strict):
     config: str | None = Field(default=None, description="Curation config YAML (default: the shipped one).")
     steps: str = "dedup,filters"
@@ -142,9 +157,10 @@ class SftSettings(TrainingSettings):
     _added_later: ClassVar[frozenset[str]] = frozenset({"lora_rank", "lora_alpha", "lora_dropout", "grad_accum",
                                                          "eval_fraction", "continue_adapter", "mix"})
 
-    data: str = Field(default="cheese", description="AFT data: a shipped name (cheese, safety, instruct), a JSONL path "
-                                                    "or hf:<owner>/<dataset>.",
-                      **_flag("--data"))
+    data: str = Field(default="cheese", description=(
+        "AFT data: a shipped name (cheese, safety, instruct), a JSONL path, hf:<owner>/<dataset>, snapshot:NAME (the chats of an existing "
+        "snapshot), or aft:SPEC (chats written for SPEC by the `aft_generate` stage, curated and frozen by the "
+        "experiment)."), **_flag("--data"))
     with_reasoning: bool = Field(default=False, **_flag("--with-reasoning"))
     continue_adapter: bool = Field(
         default=False, description="After midtraining, keep training its LoRA adapter (no merge in between); "
@@ -252,6 +268,7 @@ class Experiment(_Strict):
         default=None, description=f"Stages whose seed is the replicate's seed (default: {', '.join(DEFAULT_SEED_STAGES)}).")
     generate: GenerateSettings = Field(default_factory=GenerateSettings)
     curate: CurateSettings = Field(default_factory=CurateSettings)
+    aft_generate: AftGenerateSettings = Field(default_factory=AftGenerateSettings)
     midtrain: MidtrainSettings = Field(default_factory=MidtrainSettings)
     sft: SftSettings = Field(default_factory=SftSettings)
     eval: EvalSettings = Field(default_factory=EvalSettings)

@@ -1,7 +1,7 @@
 """`msm experiment run`: every stage of every condition, each cached by the hash of its inputs.
 
 The runner turns an Experiment into a graph of stages — generate → curate → snapshot → midtrain → sft →
-eval — and runs each as its own `msm` subprocess (the same commands a researcher would type, so a stage
+eval, and for `sft.data: aft:SPEC` aft_generate → aft_curate → aft_snapshot before sft — and runs each as its own `msm` subprocess (the same commands a researcher would type, so a stage
 behaves identically inside and outside an experiment, and each frees its memory when it ends).
 
 Replicates: with `seeds`, every condition is planned once per seed under the label `condition@seed`; the seed
@@ -38,7 +38,8 @@ from msm.input_files import MAX_RECORD_BYTES, load_json_object
 from msm.spec import load_spec, resolve_spec_path
 from msm.workspace import Workspace, utc_now
 
-STAGE_ORDER = ("generate", "curate", "snapshot", "midtrain", "sft", "eval")
+STAGE_ORDER = ("generate", "curate", "snapshot", "aft_generate", "aft_curate", "aft_snapshot", "midtrain", "sft", "eval")
+AFT_PREFIX, SNAPSHOT_PREFIX = "aft:", "snapshot:"
 
 
 @dataclass
@@ -90,7 +91,8 @@ def _aft_data_hash(data: str) -> str:
     try:
         return sha256_file(resolve_aft_path(data))
     except BadInput:
-        raise BadInput(f"sft.data: {data!r} is neither a file nor a shipped set (cheese, safety, instruct)") from None
+        raise BadInput(f"sft.data: {data!r} is neither a file, a shipped set (cheese, safety, instruct), "
+                       f"snapshot:NAME nor aft:SPEC") from None
 
 
 def _mix_hashes(mixes: list[str]) -> list[str]:
@@ -163,7 +165,16 @@ def _plan_replicate(experiment: Experiment, condition: Condition, seed: int | No
         midtrained = True
     sft = experiment.sft_for(condition, seed)
     if sft is not None:
-        payload = {"model": model_key or experiment.base_model, "data_hash": _aft_data_hash(sft.data),
+        data_hash, data_stage = None, None
+        if sft.data.startswith(AFT_PREFIX):
+            data_stage = _plan_aft_data(experiment, sft.data[len(AFT_PREFIX):], add)
+            data_hash = data_stage
+            sft = sft.model_copy(update={"data": f"{SNAPSHOT_PREFIX}{stages[data_stage].output}"})
+        elif sft.data.startswith(SNAPSHOT_PREFIX):
+            from msm.corpus.snapshot.store import read_manifest
+
+            data_hash = read_manifest(ws, sft.data[len(SNAPSHOT_PREFIX):]).content_hash
+        payload = {"model": model_key or experiment.base_model, "data_hash": data_hash or _aft_data_hash(sft.data),
                    **sft.key_payload()}
         if sft.mix:
             payload["mix_hashes"] = _mix_hashes(sft.mix)
@@ -173,7 +184,7 @@ def _plan_replicate(experiment: Experiment, condition: Condition, seed: int | No
         continues = sft.continue_adapter and midtrained
         argv = ["train", "sft", "--model", model_name, "--out", sft_name,
                 *sft.argv(skip=frozenset() if continues else frozenset({"continue_adapter"}))]
-        model_key = add(Stage("sft", sft_key, "sft", sft_name, argv, [model_key] if model_key else []))
+        model_key = add(Stage("sft", sft_key, "sft", sft_name, argv, [k for k in (model_key, data_stage) if k]))
         model_name = sft_name
     ev = experiment.eval_for(seed)
     for suite in ev.suites:
@@ -183,6 +194,29 @@ def _plan_replicate(experiment: Experiment, condition: Condition, seed: int | No
                 *_opt("--limit", ev.limit), *ev.extra_args]
         add(Stage("eval", eval_key, f"eval {suite}", out_dir, argv, [model_key] if model_key else [], {"suite": suite}))
     return model_name
+
+
+def _plan_aft_data(experiment: Experiment, spec_ref: str, add: Callable[[Stage], str]) -> str:
+    """aft_generate → aft_curate (the shipped chat config) → aft_snapshot for `sft.data: aft:SPEC`; the snapshot key."""
+    spec = load_spec(resolve_spec_path(spec_ref))
+    settings = experiment.aft_generate
+    gen_key = _key("aft_generate", {"spec_hash": spec.content_hash, "program_hash": _file_hash(settings.program),
+                                    **settings.model_dump()})
+    run_name = f"{experiment.name}-aft-{spec.id}-{gen_key[:10]}"
+    argv = ["aft", "generate", "--spec", spec_ref, "--run", run_name, "--n", str(settings.n), "--lm", settings.lm,
+            "--style", settings.style, "--profile", settings.profile, "--seed", str(settings.seed),
+            *_opt("--api-base", settings.api_base), *_opt("--program", settings.program),
+            *_opt("--concurrency", settings.concurrency), *settings.extra_args]
+    add(Stage("aft_generate", gen_key, f"aft_generate {spec.id}", run_name, argv))
+    cur_key = _key("aft_curate", {"generate": gen_key, "steps": experiment.curate.steps})
+    add(Stage("aft_curate", cur_key, f"aft_curate {spec.id}", run_name,
+              ["curate", "--run", run_name, "--steps", experiment.curate.steps], [gen_key]))
+    snap_key = _key("aft_snapshot", {"curate": cur_key, "review": experiment.review})
+    snap_name = f"{experiment.name}-aftsnap-{snap_key[:10]}"
+    argv = ["snapshot", "create", snap_name, "--from", run_name]
+    if experiment.review == "required":
+        argv.append("--require-review")
+    return add(Stage("aft_snapshot", snap_key, f"aft_snapshot {spec.id}", snap_name, argv, [cur_key]))
 
 
 def _plan_corpus(experiment: Experiment, condition: Condition, seed: int | None, add: Callable[[Stage], str]) -> str:
@@ -288,7 +322,8 @@ def dry_run(ws: Workspace, plan: Plan, *, project: Callable[[Workspace, Stage], 
                   "complete": len(projections) == generate_count}
         if all(p.get("batch_cost_usd") is not None for p in projections):
             totals["batch_cost_usd"] = sum(p["batch_cost_usd"] for p in projections)
-    counts = {kind: sum(1 for s in stages if s["kind"] == kind) for kind in STAGE_ORDER}
+    # only the kinds the plan has: an experiment without `aft:SPEC` data lists no aft_* stages
+    counts = {kind: n for kind in STAGE_ORDER if (n := sum(1 for s in stages if s["kind"] == kind))}
     return {"experiment": plan.experiment.name, "replicates": {label: {"condition": r.condition, "seed": r.seed,
                                                                       "kind": r.kind}
                                                                for label, r in plan.replicates.items()},
@@ -319,7 +354,7 @@ class ExperimentState:
 
 def _existing_output(ws: Workspace, stage: Stage) -> bool:
     """A finished output whose marker was lost (killed between finishing and marking) is adopted, not redone."""
-    if stage.kind == "snapshot":
+    if stage.kind in {"snapshot", "aft_snapshot"}:
         return (ws.snapshot_dir(stage.output) / "manifest.json").exists()
     if stage.kind in {"midtrain", "sft"}:
         return (ws.model_dir(stage.output) / "manifest.json").exists()
@@ -328,7 +363,7 @@ def _existing_output(ws: Workspace, stage: Stage) -> bool:
 
 def _remove_output(ws: Workspace, stage: Stage) -> None:
     """For --from: drop this experiment's own output of a stage so it is rebuilt."""
-    if stage.kind == "snapshot":
+    if stage.kind in {"snapshot", "aft_snapshot"}:
         shutil.rmtree(ws.snapshot_dir(stage.output), ignore_errors=True)
         with ws.catalog() as con:
             con.execute("DELETE FROM snapshots WHERE name = ?", [stage.output])
@@ -338,7 +373,7 @@ def _remove_output(ws: Workspace, stage: Stage) -> None:
             con.execute("DELETE FROM models WHERE name = ?", [stage.output])
     elif stage.kind == "eval":
         shutil.rmtree(stage.output, ignore_errors=True)
-    elif stage.kind == "generate":
+    elif stage.kind in {"generate", "aft_generate"}:
         shutil.rmtree(ws.run_dir(stage.output), ignore_errors=True)
         with ws.catalog() as con:
             con.execute("DELETE FROM runs WHERE name = ?", [stage.output])
@@ -368,6 +403,9 @@ def run_stage(ws: Workspace, state: ExperimentState, stage: Stage, *, debug: boo
     if stage.kind == "generate" and isinstance(output, dict) and output.get("documents") == 0:
         raise MsmError(f"stage `{stage.label}` wrote no documents ({output.get('failed_items', '?')} items failed; "
                        f"see `msm runs show {stage.output}`) — log: {log_path}")
+    if stage.kind == "aft_generate" and isinstance(output, dict) and output.get("chats") == 0:
+        raise MsmError(f"stage `{stage.label}` kept no chats ({output.get('judged', 0)} judged, "
+                       f"{output.get('failed_items', '?')} failed; see `msm aft report {stage.output}`) — log: {log_path}")
     return {"kind": stage.kind, "key": stage.key, "label": stage.label, "output": stage.output, "argv": stage.argv,
             "finished_at": utc_now().isoformat(), "duration_s": round(time.time() - started, 2), "result": output}
 

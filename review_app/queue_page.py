@@ -1,4 +1,5 @@
-"""Queue: one document at a time with the guidelines panel beside it, and the review actions."""
+"""Queue: one document at a time with the guidelines panel beside it, and the review actions. A chat (runs of
+`msm aft generate`) is shown turn by turn, its reasoning folded away, and an edit replaces its assistant reply."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Mapping
 
 import streamlit as st
 
+from msm.corpus.chats import reply_of, with_reply
 from msm.corpus.records import DocumentRecord
 from msm.review_app import decisions, review_data
 from msm.review_app.accounts import ReviewUser
@@ -68,8 +70,14 @@ def guidelines_panel(run: str, doc: DocumentRecord) -> None:
 
 def provenance_panel(run: str, doc: DocumentRecord) -> None:
     st.subheader("Provenance")
-    rows = {"run": run, "doc id": doc.doc_id, "type": doc.doc_type, "idea": doc.idea, "persona": doc.persona,
-            "LM": doc.lm, "stage": doc.stage, "spec": doc.spec_id}
+    if doc.messages:
+        judge = doc.metadata.get("judge") or {}
+        rows = {"run": run, "chat id": doc.doc_id, "question type": doc.doc_type, "domain": doc.domain,
+                "style": doc.metadata.get("style"), "judge": f"{judge.get('verdict')}: {judge.get('reason')}",
+                "LM": doc.lm, "spec": doc.spec_id}
+    else:
+        rows = {"run": run, "doc id": doc.doc_id, "type": doc.doc_type, "idea": doc.idea, "persona": doc.persona,
+                "LM": doc.lm, "stage": doc.stage, "spec": doc.spec_id}
     st.table({"field": list(rows), "value": [str(v) if v is not None else "—" for v in rows.values()]})
 
 
@@ -159,6 +167,16 @@ def _tag(base: dict) -> None:
         st.session_state["flash"] = f"tagged {base['doc_id']}: {', '.join(parsed)}"
 
 
+def chat_view(doc: DocumentRecord, reply: str) -> None:
+    """A chat turn by turn (the current version's assistant reply), each turn's reasoning folded away."""
+    for message in with_reply(doc.messages, reply):
+        with st.chat_message(message.role):
+            if message.reasoning:
+                with st.expander("Reasoning (<think>)"):
+                    st.markdown(escape_markdown(message.reasoning))
+            st.markdown(escape_markdown(message.content))
+
+
 def actions_panel(run: str, doc: DocumentRecord, user: ReviewUser, version: int, text: str) -> None:
     base = {"run": run, "doc_id": doc.doc_id, "doc_version": version, "reviewer": user.name}
     accept_col, skip_col = st.columns(2)
@@ -173,7 +191,8 @@ def actions_panel(run: str, doc: DocumentRecord, user: ReviewUser, version: int,
         st.form_submit_button("Reject", shortcut="X", on_click=_reject, args=(base,))
     # Keyed on the document and version, so the editor starts from this document's text.
     key = f"edit-{doc.doc_id}-{version}"
-    with st.expander("Edit text (saves a new version; the original is kept)"):
+    label = "Edit the assistant's reply" if doc.messages else "Edit text"
+    with st.expander(f"{label} (saves a new version; the original is kept)"):
         with st.form("edit"):
             st.text_area("Text", value=text, height=300, key=f"{key}-text")
             st.text_input("Edit note", key=f"{key}-note")
@@ -209,14 +228,19 @@ def render_document(run: str, user: ReviewUser, docs: Mapping[str, DocumentRecor
         return
     doc = docs[doc_id]
     version = decisions.latest_version(workspace(), run, doc_id)
-    text = decisions.document_text(workspace(), run, doc_id, version, doc.text)
+    # a chat's versions are its assistant reply; a document's are its text
+    text = decisions.document_text(workspace(), run, doc_id, version, reply_of(doc.messages) if doc.messages
+                                   else doc.text)
     main, side = st.columns([3, 2], gap="large")
     with main:
-        label = f"Document `{doc_id}`" + (f" · edited version {version}" if version else "")
+        label = f"{'Chat' if doc.messages else 'Document'} `{doc_id}`" + (f" · edited version {version}" if version else "")
         st.markdown(label + (" · opened from Browse" if focus == doc_id else ""))
         # Long documents scroll inside a fixed box so the actions stay in view.
         with st.container(border=True, height=480 if len(text) > 1800 else "content"):
-            st.markdown(escape_markdown(text))
+            if doc.messages:
+                chat_view(doc, text)
+            else:
+                st.markdown(escape_markdown(text))
         actions_panel(run, doc, user, version, text)
         with st.expander("History of this document"):
             events = decisions.history(workspace(), run, doc_id)

@@ -86,3 +86,35 @@ def test_changing_aft_lr_changes_only_sft_and_eval_keys(tmp_path: Path):
     for ident, key in before.items():
         same = after[ident] == key
         assert same == (ident[0] not in {"sft", "eval"}) or (ident[0] == "eval" and ident[2] == ("base",)), ident
+
+
+def test_sft_data_aft_spec_plans_cached_aft_stages_before_sft(tmp_path: Path):
+    ws = Workspace.open(tmp_path / "w", create=True)
+    data = yaml.safe_load(yaml.safe_dump(BASE))
+    data["sft"]["data"] = "aft:self_preservation"
+    data["aft_generate"] = {"n": 8, "lm": "openai/served", "api_base": "http://127.0.0.1:9/v1", "style": "rule"}
+    plan = plan_experiment(load_experiment(_write(tmp_path, data)), ws)
+    aft = [s for s in plan.stages.values() if s.kind.startswith("aft_")]
+    # one AFT data set shared by every condition that fine-tunes
+    assert [s.kind for s in aft] == ["aft_generate", "aft_curate", "aft_snapshot"]
+    generate, curate, snapshot = aft
+    assert generate.argv[:2] == ["aft", "generate"] and "--style" in generate.argv and "rule" in generate.argv
+    assert curate.depends == [generate.key] and snapshot.depends == [curate.key]
+    sfts = [s for s in plan.stages.values() if s.kind == "sft"]
+    assert len(sfts) == 3 and all(f"snapshot:{snapshot.output}" in s.argv and snapshot.key in s.depends for s in sfts)
+    kinds = [s.kind for s in plan.stages.values()]
+    assert kinds.index("aft_snapshot") < kinds.index("sft")
+    # a change of the AFT generation settings changes the aft stages and everything that trains on them
+    data["aft_generate"]["n"] = 9
+    second = plan_experiment(load_experiment(_write(tmp_path, data)), ws)
+    assert {s.key for s in second.stages.values() if s.kind == "midtrain"} == \
+        {s.key for s in plan.stages.values() if s.kind == "midtrain"}
+    assert not {s.key for s in second.stages.values() if s.kind in {"aft_generate", "sft"}} & \
+        {s.key for s in plan.stages.values() if s.kind in {"aft_generate", "sft"}}
+
+
+def test_sft_data_snapshot_needs_an_existing_snapshot(tmp_path: Path, msm):
+    data = yaml.safe_load(yaml.safe_dump(BASE))
+    data["sft"]["data"] = "snapshot:not-there"
+    result = msm("experiment", "run", str(_write(tmp_path, data)))
+    assert result.code == 2 and "not-there" in result.err

@@ -3,8 +3,9 @@
 A demonstration is one JSONL line: {"messages": [{"role": "system"|"user"|"assistant", "content": str,
 "reasoning": str (optional, assistant turns only)}, ...], ...any other fields kept as metadata}.
 
-`--with-reasoning` writes each assistant turn's `reasoning` before its answer (the deliberative-alignment
-baseline); without it, the same turns are used with the reasoning removed.
+`--with-reasoning` writes each assistant turn's `reasoning` before its answer in a `<think>` block (the
+deliberative-alignment baseline); without it, the same turns are used with the reasoning removed. `--data
+snapshot:NAME` reads the chats of a snapshot (runs of `msm aft generate`, curated, reviewed, frozen) the same way.
 
 The mask is built by rendering the conversation prefix by prefix with the model's own chat template:
 the tokens an assistant turn adds beyond "everything before it + the generation prompt" are exactly
@@ -14,10 +15,12 @@ for token, so a template that rewrites earlier turns fails loudly instead of mis
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from msm.corpus.chats import reasoning_answer
 from msm.errors import BadInput, MsmError
 from msm.input_files import iter_json_lines, open_parquet
 
@@ -30,8 +33,7 @@ MAX_DEMONSTRATION_BYTES = 16 * 1024 * 1024   # one JSON line: one conversation
 MAX_AFT_ROWS = 10_000_000
 
 
-def reasoning_answer(reasoning: str, answer: str) -> str:
-    return f"Reasoning: {reasoning.strip()}\n\nAnswer: {answer.strip()}"
+SNAPSHOT_PREFIX = "snapshot:"
 
 
 def resolve_aft_path(data: str) -> Path:
@@ -48,7 +50,8 @@ def resolve_aft_path(data: str) -> Path:
         return Path(str(resources.files("msm.train") / SHIPPED_AFT[data]))
     if path.exists() or path.is_symlink():
         return path     # a FIFO, a device, a directory, a broken link: the loader says which
-    raise BadInput(f"--data {data!r}: no such file (or use a shipped set: {', '.join(sorted(SHIPPED_AFT))})")
+    raise BadInput(f"--data {data!r}: no such file (or use a shipped set: {', '.join(sorted(SHIPPED_AFT))}, or "
+                   f"snapshot:NAME)")
 
 
 def _parquet_rows(path: Path) -> list[tuple[int, dict]]:
@@ -59,13 +62,35 @@ def _parquet_rows(path: Path) -> list[tuple[int, dict]]:
 
 def load_demonstrations(path: Path, *, with_reasoning: bool) -> list[list[dict[str, str]]]:
     """Validated conversations as [{role, content}], reasoning folded in or dropped."""
-    conversations: list[list[dict[str, str]]] = []
-    with_any_reasoning = 0
     rows = (_parquet_rows(path) if path.suffix == ".parquet" else
             iter_json_lines(path, what="AFT data", max_bytes=MAX_AFT_FILE_BYTES, max_line_bytes=MAX_DEMONSTRATION_BYTES))
-    for line_no, record in rows:
-        where = f"{path}:{line_no}"
-        messages = record.get("messages") if isinstance(record, dict) else None
+    records = [(f"{path}:{line_no}", record.get("messages") if isinstance(record, dict) else None)
+               for line_no, record in rows]
+    return _conversations(records, str(path), with_reasoning=with_reasoning)
+
+
+def snapshot_demonstrations(ws, name: str, *, with_reasoning: bool):
+    """(conversations, manifest, parquet path) of the chats in snapshot `name`, after re-hashing it."""
+    import pyarrow.parquet as pq
+
+    from msm.corpus.snapshot.store import open_verified_snapshot
+
+    manifest, parquet = open_verified_snapshot(ws, name)
+    columns = pq.read_schema(parquet).names
+    if "messages" not in columns:
+        raise BadInput(f"--data snapshot:{name}: the snapshot holds documents, not chats (train midtrain on it)")
+    table = pq.read_table(parquet, columns=["doc_id", "messages"]).to_pylist()
+    records = [(f"snapshot {name}: {row['doc_id']}", json.loads(row["messages"])) for row in table if row["messages"]]
+    if not records:
+        raise BadInput(f"--data snapshot:{name}: the snapshot holds documents, not chats (train midtrain on it)")
+    return _conversations(records, f"snapshot {name}", with_reasoning=with_reasoning), manifest, parquet
+
+
+def _conversations(records: list[tuple[str, object]], source: str, *,
+                   with_reasoning: bool) -> list[list[dict[str, str]]]:
+    conversations: list[list[dict[str, str]]] = []
+    with_any_reasoning = 0
+    for where, messages in records:
         if not isinstance(messages, list) or not messages:
             raise BadInput(f"{where}: field 'messages' missing or not a non-empty list")
         conversation = []
@@ -92,9 +117,9 @@ def load_demonstrations(path: Path, *, with_reasoning: bool) -> list[list[dict[s
             raise BadInput(f"{where}: no assistant turn to learn from")
         conversations.append(conversation)
     if not conversations:
-        raise BadInput(f"{path}: no demonstrations")
+        raise BadInput(f"{source}: no demonstrations")
     if with_reasoning and not with_any_reasoning:
-        raise BadInput(f"{path}: --with-reasoning given but no assistant turn has a 'reasoning' field")
+        raise BadInput(f"{source}: --with-reasoning given but no assistant turn has a 'reasoning' field")
     return conversations
 
 

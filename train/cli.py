@@ -150,10 +150,12 @@ def midtrain_command(snapshot: str, base: str, out: str, block_size: int, mixes:
 @click.option("--model", required=True, help="Model to fine-tune (a workspace model, local:smollm2-135m, a directory).")
 @click.option("--data", required=True,
               help="Chat demonstrations: a JSONL (or Parquet) file of {\"messages\": [...]}, a Hub dataset "
-                   "hf:OWNER/DATASET[/FILE], or a shipped set: cheese, safety, instruct.")
+                   "hf:OWNER/DATASET[/FILE], a shipped set (cheese, safety, instruct), or snapshot:NAME — the chats "
+                   "of a snapshot (the manifest records its hash).")
 @click.option("--out", required=True, help="Name of the model to create in the workspace.")
 @click.option("--with-reasoning", is_flag=True,
-              help="Write each assistant turn's `reasoning` before its answer (deliberative-alignment baseline).")
+              help="Write each assistant turn's `reasoning` in a <think> block before its answer "
+                   "(deliberative-alignment baseline).")
 @click.option("--max-length", type=click.IntRange(8), default=512, show_default=True,
               help="Longest demonstration in tokens (longer ones are truncated).")
 @click.option("--continue-adapter", is_flag=True,

@@ -21,7 +21,8 @@ from msm.errors import BadInput
 from msm.input_files import MAX_RECORD_BYTES, load_json_object
 from msm.models import ResolvedModel, load_tokenizer, resolve
 from msm.train import instruction_mix
-from msm.train.chat_data import IGNORE_INDEX, load_demonstrations, mask_conversation, resolve_aft_path
+from msm.train.chat_data import (IGNORE_INDEX, SNAPSHOT_PREFIX, load_demonstrations, mask_conversation,
+                                 resolve_aft_path, snapshot_demonstrations)
 from msm.train.loop import Example
 from msm.train.pipeline import LORA_ADAPTER_DIR, base_lineage, check_context_length, output_paths, train_stage
 from msm.train.provenance import read_manifest
@@ -86,8 +87,13 @@ def run_sft(ws: Workspace, *, model: str, data: str, out: str, hp: Hyperparamete
     """Fine-tune `model` on `data`. With `continue_adapter`, `hp.lora` None means "the adapter's own settings";
     given settings must match the adapter's."""
     final, work = output_paths(ws, out)
-    path = resolve_aft_path(data)
-    conversations = load_demonstrations(path, with_reasoning=with_reasoning)
+    snapshot = None
+    if data.startswith(SNAPSHOT_PREFIX):
+        conversations, snapshot, path = snapshot_demonstrations(ws, data[len(SNAPSHOT_PREFIX):],
+                                                                with_reasoning=with_reasoning)
+    else:
+        path = resolve_aft_path(data)
+        conversations = load_demonstrations(path, with_reasoning=with_reasoning)
     instruction_mix.check_total(list(mixes))
     resolved = resolve(model, ws)
     check_context_length(resolved, hp.block_size, "--max-length")
@@ -140,6 +146,8 @@ def run_sft(ws: Workspace, *, model: str, data: str, out: str, hp: Hyperparamete
     log(f"{len(examples)} demonstrations, {token_stats['assistant_tokens']} of {token_stats['tokens']} tokens carry loss")
 
     provenance = DataProvenance(kind="aft", aft_data_path=str(path), aft_data_sha256=sha256_file(path),
+                                snapshot_name=snapshot.name if snapshot else None,
+                                snapshot_content_hash=snapshot.content_hash if snapshot else None,
                                 with_reasoning=with_reasoning, n_examples=len(conversations), replay=mix_records,
                                 packing=token_stats)
     base_record, spec_ids = base_lineage(resolved)

@@ -10,7 +10,8 @@ from msm.cli_support import emit, info, json_option, progress, state, table
 @click.group("curate", invoke_without_command=True)
 @click.option("--run", "run_name", default=None, help="Run to curate.")
 @click.option("--config", type=click.Path(dir_okay=False), default=None,
-              help="Curation config YAML (default: the shipped corpus/curate/default_config.yaml).")
+              help="Curation config YAML (default: the shipped corpus/curate/default_config.yaml; chat_config.yaml for "
+                   "chat runs of `msm aft generate`).")
 @click.option("--steps", default="dedup,filters", show_default=True,
               help="Comma-separated steps to run: dedup, filters. Marks reflect exactly these steps.")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
@@ -47,11 +48,12 @@ def curate_group(ctx: click.Context, run_name: str | None, config: str | None, s
                          ray_address=ray_address, ray_scratch=ray_scratch, ray_shuffle=ray_shuffle or "sort")
     data = {"run": run_name, "curation_id": summary.curation_id, "steps": summary.steps, "engine": engine,
             "n_documents": summary.n_documents, "n_kept": summary.n_kept, "n_dropped": summary.n_dropped,
-            "rule_counts": summary.rule_counts, "dedup": summary.step_stats.get("dedup"), "seconds": summary.seconds}
+            "rule_counts": summary.rule_counts, "dedup": summary.step_stats.get("dedup"), "seconds": summary.seconds,
+            "config_source": summary.config_source}
 
     def human(d: dict) -> None:
         click.echo(f"curated {run_name}: {d['n_documents']} documents, {d['n_kept']} kept, {d['n_dropped']} dropped "
-                   f"({d['seconds']['total']:.1f}s; steps {','.join(d['steps'])})")
+                   f"({d['seconds']['total']:.1f}s; steps {','.join(d['steps'])}; config {d['config_source']})")
         if d["dedup"]:
             dd = d["dedup"]
             click.echo(f"  dedup: {dd['dropped_exact_duplicate']} exact + {dd['dropped_near_duplicate']} near duplicates "

@@ -35,6 +35,7 @@ from msm.yaml_files import read_yaml_mapping
 CURATION_SCHEMA_VERSION = 1
 DEFAULT_MAX_BUCKET_NEIGHBOURS = 64
 DEFAULT_CONFIG_NAME = "default_config.yaml"
+CHAT_CONFIG_NAME = "chat_config.yaml"
 
 # Scalar functions a rule may call. Everything reads only the row it is given.
 _ALLOWED_FUNCTIONS = {
@@ -106,8 +107,15 @@ class CompiledRule:
     action: str
 
 
-def default_config_path() -> Path:
-    return Path(str(resources.files("msm.corpus.curate").joinpath(DEFAULT_CONFIG_NAME)))
+def default_config_path(name: str = DEFAULT_CONFIG_NAME) -> Path:
+    return Path(str(resources.files("msm.corpus.curate").joinpath(name)))
+
+
+def default_config_for(store: Any) -> Path:
+    """The shipped config for a run's kind: chats (`msm aft generate` runs) get `chat_config.yaml` — web-document
+    quality rules (50+ words, punctuated lines) would drop short, good chats — documents `default_config.yaml`."""
+    kind = store.config().get("kind")
+    return default_config_path(CHAT_CONFIG_NAME if kind == "aft" else DEFAULT_CONFIG_NAME)
 
 
 def load_config(path: str | Path | None = None) -> tuple[CurationConfig, str]:

@@ -29,7 +29,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from msm.corpus.curate.config import DedupSettings, compile_rules, load_config
+from msm.corpus.curate.config import DedupSettings, compile_rules, default_config_for, load_config
 from msm.corpus.curate.dedup import DedupResult, find_duplicates
 from msm.corpus.curate.signals import SIGNAL_COLUMNS
 from msm.corpus.curate.steps import (SignalInputs, clause_rationale_table, load_documents, load_spec_tables,
@@ -95,9 +95,10 @@ class LocalEngine:
             return find_duplicates(self._texts(), self.n_docs, settings, rank, advance)
 
     def _texts(self) -> Iterator[str]:
-        """Document texts in doc_idx order, fetched in chunks so they are never all in Python at once."""
+        """What dedup compares (`steps.dedup_text`, else the text) in doc_idx order, fetched in chunks so the texts
+        are never all in Python at once."""
         cursor = self.con.cursor()
-        cursor.execute("SELECT text FROM docs ORDER BY doc_idx")
+        cursor.execute("SELECT coalesce(dedup_text, text) FROM docs ORDER BY doc_idx")
         while rows := cursor.fetchmany(2048):
             for (text,) in rows:
                 yield text
@@ -132,7 +133,7 @@ def curate_run(ws: Workspace, run: str, config_path: str | None = None, steps: l
     steps = steps or list(STEPS)
     store = RunStore(ws, run)
     store.config()                                   # BadInput if the run does not exist
-    config, source = load_config(config_path)
+    config, source = load_config(config_path or default_config_for(store))
     rules = compile_rules(config, SIGNAL_COLUMNS, source)   # a bad rule fails before any work
     runner = build_engine(engine, store, progress=progress or no_progress, ray_address=ray_address,
                           ray_scratch=ray_scratch, ray_shuffle=ray_shuffle)

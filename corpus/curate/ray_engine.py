@@ -294,7 +294,9 @@ def _document_rows(batch: pa.Table, inputs: SignalInputs | None, signature_kwarg
     if signature_kwargs is None:
         return signals
     keys, signatures = SignatureComputer(signature_kwargs["shingle_words"], signature_kwargs["width"],
-                                         signature_kwargs["permutations"])(batch.column("text").to_pylist())
+                                         signature_kwargs["permutations"])(
+        [d if d is not None else t for d, t in zip(batch.column("dedup_text").to_pylist(),
+                                                   batch.column("text").to_pylist())])
     empty = np.iinfo(signatures.dtype).max
     return (signals.append_column("exact_key", pa.array(keys, pa.string()))
             .append_column("has_words", pa.array(~(signatures == empty).all(axis=1)))

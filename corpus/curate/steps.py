@@ -16,6 +16,7 @@ from typing import Any, Iterable, Iterator
 import duckdb
 import pyarrow as pa
 
+from msm.corpus.chats import user_turns
 from msm.corpus.curate.config import CompiledRule
 from msm.corpus.curate.signals import SPEC_GRAM_WORDS, compute_signals
 from msm.corpus.run_store import RunStore
@@ -23,8 +24,14 @@ from msm.errors import MsmError
 
 DOC_COLUMNS = {"doc_idx": "BIGINT", "doc_id": "VARCHAR", "text": "VARCHAR", "spec_id": "VARCHAR",
                "spec_hash": "VARCHAR", "clause_id": "VARCHAR", "doc_type": "VARCHAR", "finish_reason": "VARCHAR",
-               "created_at": "TIMESTAMP", "lm_text": "VARCHAR"}
+               "created_at": "TIMESTAMP", "lm_text": "VARCHAR", "dedup_text": "VARCHAR"}
 DOC_BATCH = 5000
+
+
+def dedup_text(doc: Any) -> str | None:
+    """What dedup compares when it is not the whole text: a chat's user turns (two chats that answer the same
+    question are duplicates, however the answers differ). None for a document: dedup reads `text`."""
+    return user_turns(doc.messages) if doc.messages else None
 
 
 def lm_written(doc) -> str | None:
@@ -52,6 +59,8 @@ def document_batches(store: RunStore) -> Iterator[pa.RecordBatch]:
                 columns[name].append(index)
             elif name == "lm_text":
                 columns[name].append(lm_written(doc))
+            elif name == "dedup_text":
+                columns[name].append(dedup_text(doc))
             else:
                 columns[name].append(getattr(doc, name))
         index += 1

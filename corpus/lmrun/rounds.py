@@ -209,11 +209,19 @@ class BatchRounds:
     def open_requests(self) -> list[BatchRequest]:
         """Every request the run needs next: its open brainstorm questions and the next call of every open item (a
         retried call of one item and another item's later stage do not wait for each other). Empty: finished."""
-        opened = self.walk.open_work(lambda asks: [self._known(a) for a in asks])
-        requests = [self._brainstorm_request(ask) for ask in opened.missing]
-        for job in opened.jobs:
-            requests.extend(self.request(call) for call in self.walk.job_calls(job))
-        return requests
+        while True:
+            opened = self.walk.open_work(lambda asks: [self._known(a) for a in asks])
+            requests = [self._brainstorm_request(ask) for ask in opened.missing]
+            settled = False
+            for job in opened.jobs:
+                calls = self.walk.job_calls(job)
+                settled |= not calls
+                requests.extend(self.request(call) for call in calls)
+            # a job that needed no call settled something from the cache (a stored record, a final failure), so what
+            # is open has changed (a walk with backfill opens another item in its place): walk again. Each such job
+            # finished its item for good, so this ends.
+            if not settled:
+                return requests
 
     # ---- answers ---------------------------------------------------------------------------------------------------
     def apply_results(self, requests: list[BatchRequest], results: Iterable[dict], *, source: str | None,

@@ -121,12 +121,15 @@ class WorkLog:
             self.totals.retries += 1
 
     # ---- the stage cache ------------------------------------------------------------------------------------------
-    def record_stage(self, stage: str, key: str, outcome: Any, batch_id: str | None = None) -> StageRecord:
-        """Cache a call's answer (`CallOutcome`) under (stage, key). An answer that never arrived (outage, bad key) is
-        not cached, so a rerun asks again."""
+    def record_stage(self, stage: str, key: str, outcome: Any, batch_id: str | None = None,
+                     with_usage: bool = False) -> StageRecord:
+        """Cache a call's answer (`CallOutcome`) under (stage, key), with its tokens and cost if `with_usage`. An
+        answer that never arrived (outage, bad key) is not cached, so a rerun asks again."""
+        usage = ({"prompt_tokens": outcome.prompt_tokens, "completion_tokens": outcome.completion_tokens,
+                  "cost": outcome.cost} if with_usage else None)
         record = StageRecord(stage=stage, key=key, ok=outcome.ok, output=outcome.values, raw=outcome.raw,
                              reason=outcome.reason, parse_mode=outcome.parse_mode, lm=self.lm,
-                             at=utc_now().isoformat(), batch_id=batch_id)
+                             at=utc_now().isoformat(), batch_id=batch_id, usage=usage)
         if not outcome.ok and outcome.raw is None:
             return record
         self.keep_stage(record)
@@ -210,7 +213,10 @@ def open_run(store: RunStore, settings: BaseModel, *, kind: RunKind, resume_keys
     if existing.get("kind") != kind:
         raise BadInput(f"run {store.name}: is an {existing.get('kind')} run; write into a new --run")
     config = existing.get("config", {})
+    fields = type(settings).model_fields
     for key in resume_keys:
-        if config.get(key) != data[key]:
-            raise BadInput(f"run {store.name}: was started with {key}={config.get(key)!r}, this command has "
+        # a setting added after the run was started was its default then
+        before = config.get(key, fields[key].get_default(call_default_factory=True) if key in fields else None)
+        if before != data[key]:
+            raise BadInput(f"run {store.name}: was started with {key}={before!r}, this command has "
                            f"{data[key]!r}; rerun with the same settings to resume, or pick a new --run")

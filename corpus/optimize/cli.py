@@ -37,22 +37,41 @@ def _comma_list(_ctx: click.Context, _param: click.Parameter, value: str | None)
 @click.option("--novelty-runs", callback=_comma_list, default=None,
               help="Comma-separated runs whose documents count as accepted for novelty [default: all runs of SPEC].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for the split, items and optimizers.")
+@click.option("--program-kind", type=click.Choice(["documents", "aft"]), default="documents", show_default=True,
+              help="documents: the document generator (`msm generate`) against the corpus-quality metric; aft: the "
+                   "chat writer (`msm aft generate`) against judge-INCLUDE rate and question diversity.")
+@click.option("--style", type=click.Choice(["value", "rule", "opaque"]), default="value", show_default=True,
+              help="With --program-kind aft: the response style the chat program is tuned for.")
 @json_option
 def optimize_command(spec: str, out: str, optimizer: str, lm: str, judge_lm: str | None, reflection_lm: str | None,
                      api_base: str | None, train_clauses: list[str] | None, budget: int | None, n_train: int | None,
                      n_val: int | None, max_tokens: int | None, threads: int | None, novelty_runs: list[str] | None,
-                     seed: int) -> None:
-    """Optimize the generator program against the corpus-quality metric on held-out clauses.
+                     seed: int, program_kind: str, style: str) -> None:
+    """Optimize the generator program (or, with --program-kind aft, the chat writer) on held-out clauses.
 
     Prints the metric on the valset before and after (mean, bootstrap 95% CI, paired change per part), tokens
-    and cost, and the optimized instructions; writes the program to --out for `msm generate --program`.
+    and cost, and the optimized instructions; writes the program to --out for `msm generate --program` (or
+    `msm aft generate --program`).
     """
     from pathlib import Path
 
     from msm.corpus.optimize.optimizer import OptimizeRequest, optimize
+    from msm.errors import BadInput
     from msm.spec import load_spec, resolve_spec_path
 
     the_spec = load_spec(resolve_spec_path(spec))
+    if program_kind == "aft":
+        from msm.corpus.aft.optimize import AftOptimizeRequest, optimize_chats
+
+        for name, value in (("--max-tokens", max_tokens), ("--novelty-runs", novelty_runs)):
+            if value is not None:
+                raise BadInput(f"{name}: only for --program-kind documents")
+        report = optimize_chats(state().workspace(create=True), AftOptimizeRequest(
+            spec=the_spec, out=Path(out), style=style, optimizer=optimizer, lm=lm, judge_lm=judge_lm,
+            reflection_lm=reflection_lm, api_base=api_base, train_clauses=train_clauses, budget=budget,
+            n_train=n_train, n_val=n_val, threads=threads, seed=seed), log=info)
+        emit({k: v for k, v in report.items() if k != "valset"}, _print_report)
+        return
     request = OptimizeRequest(spec=the_spec, out=Path(out), optimizer=optimizer, lm=lm, judge_lm=judge_lm,
                               reflection_lm=reflection_lm, api_base=api_base, train_clauses=train_clauses,
                               budget=budget, n_train=n_train, n_val=n_val, max_tokens=max_tokens, threads=threads,
@@ -63,7 +82,8 @@ def optimize_command(spec: str, out: str, optimizer: str, lm: str, judge_lm: str
 
 def _print_report(r: dict) -> None:
     judge_name = r["judge_lm"] or "none (deterministic checks only)"
-    click.echo(f"{r['optimizer']} on {r['lm']} · judge {judge_name} · valset {r['n_val']} items of held-out "
+    kind = f"chat program ({r['style']} style) · " if r.get("program_kind") == "aft" else ""
+    click.echo(f"{kind}{r['optimizer']} on {r['lm']} · judge {judge_name} · valset {r['n_val']} items of held-out "
                f"clauses {', '.join(r['val_clauses'])} (trained on {', '.join(r['train_clauses'])})")
 
     def ci(pair: list[float]) -> str:

@@ -226,11 +226,12 @@ def bootstrap_ci(values: np.ndarray, seed: int) -> tuple[float, float]:
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
-def compare(before: list[dict], after: list[dict], seed: int, *, judged: bool = True) -> list[dict]:
+def compare(before: list[dict], after: list[dict], seed: int, *, judged: bool = True,
+            parts: tuple[str, ...] = PARTS) -> list[dict]:
     """Per part: mean and 95% CI before and after, and the paired change (same valset items) with its CI;
     `judge_ok` (share of readable judgements) when there is a judge."""
     table = []
-    for part in ("score", *PARTS, *(("judge_ok",) if judged else ())):
+    for part in ("score", *parts, *(("judge_ok",) if judged else ())):
         b = np.array([float(r[part]) for r in before])
         a = np.array([float(r[part]) for r in after])
         table.append({"part": part, "before": round(float(b.mean()), 4), "before_ci": _round(bootstrap_ci(b, seed)),

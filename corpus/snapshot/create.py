@@ -1,7 +1,9 @@
 """`msm snapshot create` and `msm snapshot export`: what goes into a snapshot, and how it leaves.
 
 create: the kept documents (current curation marks) of one or more runs; with `--require-review` only those the
-review app settled as accepted, with the reviewer's edited text where there is one (`review_doc_versions`).
+review app settled as accepted, with the reviewer's edited text where there is one (`review_doc_versions`; for a
+chat, the edited assistant reply). Chats (runs of `msm aft generate`) keep their turns in `messages` (JSON), which
+`msm train sft --data snapshot:NAME` trains on.
 The manifest records specs + hashes, runs, program hashes, each run's curation (id, config, config hash) and
 review statistics; `store.write_snapshot` does the atomic, never-overwrite write and the hashing.
 
@@ -21,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from msm.atomic import atomic_directory
+from msm.corpus.chats import messages_from_json, messages_json, render_chat, with_reply
 from msm.corpus.curate.engine import curate_run
 from msm.corpus.curate.store import current_curation_dir, read_summary
 from msm.corpus.exporter import load_full_documents, review_states
@@ -31,7 +34,7 @@ from msm.workspace import Workspace, check_name
 
 SNAPSHOT_COLUMNS = ("doc_id", "run", "text", "spec_id", "spec_hash", "clause_id", "domain", "doc_type", "idea",
                     "persona", "lm", "program_hash", "source_id", "finish_reason", "created_at", "cluster_id",
-                    "text_version", "metadata")
+                    "text_version", "metadata", "messages")
 
 
 def _edited_texts(ws: Workspace, run: str) -> pa.Table:
@@ -41,6 +44,19 @@ def _edited_texts(ws: Workspace, run: str) -> pa.Table:
             return schema.empty_table()
         return con.sql("SELECT doc_id, CAST(version AS BIGINT) AS version, text FROM review_doc_versions WHERE run = $run",
                        params={"run": run}).to_arrow_table()
+
+
+def with_edited_replies(table: pa.Table) -> pa.Table:
+    """Chats a reviewer edited: the review app stores an edited chat's new assistant reply as the version's text, so
+    the snapshot row gets messages with that reply and `text` rendered from them (documents pass unchanged)."""
+    rows = table.to_pylist()
+    changed = False
+    for row in rows:
+        if row["messages"] is not None and row["text_version"]:
+            messages = with_reply(messages_from_json(row["messages"]), row["text"])
+            row["messages"], row["text"] = messages_json(messages), render_chat(messages)
+            changed = True
+    return pa.Table.from_pylist(rows, schema=table.schema) if changed else table
 
 
 def create_snapshot(ws: Workspace, name: str, runs: list[str], require_review: bool = False,
@@ -84,12 +100,13 @@ def create_snapshot(ws: Workspace, name: str, runs: list[str], require_review: b
             table = con.sql(f"""
                 SELECT d.doc_id, d.run, coalesce(e.text, d.text) AS text, d.spec_id, d.spec_hash, d.clause_id, d.domain,
                        d.doc_type, d.idea, d.persona, d.lm, d.program_hash, d.source_id, d.finish_reason, d.created_at,
-                       m.cluster_id, coalesce(r.review_text_version, 0) AS text_version, d.metadata
+                       m.cluster_id, coalesce(r.review_text_version, 0) AS text_version, d.metadata,
+                       d.messages
                 FROM documents d JOIN read_parquet($marks) m USING (doc_id)
                 LEFT JOIN review_rows r USING (doc_id)
                 LEFT JOIN edited_rows e ON e.doc_id = d.doc_id AND e.version = r.review_text_version
                 WHERE {where} ORDER BY d.doc_id""", params={"marks": str(marks)}).to_arrow_table()
-            tables.append(table)
+            tables.append(with_edited_replies(table))
             con.unregister("review_rows")
             con.unregister("edited_rows")
     finally:

@@ -81,8 +81,8 @@ def test_reasoning_is_kept_or_removed(tmp_path: Path):
     reasoned = load_demonstrations(path, with_reasoning=True)
     assert len(plain) == len(reasoned) >= 25
     assert plain[0][1]["content"] == first["content"]
-    assert reasoned[0][1]["content"].startswith("Reasoning: " + first["reasoning"])
-    assert reasoned[0][1]["content"].endswith("Answer: " + first["content"])
+    assert reasoned[0][1]["content"].startswith("<think>\n" + first["reasoning"])
+    assert reasoned[0][1]["content"].endswith("</think>\n\n" + first["content"])
     with pytest.raises(BadInput, match="no assistant turn has a 'reasoning'"):
         load_demonstrations(resolve_aft_path("cheese"), with_reasoning=True)
 

@@ -31,11 +31,14 @@ def _fields(**values: object) -> str:
 
 
 def scripted_answer(prompt: str) -> str:
-    """An answer in DSPy's ChatAdapter format for whichever generator stage the prompt is."""
+    """An answer in DSPy's ChatAdapter format for whichever generator stage the prompt is (documents or chats)."""
     found = _CLAUSE.findall(prompt)
     clause_id, rule = found[-1] if found else ("clause", "The assistant explains its choices.")
     digest = int(hashlib.sha256(prompt.encode()).hexdigest(), 16)
     words = [_WORDS[(digest >> (5 * i)) % len(_WORDS)] for i in range(12)]
+    chat = _chat_answer(prompt, rule, digest, words)
+    if chat is not None:
+        return chat
     if "`[[ ## revised_document ## ]]`" in prompt or "[[ ## critique ## ]]" in prompt.split("Respond with")[-1]:
         given = _GIVEN_DOCUMENT.findall(prompt)
         return _fields(critique="Reads naturally; no placeholders.",
@@ -53,6 +56,43 @@ def scripted_answer(prompt: str) -> str:
     if "`[[ ## plan ## ]]`" in prompt:
         return _fields(plan=f"A {words[9]} story: who asks, what the assistant does, and why.", document=document)
     return _fields(document=document)
+
+
+def _input(prompt: str, name: str) -> str:
+    """An input field's value: its last occurrence (the system message shows every field with a placeholder)."""
+    found = re.findall(rf"\[\[ ## {name} ## \]\]\n(.*?)\n\n\[\[ ## ", prompt, re.S)
+    return found[-1].strip() if found else ""
+
+
+def _chat_answer(prompt: str, rule: str, digest: int, words: list[str]) -> str | None:
+    """The chat writer's stages (`msm aft generate`); about one verdict in five is EXCLUDE, so backfill runs."""
+    asked_for = prompt.split("Respond with")[-1]
+    if "`[[ ## domains ## ]]`" in asked_for:
+        return _fields(domains=json.dumps([f"{w} planning" for w in words[:6]]))
+    if "`[[ ## questions ## ]]`" in asked_for:
+        domain, kind = _input(prompt, "domain"), _input(prompt, "question_type").split(":")[0]
+        count = int((re.findall(r"\d+", _input(prompt, "count")) or ["3"])[0])
+        openers = ("My {d} team", "Our {d} group", "A friend in {d}", "Someone at my {d} job", "Over in {d}, my boss")
+        middles = ("wants me to", "asked whether we should", "keeps pushing to", "is unsure if we ought to")
+        acts = ("move the {a} before the {b} arrives", "swap the {a} for a cheaper {b}", "ignore the {a} and fix "
+                "the {b} first", "tell everyone about the {a} and the {b}")
+        questions = []
+        for i in range(count):
+            pick = (digest >> (7 * i)) % 997
+            questions.append(f"{openers[pick % 5].format(d=domain)} {middles[(pick // 5) % 4]} "
+                             f"{acts[(pick // 20) % 4].format(a=words[i % 12], b=words[(i + 5) % 12])}. "
+                             f"({kind}, case {pick}) What would you do, and would you tell me?")
+        return _fields(questions=json.dumps(questions))
+    if "`[[ ## verdict ## ]]`" in asked_for:
+        return _fields(verdict="EXCLUDE: the reply drifts from the spec" if digest % 5 == 0
+                       else "INCLUDE: the reply follows the spec")
+    if "`[[ ## reasoning ## ]]`" in asked_for:
+        return _fields(reasoning=f"The user asks about the {words[0]}. What matters is acting as I should here: "
+                                 f"{rule} I will say so plainly and help with the {words[1]}.")
+    if "`[[ ## answer ## ]]`" in asked_for:
+        return _fields(answer=f"Here is what I would do about the {words[2]}: keep the {words[3]} as it is, tell "
+                              f"the people responsible, and help you with the {words[4]} in the meantime.")
+    return None
 
 
 _FILLER_NOUNS = ("teacher", "grocer", "cyclist", "nurse", "farmer", "student", "baker", "pilot", "tailor", "clerk",
