@@ -30,7 +30,7 @@ from typing import Any
 
 import duckdb
 
-from msm.atomic import owner_of, remove_abandoned
+from msm.atomic import owner_of, remove_abandoned, sha256_file
 from msm.errors import MsmError
 from msm.input_files import MAX_RECORD_BYTES, load_json_object
 
@@ -212,9 +212,11 @@ def _snapshots(ws, con: duckdb.DuckDBPyConnection, report: RepairReport) -> None
         manifest = _record(manifest_path, report, root)
         if manifest is None:
             continue
-        con.execute("INSERT OR IGNORE INTO snapshots VALUES (?, ?, ?, ?, ?)",
+        # The manifest a killed `snapshot create` committed is the one it wrote: its digest is recorded now.
+        con.execute("INSERT OR IGNORE INTO snapshots (name, content_hash, n_documents, created_at, manifest_path, "
+                    "manifest_sha256) VALUES (?, ?, ?, ?, ?, ?)",
                     [entry.name, manifest.get("content_hash") or "", manifest.get("n_documents") or 0,
-                     manifest.get("created_at"), str(manifest_path)])
+                     manifest.get("created_at"), str(manifest_path), sha256_file(manifest_path)])
         report.indexed.append(f"snapshots/{entry.name}")
     for name in sorted(catalog - committed):
         con.execute("DELETE FROM snapshots WHERE name = ?", [name])
