@@ -156,12 +156,11 @@ def owner_of(staging: Path) -> dict | None:
         return None
 
 
-def remove_abandoned(parent: Path, *, directories: bool = True) -> tuple[list[Path], list[Path]]:
+def remove_abandoned(parent: Path) -> tuple[list[Path], list[Path]]:
     """Remove the staging directories and temp files in `parent` that no live process owns.
 
     Returns (removed, still owned). A temp file of `write_bytes_atomic` is abandoned when nobody holds its lock;
-    a staging directory when its owner file is missing or nobody holds that file's lock. With
-    `directories=False` only temp files are considered (for folders whose writers stage without owner files)."""
+    a staging directory when its owner file is missing or nobody holds that file's lock."""
     removed: list[Path] = []
     live: list[Path] = []
     try:
@@ -174,8 +173,6 @@ def remove_abandoned(parent: Path, *, directories: bool = True) -> tuple[list[Pa
             continue
         path = Path(entry.path)
         if name.endswith(TEMP_SUFFIX + OWNER_SUFFIX):
-            if not directories:
-                continue
             fd = _free_lock(entry.path)
             if fd is None:
                 if path.exists():
@@ -191,7 +188,7 @@ def remove_abandoned(parent: Path, *, directories: bool = True) -> tuple[list[Pa
                 os.close(fd)
         elif name.endswith(TEMP_SUFFIX):
             if entry.is_dir(follow_symlinks=False):
-                if directories and not os.path.lexists(entry.path + OWNER_SUFFIX):
+                if not os.path.lexists(entry.path + OWNER_SUFFIX):
                     shutil.rmtree(path, ignore_errors=True)
                     removed.append(path)
             elif entry.is_file(follow_symlinks=False):

@@ -119,8 +119,8 @@ def _only_unheld_locks(directory: Path) -> bool:
     return True
 
 
-def _clean_staging(folder: Path, root: Path, report: RepairReport, *, directories: bool = True) -> None:
-    removed, live = remove_abandoned(folder, directories=directories)
+def _clean_staging(folder: Path, root: Path, report: RepairReport) -> None:
+    removed, live = remove_abandoned(folder)
     report.removed += [_rel(p, root) for p in removed]
     for path in live:
         owner = owner_of(path) or {}
@@ -171,8 +171,8 @@ def _curations(ws, con: duckdb.DuckDBPyConnection, runs: list[str], report: Repa
         folder = root / "runs" / run / "curation"
         if not folder.is_dir():
             continue
-        # `msm curate` stages without an owner file, so only its temp files are judged here, not its directories.
-        _clean_staging(folder, root, report, directories=False)
+        # `msm curate` stages in `.ID.<token>.tmp` with a flocked owner file, like every other writer
+        _clean_staging(folder, root, report)
         try:
             read_curation_pointer(folder)
         except MsmError as exc:
