@@ -38,8 +38,9 @@ RUN_RECORD = "run.json"
 MANIFEST = "manifest.json"
 CURATION_RECORD = "curation.json"
 CURRENT_POINTER = "CURRENT"
-# <UTC timestamp>-<config hash prefix>, as `msm curate` names them; anything else in CURRENT is not an id
-CURATION_ID = re.compile(r"^[0-9]{8}T[0-9]{6,12}-[0-9a-f]{8}$")
+# `msm curate` names curations <UTC timestamp>-<config hash prefix>; an id is checked as a name, not as that format
+# (workspaces and tools may hold others): one path component of letters, digits, '_', '.', '-', never '..'
+CURATION_ID = re.compile(r"^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\Z")
 
 
 @dataclass
