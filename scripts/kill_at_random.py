@@ -4,10 +4,13 @@
 
 As a database is tested: each command — `msm corpus import`, `msm curate`, `msm snapshot create` and
 `msm generate` (against the scripted loopback LM, so it is fast and needs no model) — is first run once to time
-it and to see when its first file appears, then started again and again and killed with SIGKILL at an instant
-drawn uniformly from its whole life (interpreter start-up included) or, every other kill, a uniform time after that
-attempt's own first file appears (up to the measured writing span), where the kills that matter land. A draw that comes after the process already finished is
-not a kill; the script draws until it has `--kills` real kills per command. After each kill:
+it and to see when its first file appears and when its result is committed (renamed into place, or for `generate`
+the last document written), then started again and again and killed with SIGKILL, in turn: at an instant drawn
+uniformly from its whole life (interpreter start-up included); a uniform time into its writing window (after that
+attempt's own first file, up to the measured time to commit); and a uniform time after the commit (up to the
+measured exit) — most of a short command's life is start-up, and the kills that matter land in the other two. A
+draw that comes after the process already finished is not a kill; the script draws until it has `--kills` real
+kills per command. After each kill:
 
   1. the next command to open the workspace (`msm doctor --json`) must leave catalog and disk in agreement:
      `runs` rows = run directories, `snapshots` rows = snapshot directories, `curations` rows = curation
@@ -88,13 +91,13 @@ class Harness:
             proc.wait()
             return True
 
-    def kill_after_first_write(self, args: list[str], wrote, extra: float) -> float | None:
-        """Start the command, wait for `wrote()` (its first file), SIGKILL it `extra` seconds later; the instant of
-        the kill since start, or None if it finished first."""
+    def kill_after(self, args: list[str], happened, extra: float) -> float | None:
+        """Start the command, wait until `happened()` (its first file, its commit), SIGKILL it `extra` seconds
+        later; the instant of the kill since start, or None if it finished first."""
         started = time.monotonic()
         proc = subprocess.Popen(self.command(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 env=self.env)
-        while proc.poll() is None and not wrote():
+        while proc.poll() is None and not happened():
             time.sleep(0.001)
         try:
             proc.wait(timeout=extra)
@@ -268,36 +271,43 @@ def generate_case(h: Harness, base_url: str):
 
 
 def exercise(h: Harness, label: str, case, kills: int, rng: random.Random, tally: Tally) -> None:
-    # Time one uninterrupted run (index 0), watching for the first file it writes: most of a short command's life
-    # is interpreter start-up, so every other kill is drawn from the writing window rather than the whole life.
+    # Time one uninterrupted run (index 0), watching for its first file and its commit.
     args, made, check = case(0)
     started = time.monotonic()
     proc = subprocess.Popen(h.command(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=h.env)
-    first_write = None
+    first_write = committed = None
     while proc.poll() is None:
-        if first_write is None and (h.staging_left() or made() != "none"):
-            first_write = time.monotonic() - started
-        time.sleep(0.002)
+        state = made()
+        now = time.monotonic() - started
+        if first_write is None and (h.staging_left() or state != "none"):
+            first_write = now
+        if committed is None and state == "committed":
+            committed = now
+        time.sleep(0.001)
     duration = time.monotonic() - started
     if proc.returncode != 0:
         raise SystemExit(f"{label}: the uninterrupted run failed: {proc.stderr.read()[-500:]}")
-    first_write = duration * 0.5 if first_write is None else first_write   # (wrote too fast to be seen)
+    first_write = duration * 0.5 if first_write is None else first_write   # (too fast to be seen)
+    committed = duration if committed is None else max(committed, first_write)
     problems = check() + h.agreement()
     if problems:
         raise SystemExit(f"{label}: the uninterrupted run already breaks an invariant: {problems}")
-    span = duration - first_write
-    print(f"{label}: one uninterrupted run takes {duration:.2f} s, its first file appears at {first_write:.2f} s; "
-          f"kills alternately at a uniform instant in [0, {duration:.2f}] s and {span:.2f} s or less after the "
-          "attempt's own first file", flush=True)
+    writing, after = committed - first_write, duration - committed
+    print(f"{label}: one uninterrupted run takes {duration:.2f} s: first file at {first_write:.2f} s, committed at "
+          f"{committed:.2f} s; kills in turn anywhere in [0, {duration:.2f}] s, up to {writing:.2f} s after the "
+          f"attempt's first file, and up to {after:.2f} s after its commit", flush=True)
     index = 0
     while tally.kills < kills:
         index += 1
         args, made, check = case(index)
-        if tally.kills % 2 == 0:
+        mode = tally.kills % 3
+        if mode == 0:
             delay = rng.uniform(0, duration)
             killed = h.kill_at(args, delay)
         else:
-            at = h.kill_after_first_write(args, lambda: h.staging_left() or made() != "none", rng.uniform(0, span))
+            event = ((lambda: h.staging_left() or made() != "none") if mode == 1
+                     else (lambda: made() == "committed"))
+            at = h.kill_after(args, event, rng.uniform(0, writing if mode == 1 else after))
             killed, delay = at is not None, at or 0.0
         if not killed:
             tally.late += 1
