@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from msm.cli_support import emit, info, json_option, progress, state, table
+from msm.corpus.lmrun.cli_options import lm_run_options
 
 
 def _comma_list(_ctx: click.Context, _param: click.Parameter, value: str | None) -> list[str] | None:
@@ -59,18 +60,7 @@ def aft_group() -> None:
               help="Stop cleanly once more than this many messages have failed or been rejected (rerun resumes).")
 @click.option("--max-cost-usd", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Stop cleanly (exit 1, resumable) once the run's recorded LM cost reaches this.")
-@click.option("--request-timeout", type=click.FloatRange(min=1), default=120.0, show_default=True,
-              help="Seconds before an API call counts as timed out (and is retried).")
-@click.option("--batch", "batch", is_flag=True,
-              help="Run each stage as rounds of OpenAI Batch API requests; batch ids are kept with the run, so a "
-                   "killed run resumes them instead of submitting again.")
-@click.option("--batch-file-only", "batch_file_only", type=click.Path(file_okay=False), default=None,
-              help="Write the next round's requests as batch JSONL files into this directory (for `vllm run-batch`) "
-                   "and stop.")
-@click.option("--ingest-batch-output", "ingest_outputs", type=click.Path(exists=True, dir_okay=False), multiple=True,
-              help="Read a batch output file (OpenAI or `vllm run-batch` format) into the run first; repeatable.")
-@click.option("--poll-interval", type=click.FloatRange(min=0.01), default=30.0, show_default=True,
-              help="Seconds between status checks of running batches (--batch).")
+@lm_run_options
 @json_option
 def generate_command(spec: str, run_name: str, n: int, lm: str, api_base: str | None, style: str, judge: str,
                      program: str | None, concurrency: int | None, seed: int, profile: str,

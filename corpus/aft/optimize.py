@@ -20,9 +20,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from itertools import combinations
 from pathlib import Path
@@ -40,6 +39,7 @@ from msm.corpus.aft.walk import FALLBACK_DOMAINS, cell_of, spec_context
 from msm.corpus.generate.lm.lenient_adapter import LenientAdapter
 from msm.corpus.generate.planning import clause_text
 from msm.corpus.generate.settings import resolve_profile
+from msm.corpus.optimize.metric import JudgeUsage  # one usage record for every judged metric
 from msm.corpus.optimize.optimizer import (DEFAULTS, OPTIMIZERS, REPORT_SCHEMA_VERSION, compare, instructions_of,
                                            lm_usage, no_straggler_resubmission, report_path, run_optimizer,
                                            save_program_atomic, split_clauses)
@@ -67,16 +67,6 @@ class ChatStage(SpecChatProgram):
 
     def answerer(self, style: str) -> dspy.Predict:
         return getattr(self, "answer_opaque" if style == "opaque" else "answer")
-
-
-@dataclass
-class JudgeUsage:
-    calls: int = 0
-    failures: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
 class ChatQualityMetric:

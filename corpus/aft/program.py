@@ -3,13 +3,11 @@ optimized program file. What to ask each predictor for is decided by the walk (w
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import dspy
 
 from msm.corpus.aft.signatures import (AnswerOpaquely, AnswerWithReasoning, BrainstormDomains, JudgeChat,
                                        ReasonFromRules, ReasonFromValues, WriteQuestions, judge_demos)
-from msm.corpus.generate.program import program_hash  # noqa: F401  (one hash for every program kind)
+from msm.corpus.generate.program import load_saved_program, program_hash  # noqa: F401  (one hash, one loader)
 
 
 class SpecChatProgram(dspy.Module):
@@ -51,17 +49,4 @@ class SpecChatProgram(dspy.Module):
 
 
 def load_program(path: str | None) -> SpecChatProgram:
-    from msm.errors import BadInput, first_line
-
-    program = SpecChatProgram()
-    if path is None:
-        return program
-    file = Path(path)
-    if not file.is_file():
-        raise BadInput(f"--program {path}: no such file")
-    try:
-        program.load(str(file))
-    except Exception as exc:  # a foreign or corrupt JSON file (a document program is foreign here)
-        raise BadInput(f"--program {path}: not a saved chat program ({type(exc).__name__}: "
-                       f"{first_line(exc, 120)})") from None
-    return program
+    return load_saved_program(SpecChatProgram(), path, "chat program")

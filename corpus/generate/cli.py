@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from msm.cli_support import emit, info, json_option, progress, state
+from msm.corpus.lmrun.cli_options import lm_run_options
 
 
 def _int_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
@@ -70,18 +71,7 @@ def _int_list(ctx: click.Context, param: click.Parameter, value: str | None) -> 
               help="Tries per document before it is recorded as a permanent failure.")
 @click.option("--max-tokens", type=click.IntRange(min=16), default=None,
               help="Token limit of the write stage [default: 240 weak, 5000 strong].")
-@click.option("--request-timeout", type=click.FloatRange(min=1), default=120.0, show_default=True,
-              help="Seconds before an API call counts as timed out (and is retried).")
-@click.option("--batch", "batch", is_flag=True,
-              help="Run each stage as one round of OpenAI Batch API requests (half price, up to 24 h a round); "
-                   "batch ids are kept with the run, so a killed run resumes them instead of submitting again.")
-@click.option("--batch-file-only", "batch_file_only", type=click.Path(file_okay=False), default=None,
-              help="Write the next stage's requests as batch JSONL files into this directory (for `vllm run-batch`) "
-                   "and stop.")
-@click.option("--ingest-batch-output", "ingest_outputs", type=click.Path(exists=True, dir_okay=False), multiple=True,
-              help="Read a batch output file (OpenAI or `vllm run-batch` format) into the run first; repeatable.")
-@click.option("--poll-interval", type=click.FloatRange(min=0.01), default=30.0, show_default=True,
-              help="Seconds between status checks of running batches (--batch).")
+@lm_run_options
 @json_option
 def generate_command(spec: str, run_name: str, n_docs: int | None, lm: str, api_base: str | None,
                      program: str | None, concurrency: int | None, seed: int, profile: str,

@@ -59,10 +59,11 @@ def program_hash(program: dspy.Module) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def load_program(path: str | None) -> SpecDocumentProgram:
+def load_saved_program(program: dspy.Module, path: str | None, what: str) -> dspy.Module:
+    """`program` with the state saved at `path` loaded into it (unchanged when `path` is None); BadInput naming
+    `--program` for a missing file or one saved by another program kind (`what` names the expected kind)."""
     from msm.errors import BadInput, first_line
 
-    program = SpecDocumentProgram()
     if path is None:
         return program
     file = Path(path)
@@ -71,6 +72,10 @@ def load_program(path: str | None) -> SpecDocumentProgram:
     try:
         program.load(str(file))
     except Exception as exc:  # a foreign or corrupt JSON file
-        raise BadInput(f"--program {path}: not a saved generator program ({type(exc).__name__}: "
+        raise BadInput(f"--program {path}: not a saved {what} ({type(exc).__name__}: "
                        f"{first_line(exc, 120)})") from None
     return program
+
+
+def load_program(path: str | None) -> SpecDocumentProgram:
+    return load_saved_program(SpecDocumentProgram(), path, "generator program")
