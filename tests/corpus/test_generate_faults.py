@@ -10,7 +10,6 @@ is tested end to end in test_generate_served.py.)"""
 from __future__ import annotations
 
 import json
-import os
 import threading
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
