@@ -82,15 +82,23 @@ def review_states(ws: Workspace, run: str) -> pa.Table:
                                  for s in states.values()], schema=schema)
 
 
-def export_run(ws: Workspace, run: str, out: Path) -> dict[str, Any]:
+def check_output_file(out: Path, *, force: bool) -> None:
+    """An export's --out: never a directory, and an existing file is replaced only with --force (a mistyped path
+    must not silently overwrite someone's data)."""
+    if out.is_dir():
+        raise BadInput(f"--out {out}: is a directory")
+    if (out.exists() or out.is_symlink()) and not force:
+        raise BadInput(f"--out {out}: file exists; choose a new path or pass --force to replace it")
+
+
+def export_run(ws: Workspace, run: str, out: Path, *, force: bool = False) -> dict[str, Any]:
     store = RunStore(ws, run)
     store.config()
     out = Path(out)
     fmt = FORMATS.get(out.suffix.lower())
     if fmt is None:
         raise BadInput(f"--out {out}: unsupported extension {out.suffix or '(none)'!r}: use .jsonl or .parquet")
-    if out.exists() and out.is_dir():
-        raise BadInput(f"--out {out}: is a directory")
+    check_output_file(out, force=force)
     con = duckdb.connect()
     try:
         n = load_full_documents(con, store)

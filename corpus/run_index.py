@@ -8,8 +8,8 @@ fields list views need, so a process can open a 100k-document run without parsin
 
 documents.jsonl is append-only, so the index is extended, not rebuilt: `refresh` reads only the bytes after
 `covered`. A file that no longer starts as the indexed one did (replaced, not appended to) is indexed anew.
-Lines are taken by RunStore.documents' rules: a torn last line is left for later, a line that is not JSON is
-skipped, a doc_id seen before is skipped (first write wins), and every line is validated as a DocumentRecord —
+Lines are taken by RunStore.documents' rules: a torn last line is left for later, a damaged line is an error
+naming file:line, a doc_id seen before is skipped (first write wins), and every line is validated as a DocumentRecord —
 the record handed out is always parsed from its line in documents.jsonl, the index only says where it is. The
 index is a cache, written atomically: deleting it loses nothing.
 """
@@ -24,9 +24,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import ValidationError
 
-from msm.atomic import write_bytes_atomic
+from msm.atomic import JsonlRecords, write_bytes_atomic
 from msm.corpus.records import DocumentRecord
 from msm.corpus.run_store import RunStore
 
@@ -75,29 +74,17 @@ def refresh(store: RunStore) -> pa.Table:
         return table
     seen = set(table.column("doc_id").to_pylist())
     rows: dict[str, list] = {name: [] for name in SCHEMA.names}
-    position = covered
-    if documents.exists():
-        with open(documents, "rb") as handle:
-            handle.seek(covered)
-            for raw in handle:
-                if not raw.endswith(b"\n"):
-                    break                              # a torn tail: indexed once it is complete (or cut)
-                offset, position = position, position + len(raw)
-                line = raw.strip()
-                if not line:
-                    continue
-                try:
-                    doc = DocumentRecord.model_validate_json(line)
-                except ValidationError as exc:
-                    if any(e["type"] == "json_invalid" for e in exc.errors()):
-                        continue
-                    raise
-                if doc.doc_id in seen:
-                    continue
-                seen.add(doc.doc_id)
-                for name, value in (("doc_id", doc.doc_id), ("offset", offset), ("length", len(raw)),
-                                    ("clause_id", doc.clause_id), ("doc_type", doc.doc_type)):
-                    rows[name].append(value)
+    # RunStore.documents' reader: a torn tail is left for later (indexed once it is complete or cut), a damaged
+    # line raises naming file:line
+    lines = JsonlRecords(documents, DocumentRecord.model_validate_json, start=covered)
+    for offset, length, doc in lines:
+        if doc.doc_id in seen:
+            continue
+        seen.add(doc.doc_id)
+        for name, value in (("doc_id", doc.doc_id), ("offset", offset), ("length", length),
+                            ("clause_id", doc.clause_id), ("doc_type", doc.doc_type)):
+            rows[name].append(value)
+    position = lines.end
     if rows["doc_id"]:
         table = pa.concat_tables([table, pa.table(rows, schema=SCHEMA)])
     head = _head(documents) if documents.exists() else ""

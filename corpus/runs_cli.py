@@ -98,15 +98,17 @@ def print_diversity(d: dict) -> None:
 
 @runs_group.command("export")
 @click.argument("name")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="FILE.jsonl or FILE.parquet")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="FILE.jsonl or FILE.parquet (an existing file is refused unless --force).")
+@click.option("--force", is_flag=True, help="Replace --out if it already exists.")
 @json_option
-def export_command(name: str, out: str) -> None:
+def export_command(name: str, out: str, force: bool) -> None:
     """Write every document of run NAME with provenance, signals, cluster id and decisions."""
     from pathlib import Path
 
     from msm.corpus.exporter import export_run
 
-    result = export_run(state().workspace(), name, Path(out))
+    result = export_run(state().workspace(), name, Path(out), force=force)
     emit(result, lambda d: click.echo(f"exported {d['documents']} documents of {d['run']} to {d['out']}"
                                       + ("" if d["curated"] else " (not curated yet: no signals or marks)")))
 

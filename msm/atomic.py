@@ -16,8 +16,14 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Generic, Iterator, TypeVar
 
+from pydantic import ValidationError
+
+from msm.errors import first_line
+from msm.input_files import InputFileError
+
+T = TypeVar("T")
 TEMP_SUFFIX = ".tmp"          # staging directories and temp files: `.NAME.<random>.tmp`
 OWNER_SUFFIX = ".owner"       # `.NAME.<random>.tmp.owner`: flocked by the process that owns the staging directory
 
@@ -150,12 +156,11 @@ def owner_of(staging: Path) -> dict | None:
         return None
 
 
-def remove_abandoned(parent: Path, *, directories: bool = True) -> tuple[list[Path], list[Path]]:
+def remove_abandoned(parent: Path) -> tuple[list[Path], list[Path]]:
     """Remove the staging directories and temp files in `parent` that no live process owns.
 
     Returns (removed, still owned). A temp file of `write_bytes_atomic` is abandoned when nobody holds its lock;
-    a staging directory when its owner file is missing or nobody holds that file's lock. With
-    `directories=False` only temp files are considered (for folders whose writers stage without owner files)."""
+    a staging directory when its owner file is missing or nobody holds that file's lock."""
     removed: list[Path] = []
     live: list[Path] = []
     try:
@@ -168,8 +173,6 @@ def remove_abandoned(parent: Path, *, directories: bool = True) -> tuple[list[Pa
             continue
         path = Path(entry.path)
         if name.endswith(TEMP_SUFFIX + OWNER_SUFFIX):
-            if not directories:
-                continue
             fd = _free_lock(entry.path)
             if fd is None:
                 if path.exists():
@@ -185,7 +188,7 @@ def remove_abandoned(parent: Path, *, directories: bool = True) -> tuple[list[Pa
                 os.close(fd)
         elif name.endswith(TEMP_SUFFIX):
             if entry.is_dir(follow_symlinks=False):
-                if directories and not os.path.lexists(entry.path + OWNER_SUFFIX):
+                if not os.path.lexists(entry.path + OWNER_SUFFIX):
                     shutil.rmtree(path, ignore_errors=True)
                     removed.append(path)
             elif entry.is_file(follow_symlinks=False):
@@ -211,27 +214,92 @@ def append_jsonl(path: Path, records: list[dict]) -> None:
         os.fsync(handle.fileno())
 
 
-def read_jsonl_lines(path: Path) -> Iterator[bytes]:
-    """Yield each complete, non-empty line; a torn last line (a write cut by a kill) is skipped, never half-read."""
+def read_jsonl_lines(path: Path, start: int = 0) -> Iterator[tuple[int, bytes]]:
+    """(byte offset, line with its newline) of each complete line from byte `start` on, blank ones included.
+
+    A last line without its newline is what a kill mid-append leaves: it is not yielded, never half-read (and
+    the next writer cuts it, `repair_jsonl_tail`). Every other line is whole, so a damaged one is the reader's
+    to report, not to skip."""
     path = Path(path)
     if not path.exists():
         return
     with open(path, "rb") as handle:
+        handle.seek(start)
+        position = start
         for raw in handle:
             if not raw.endswith(b"\n"):
                 return  # torn tail from an interrupted append
-            line = raw.strip()
-            if line:
-                yield line
+            yield position, raw
+            position += len(raw)
+
+
+def line_number(path: Path, offset: int, chunk: int = 1 << 20) -> int:
+    """The 1-based number of the line starting at byte `offset` (counted only when an error needs it)."""
+    count = 0
+    with open(path, "rb") as handle:
+        remaining = offset
+        while remaining > 0 and (block := handle.read(min(chunk, remaining))):
+            count += block.count(b"\n")
+            remaining -= len(block)
+    return count + 1
+
+
+def _line_problem(exc: BaseException) -> str:
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        if first["type"] == "json_invalid":
+            return f"not valid JSON ({first['msg'].removeprefix('Invalid JSON: ')})"
+        where = ".".join(str(part) for part in first["loc"]) or "(line)"
+        return f"not a valid {exc.title}: {where}: {first['msg']}"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"not valid JSON ({exc.msg} at column {exc.colno})"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 (byte at column {exc.start + 1})"
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return first_line(exc, 200)
+
+
+class JsonlRecords(Generic[T]):
+    """The records of an append-only JSON-lines file, each parsed by `parse(line bytes)`, as
+    (offset, length, record), from byte `start` on.
+
+    The one rule every reader of msm's own JSONL files follows: a torn last line is skipped (a kill left it),
+    blank lines are skipped, and any other line that does not parse is an error naming `file:line` — a
+    damaged record inside the file is never dropped silently. After iterating, `end` is the offset just past
+    the last complete line (where an incremental reader resumes)."""
+
+    def __init__(self, path: Path, parse: Callable[[bytes], T], start: int = 0):
+        self.path = Path(path)
+        self.parse = parse
+        self.end = start
+
+    def __iter__(self) -> Iterator[tuple[int, int, T]]:
+        for offset, raw in read_jsonl_lines(self.path, self.end):
+            self.end = offset + len(raw)
+            if not raw.strip():
+                continue
+            try:
+                record = self.parse(raw)
+            except (ValueError, RecursionError) as exc:   # pydantic's ValidationError and JSON errors included
+                raise InputFileError(self.path, f"{_line_problem(exc)}; only a torn last line may be skipped, so "
+                                     "this damaged line must be fixed or removed",
+                                     line=line_number(self.path, offset), scope="document") from None
+            yield offset, len(raw), record
+
+
+def _json_object(raw: bytes) -> dict:
+    value = json.loads(raw)
+    if not isinstance(value, dict):
+        raise ValueError(f"not a JSON object (a {type(value).__name__})")
+    return value
 
 
 def read_jsonl(path: Path) -> Iterator[dict]:
-    """Yield complete JSON lines as dicts (lines that are not JSON are skipped, like a torn tail)."""
-    for line in read_jsonl_lines(path):
-        try:
-            yield json.loads(line)
-        except json.JSONDecodeError:
-            continue
+    """Yield each complete line as a dict, by `JsonlRecords`' rule: a torn last line is skipped, a damaged
+    line anywhere else raises InputFileError naming `file:line`."""
+    for _offset, _length, record in JsonlRecords(path, _json_object):
+        yield record
 
 
 def repair_jsonl_tail(path: Path) -> None:

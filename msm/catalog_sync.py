@@ -30,7 +30,7 @@ from typing import Any
 
 import duckdb
 
-from msm.atomic import owner_of, remove_abandoned
+from msm.atomic import owner_of, remove_abandoned, sha256_file
 from msm.errors import MsmError
 from msm.input_files import MAX_RECORD_BYTES, load_json_object
 
@@ -38,8 +38,9 @@ RUN_RECORD = "run.json"
 MANIFEST = "manifest.json"
 CURATION_RECORD = "curation.json"
 CURRENT_POINTER = "CURRENT"
-# <UTC timestamp>-<config hash prefix>, as `msm curate` names them; anything else in CURRENT is not an id
-CURATION_ID = re.compile(r"^[0-9]{8}T[0-9]{6,12}-[0-9a-f]{8}$")
+# `msm curate` names curations <UTC timestamp>-<config hash prefix>; an id is checked as a name, not as that format
+# (workspaces and tools may hold others): one path component of letters, digits, '_', '.', '-', never '..'
+CURATION_ID = re.compile(r"^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\Z")
 
 
 @dataclass
@@ -119,8 +120,8 @@ def _only_unheld_locks(directory: Path) -> bool:
     return True
 
 
-def _clean_staging(folder: Path, root: Path, report: RepairReport, *, directories: bool = True) -> None:
-    removed, live = remove_abandoned(folder, directories=directories)
+def _clean_staging(folder: Path, root: Path, report: RepairReport) -> None:
+    removed, live = remove_abandoned(folder)
     report.removed += [_rel(p, root) for p in removed]
     for path in live:
         owner = owner_of(path) or {}
@@ -171,8 +172,8 @@ def _curations(ws, con: duckdb.DuckDBPyConnection, runs: list[str], report: Repa
         folder = root / "runs" / run / "curation"
         if not folder.is_dir():
             continue
-        # `msm curate` stages without an owner file, so only its temp files are judged here, not its directories.
-        _clean_staging(folder, root, report, directories=False)
+        # `msm curate` stages in `.ID.<token>.tmp` with a flocked owner file, like every other writer
+        _clean_staging(folder, root, report)
         try:
             read_curation_pointer(folder)
         except MsmError as exc:
@@ -212,9 +213,11 @@ def _snapshots(ws, con: duckdb.DuckDBPyConnection, report: RepairReport) -> None
         manifest = _record(manifest_path, report, root)
         if manifest is None:
             continue
-        con.execute("INSERT OR IGNORE INTO snapshots VALUES (?, ?, ?, ?, ?)",
+        # The manifest a killed `snapshot create` committed is the one it wrote: its digest is recorded now.
+        con.execute("INSERT OR IGNORE INTO snapshots (name, content_hash, n_documents, created_at, manifest_path, "
+                    "manifest_sha256) VALUES (?, ?, ?, ?, ?, ?)",
                     [entry.name, manifest.get("content_hash") or "", manifest.get("n_documents") or 0,
-                     manifest.get("created_at"), str(manifest_path)])
+                     manifest.get("created_at"), str(manifest_path), sha256_file(manifest_path)])
         report.indexed.append(f"snapshots/{entry.name}")
     for name in sorted(catalog - committed):
         con.execute("DELETE FROM snapshots WHERE name = ?", [name])

@@ -11,7 +11,6 @@ Both are huggingface_hub `DatasetCard` / `ModelCard` objects — YAML metadata t
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -50,11 +49,16 @@ def _rule_counts(ws: Workspace, run: str, curation: dict[str, Any]) -> dict[str,
     if the run is still in this workspace (older snapshots did not copy them)."""
     if isinstance(curation.get("rule_counts"), dict):
         return curation["rule_counts"]
+    from msm.catalog_sync import CURATION_ID
     from msm.corpus.curate.store import curation_root
+    from msm.input_files import MAX_RECORD_BYTES, load_json_object
 
-    summary = curation_root(ws, run) / str(curation.get("curation_id")) / "curation.json"
+    curation_id = str(curation.get("curation_id"))
+    if not CURATION_ID.match(curation_id):      # an id from a manifest, never followed as a path
+        return None
+    summary = curation_root(ws, run) / curation_id / "curation.json"
     if summary.is_file():
-        return json.loads(summary.read_text(encoding="utf-8")).get("rule_counts")
+        return load_json_object(summary, what="curation summary", max_bytes=MAX_RECORD_BYTES).get("rule_counts")
     return None
 
 

@@ -25,7 +25,7 @@ import stat
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO, Iterator, TypeVar
 
 import yaml
 from yaml.composer import Composer
@@ -37,6 +37,7 @@ from yaml.resolver import Resolver
 
 from msm.errors import BadInput
 
+RecordT = TypeVar("RecordT")
 MAX_DEPTH = 64                    # spec, experiment, config and record files nest fewer than 10 levels
 MAX_YAML_NODES = 200_000          # nodes written out in one YAML file (a paper-sized spec has ~100); composing
                                   # is Python code at ~8 s per million nodes, so this also bounds the time
@@ -233,6 +234,20 @@ def load_json_object(path: str | Path, *, what: str = "JSON", max_bytes: int, ma
     if not isinstance(value, dict):
         raise InputFileError(path, f"expected a JSON object, got {type(value).__name__}", scope="document")
     return value
+
+
+def load_json_record(path: str | Path, model: type[RecordT], *, what: str, max_bytes: int = MAX_RECORD_BYTES) -> RecordT:
+    """One of msm's own typed JSON records (run settings, a curation summary, a manifest): any problem — not
+    readable, not JSON, not the record's shape — is one InputFileError naming the file."""
+    from pydantic import ValidationError
+
+    data = load_json_object(path, what=what, max_bytes=max_bytes)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(record)"
+        raise InputFileError(path, f"not a valid {what}: {where}: {first['msg']}", scope="document") from None
 
 
 def iter_json_lines(path: str | Path, *, what: str = "JSON lines", max_bytes: int, max_line_bytes: int,

@@ -12,7 +12,7 @@ import os
 
 import streamlit as st
 
-from msm.errors import BadInput
+from msm.errors import BadInput, MsmError
 from msm.review_app import accounts
 from msm.review_app.accounts import ReviewUser
 from msm.review_app.session import current_user, workspace
@@ -104,7 +104,12 @@ def main() -> None:
         st.caption(f"Signed in as **{user.name}** ({user.role})")
         if st.button("Sign out"):
             sign_out(user)
-    st.navigation(pages_for(user.role)).run()
+    try:
+        st.navigation(pages_for(user.role)).run()
+    except MsmError as exc:
+        # a damaged workspace record (a run's documents.jsonl with a broken line, a corrupted run.json): the
+        # same one-line message the CLI gives, naming the file, instead of a traceback
+        st.error(str(exc))
 
 
 main()

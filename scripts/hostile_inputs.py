@@ -14,6 +14,9 @@ command on it in a subprocess. A probe is handled cleanly when the command
 
 Catalog probes reproduce the state a SIGKILL leaves between moving a directory into place and writing its catalog
 row (by deleting the row afterwards) and check that the workspace is back in agreement after the next command.
+Record probes damage msm's own files in a workspace (a line inside documents.jsonl, run.json, curation/CURRENT,
+a snapshot manifest) or aim an export at an existing file: each must be refused in one line naming the file
+(`snapshot verify` with exit 1, its reasons on stderr), never skipped or overwritten silently.
 The script prints one line per probe and the totals; it changes nothing outside its scratch directory.
 """
 
@@ -263,7 +266,7 @@ def run_msm(scratch: Path, argv: list[str], *, check: bool = False, timeout: flo
 
 
 def judge(probe: str, argv: list[str], scratch: Path, *, names: str | None, is_special: bool,
-          ws: Path | None = None, extra: Callable | None = None) -> Outcome:
+          ws: Path | None = None, extra: Callable | None = None, exits: tuple[int, ...] = (0, 2)) -> Outcome:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
         proc = run_msm(scratch, argv, ws=ws)
@@ -274,15 +277,15 @@ def judge(probe: str, argv: list[str], scratch: Path, *, names: str | None, is_s
     err = proc.stderr.strip()
     lines = [line for line in err.splitlines() if line.strip()]
     why = ""
-    if proc.returncode not in (0, 2):
+    if proc.returncode not in exits:
         why = f"exit {proc.returncode}"
     elif "Traceback" in err:
         why = "traceback"
-    elif proc.returncode == 2 and len(lines) != 1:
+    elif proc.returncode in (1, 2) and len(lines) != 1:
         why = f"{len(lines)} stderr lines"
     elif seconds > SLOW_CPU_S:
         why = f"slow: {seconds:.1f} CPU s"
-    elif proc.returncode == 2 and names and names not in err:
+    elif proc.returncode in (1, 2) and names and names not in err:
         why = "message does not name the file"
     elif is_special and proc.returncode == 2 and any(s in err.lower() for s in ("no such", "not found")):
         why = "not-a-regular-file reported as missing"
@@ -501,6 +504,77 @@ def catalog_probes(scratch: Path, only: str | None) -> list[Outcome]:
     return outcomes
 
 
+def record_probes(scratch: Path, only: str | None) -> list[Outcome]:
+    """msm's own records damaged in the workspace (by a disk, a hand or another tool): a damaged line inside a run's
+    documents.jsonl, a corrupted run.json, a CURRENT pointer that is a path, an edited snapshot manifest, and an
+    export over an existing file. Each must be refused in one line naming the file — never skipped silently."""
+    outcomes = []
+    ws = scratch / "records" / "ws"
+    run_msm(scratch, ["init"], ws=ws, check=True)
+    src = write(scratch / "records" / "docs.jsonl",
+                "".join(json.dumps({"text": distinct_doc(i)}) + "\n" for i in range(6)))
+
+    def fresh_run(run: str) -> Path:
+        run_msm(scratch, ["corpus", "import", str(src), "--run", run], ws=ws, check=True)
+        return ws / "runs" / run
+
+    def probe(name: str, argv: list[str], names: str | None, *, exits: tuple[int, ...] = (0, 2),
+              verdict: Callable[[subprocess.CompletedProcess], str | None] | None = None) -> None:
+        if only and not f"record/{name}".startswith(only):
+            return
+        outcomes.append(judge(f"record/{name}", argv, scratch, names=names, is_special=False, ws=ws, extra=verdict,
+                              exits=exits))
+
+    def refused(proc: subprocess.CompletedProcess) -> str | None:
+        return None if proc.returncode != 0 else "accepted a damaged record"
+
+    run_dir = fresh_run("middle")
+    documents = run_dir / "documents.jsonl"
+    lines = documents.read_text().splitlines(keepends=True)
+    lines[2] = '{"doc_id": "cut sh\n'
+    documents.write_text("".join(lines))
+    for command, argv in (("show", ["runs", "show", "middle"]),
+                          ("export", ["runs", "export", "middle", "--out", str(scratch / "records" / "m.jsonl")]),
+                          ("curate", ["curate", "--run", "middle"])):
+        probe(f"documents_damaged_middle_line/{command}", argv, "documents.jsonl:3", verdict=refused)
+
+    run_dir = fresh_run("torn")
+    with open(run_dir / "documents.jsonl", "a") as handle:
+        handle.write('{"doc_id": "torn", "text": "a kill mid-app')
+    probe("documents_torn_last_line/show", ["--json", "runs", "show", "torn"], None,
+          verdict=lambda proc: None if proc.returncode == 0 and json.loads(proc.stdout)["documents"] == 6
+          else "a torn last line was not skipped")
+
+    run_dir = fresh_run("badjson")
+    (run_dir / "run.json").write_text('{"name": "badjson", "kind": ')
+    probe("run_json_corrupted/show", ["runs", "show", "badjson"], "run.json", verdict=refused)
+
+    run_dir = fresh_run("pointer")
+    run_msm(scratch, ["curate", "--run", "pointer"], ws=ws, check=True)
+    (run_dir / "curation" / "CURRENT").write_text("../../middle\n")
+    probe("current_pointer_is_a_path/export",
+          ["runs", "export", "pointer", "--out", str(scratch / "records" / "p.jsonl")], "CURRENT", verdict=refused)
+
+    planted_src = write(scratch / "records" / "kept.jsonl",
+                        "".join(json.dumps({"text": distinct_doc(i) + " kept"}) + "\n" for i in range(8)))
+    run_msm(scratch, ["corpus", "import", str(planted_src), "--run", "kept"], ws=ws, check=True)
+    run_msm(scratch, ["curate", "--run", "kept"], ws=ws, check=True)
+    made = run_msm(scratch, ["snapshot", "create", "s", "--from", "kept"], ws=ws)
+    if made.returncode == 0:
+        manifest = ws / "snapshots" / "s" / "manifest.json"
+        manifest.write_text(manifest.read_text().replace('"n_documents": ', '"n_documents": 9', 1))
+        probe("snapshot_manifest_edited/verify", ["snapshot", "verify", "s"], "manifest.json", exits=(1,),
+              verdict=lambda proc: None if not proc.stdout.strip() else "verify printed its verdict on stdout")
+    else:
+        outcomes.append(Outcome("record/snapshot_manifest_edited/verify", False, made.returncode, 0.0,
+                                f"setup: snapshot create failed: {made.stderr.strip()[:120]}"))
+
+    existing = write(scratch / "records" / "existing.jsonl", "precious\n")
+    probe("export_over_existing_file", ["runs", "export", "torn", "--out", str(existing)], "existing.jsonl",
+          verdict=lambda proc: None if existing.read_text() == "precious\n" else "overwrote an existing file")
+    return outcomes
+
+
 MSM = ""
 
 
@@ -514,7 +588,8 @@ def main() -> None:
     MSM = args.msm
     scratch = Path(tempfile.mkdtemp(prefix="msm-hostile-"))
     try:
-        outcomes = file_probes(scratch, args.only) + name_probes(scratch, args.only) + catalog_probes(scratch, args.only)
+        outcomes = (file_probes(scratch, args.only) + name_probes(scratch, args.only)
+                    + catalog_probes(scratch, args.only) + record_probes(scratch, args.only))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     for o in outcomes:

@@ -128,6 +128,29 @@ def test_abandoned_staging_is_removed_and_owned_staging_is_kept(tmp_path: Path):
     assert not any(snapshots.iterdir())             # the live one cleaned up after itself
 
 
+@pytest.mark.timeout(120)
+def test_a_curation_killed_while_staging_is_cleared_and_the_current_one_kept(tmp_path: Path, msm,
+                                                                             isolated_workspace: Path):
+    _import(tmp_path, msm, "r")
+    assert msm("curate", "--run", "r").code == 0
+    folder = isolated_workspace / "runs" / "r" / "curation"
+    current = (folder / "CURRENT").read_text()
+    # a real SIGKILL once the staging directory holds the marks, before the commit renames it into place
+    script = ("import os, signal, msm.corpus.curate.engine as e\n"
+              "e.commit_curation = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)\n"
+              "from msm.cli import main\n"
+              "main(['curate', '--run', 'r'])\n")
+    proc = subprocess.run([sys.executable, "-c", script], env=dict(os.environ), capture_output=True, timeout=100)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    [staging] = [p for p in folder.iterdir() if p.is_dir() and p.name.startswith(".")]
+    assert (staging / "marks.parquet").exists()
+    report = json.loads(msm("doctor", "--json").out)
+    assert f"runs/r/curation/{staging.name}" in report["removed"] and not report["problems"]
+    assert not [name for name in os.listdir(folder) if name.startswith(".")]      # nor its owner file
+    assert (folder / "CURRENT").read_text() == current
+    assert len(_sql(isolated_workspace, "SELECT * FROM curations")) == 1
+
+
 _HOLDER = textwrap.dedent("""
     import sys, time
     from pathlib import Path

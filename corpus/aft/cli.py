@@ -115,16 +115,19 @@ def _print_result(d: dict) -> None:
 
 @aft_group.command("export")
 @click.argument("name")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="JSONL file to write.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="JSONL file to write (an existing file is refused unless --force).")
+@click.option("--force", is_flag=True, help="Replace --out if it already exists.")
 @click.option("--with-reasoning/--stripped", "with_reasoning", required=True,
               help="--with-reasoning: assistant turns carry <think>reasoning</think> before the answer (the "
                    "deliberative-alignment baseline); --stripped: the answer alone (plain AFT).")
 @json_option
-def export_command(name: str, out: str, with_reasoning: bool) -> None:
+def export_command(name: str, out: str, with_reasoning: bool, force: bool) -> None:
     """Write the chats of run NAME as {"messages": [...]} JSONL for `msm train sft --data FILE`."""
     from msm.corpus.aft.export import export_chats
 
-    result = export_chats(state().workspace(), name, Path(out), with_reasoning=with_reasoning)
+    result = export_chats(state().workspace(), name, Path(out), with_reasoning=with_reasoning,
+                          force=force)
     emit(result, lambda r: click.echo(f"{r['chats']} chats of run {r['run']} -> {r['out']} "
                                       f"({'with reasoning' if r['with_reasoning'] else 'stripped'})"))
 

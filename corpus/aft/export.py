@@ -18,6 +18,7 @@ from typing import Any
 
 from msm.atomic import write_text_atomic
 from msm.corpus.chats import reasoning_answer
+from msm.corpus.exporter import check_output_file
 from msm.corpus.records import DocumentRecord
 from msm.corpus.run_store import RunStore
 from msm.errors import BadInput
@@ -32,7 +33,7 @@ def chat_line(chat: DocumentRecord, *, with_reasoning: bool) -> dict[str, Any]:
             "spec_id": chat.spec_id}
 
 
-def export_chats(ws: Workspace, run: str, out: Path, *, with_reasoning: bool) -> dict[str, Any]:
+def export_chats(ws: Workspace, run: str, out: Path, *, with_reasoning: bool, force: bool = False) -> dict[str, Any]:
     store = RunStore(ws, run)
     config = store.config()
     if config.get("kind") != "aft":
@@ -44,8 +45,7 @@ def export_chats(ws: Workspace, run: str, out: Path, *, with_reasoning: bool) ->
         raise BadInput(f"run {run!r}: --with-reasoning, but its chats have no reasoning "
                        f"(style {config.get('config', {}).get('style')!r}); use --stripped")
     out = Path(out)
-    if out.exists() and out.is_dir():
-        raise BadInput(f"--out {out}: is a directory")
+    check_output_file(out, force=force)
     lines = [json.dumps(chat_line(c, with_reasoning=with_reasoning), ensure_ascii=False) + "\n" for c in chats]
     write_text_atomic(out, "".join(lines))
     return {"run": run, "chats": len(chats), "out": str(out), "with_reasoning": with_reasoning}

@@ -22,13 +22,14 @@ smallest doc_id. The diversity report is computed on demand (`store.kept_diversi
 from __future__ import annotations
 
 import time
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, ExitStack
 from typing import Any, Callable, Iterator, Protocol
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
+from msm.atomic import staging_directory
 from msm.corpus.curate.config import DedupSettings, compile_rules, default_config_for, load_config
 from msm.corpus.curate.dedup import DedupResult, find_duplicates
 from msm.corpus.curate.signals import SIGNAL_COLUMNS
@@ -139,53 +140,55 @@ def curate_run(ws: Workspace, run: str, config_path: str | None = None, steps: l
                           ray_scratch=ray_scratch, ray_shuffle=ray_shuffle)
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    con = duckdb.connect()
-    try:
-        with runner:
-            n_docs = runner.load(con)
-            if n_docs == 0:
-                raise BadInput(f"run {run!r} has no documents to curate")
-            timings["load"] = time.perf_counter() - started
-            use_filters = "filters" in steps
-            t = time.perf_counter()
-            inputs, spec_problems = None, {}
-            if use_filters:
-                spec_grams, clause_terms, spec_problems = load_spec_tables(con)
-                inputs = SignalInputs(spec_grams, clause_terms, tuple(rules), clause_rationale_table(con))
-            # Without filters no signal is computed; an engine that reads the documents once for signals and
-            # signatures together (Ray) still makes its pass here.
-            store_signal_batches(con, runner.signal_batches(inputs, config.dedup if "dedup" in steps else None),
-                                 with_signals=use_filters)
-            if use_filters:
-                timings["signals_and_rules"] = time.perf_counter() - t
-            step_stats, rule_counts = _rule_stats(con, rules, n_docs, steps, spec_problems)
-            dedup_rows = {"doc_idx": list(range(n_docs)), "cluster_rep": [None] * n_docs,
-                          "dup_kind": [None] * n_docs, "exact_key": [None] * n_docs}
-            if "dedup" in steps:
+    # The staging directory carries an owner lock for as long as this process lives, so a kill anywhere leaves
+    # nothing that `msm doctor` (or the next command) cannot tell from a live curation and clear.
+    with ExitStack() as owned:
+        con = duckdb.connect()
+        try:
+            with runner:
+                n_docs = runner.load(con)
+                if n_docs == 0:
+                    raise BadInput(f"run {run!r} has no documents to curate")
+                timings["load"] = time.perf_counter() - started
+                use_filters = "filters" in steps
                 t = time.perf_counter()
-                result = runner.find_duplicates(config.dedup, _representative_rank(con))
-                dedup_rows.update(cluster_rep=[c if c >= 0 else None for c in result.cluster_of],
-                                  dup_kind=result.duplicate_kind, exact_key=result.exact_keys)
-                step_stats["dedup"] = result.stats
-                timings["dedup"] = time.perf_counter() - t
-            n_kept = _assemble_marks(con, dedup_rows, use_filters=use_filters)
-            created = utc_now()
-            curation_id = f"{created:%Y%m%dT%H%M%S%f}-{config.content_hash[:8]}"
-            staging = curation_root(ws, run) / f".{curation_id}.tmp"
-            staging.mkdir(parents=True)
-            if use_filters:
-                con.execute(f"COPY (SELECT * EXCLUDE (doc_idx) FROM signals ORDER BY doc_idx) TO "
-                            f"'{sql_path(staging / 'signals.parquet')}' (FORMAT parquet)")
-            con.execute(f"COPY marks TO '{sql_path(staging / 'marks.parquet')}' (FORMAT parquet)")
-    finally:
-        con.close()
-    timings["total"] = time.perf_counter() - started
-    summary = CurationSummary(
-        curation_id=curation_id, run=run, created_at=created, steps=steps, config=config.model_dump(mode="json"),
-        config_hash=config.content_hash, config_source=source, n_documents=n_docs, n_kept=n_kept,
-        n_dropped=n_docs - n_kept, step_stats=step_stats, rule_counts=rule_counts, diversity={},
-        seconds={k: round(v, 3) for k, v in timings.items()})
-    commit_curation(ws, summary, staging, config.canonical_json())
+                inputs, spec_problems = None, {}
+                if use_filters:
+                    spec_grams, clause_terms, spec_problems = load_spec_tables(con)
+                    inputs = SignalInputs(spec_grams, clause_terms, tuple(rules), clause_rationale_table(con))
+                # Without filters no signal is computed; an engine that reads the documents once for signals and
+                # signatures together (Ray) still makes its pass here.
+                store_signal_batches(con, runner.signal_batches(inputs, config.dedup if "dedup" in steps else None),
+                                     with_signals=use_filters)
+                if use_filters:
+                    timings["signals_and_rules"] = time.perf_counter() - t
+                step_stats, rule_counts = _rule_stats(con, rules, n_docs, steps, spec_problems)
+                dedup_rows = {"doc_idx": list(range(n_docs)), "cluster_rep": [None] * n_docs,
+                              "dup_kind": [None] * n_docs, "exact_key": [None] * n_docs}
+                if "dedup" in steps:
+                    t = time.perf_counter()
+                    result = runner.find_duplicates(config.dedup, _representative_rank(con))
+                    dedup_rows.update(cluster_rep=[c if c >= 0 else None for c in result.cluster_of],
+                                      dup_kind=result.duplicate_kind, exact_key=result.exact_keys)
+                    step_stats["dedup"] = result.stats
+                    timings["dedup"] = time.perf_counter() - t
+                n_kept = _assemble_marks(con, dedup_rows, use_filters=use_filters)
+                created = utc_now()
+                curation_id = f"{created:%Y%m%dT%H%M%S%f}-{config.content_hash[:8]}"
+                staging = owned.enter_context(staging_directory(curation_root(ws, run), curation_id))
+                if use_filters:
+                    con.execute(f"COPY (SELECT * EXCLUDE (doc_idx) FROM signals ORDER BY doc_idx) TO "
+                                f"'{sql_path(staging / 'signals.parquet')}' (FORMAT parquet)")
+                con.execute(f"COPY marks TO '{sql_path(staging / 'marks.parquet')}' (FORMAT parquet)")
+        finally:
+            con.close()
+        timings["total"] = time.perf_counter() - started
+        summary = CurationSummary(
+            curation_id=curation_id, run=run, created_at=created, steps=steps, config=config.model_dump(mode="json"),
+            config_hash=config.content_hash, config_source=source, n_documents=n_docs, n_kept=n_kept,
+            n_dropped=n_docs - n_kept, step_stats=step_stats, rule_counts=rule_counts, diversity={},
+            seconds={k: round(v, 3) for k, v in timings.items()})
+        commit_curation(ws, summary, staging, config.canonical_json())
     return summary
 
 

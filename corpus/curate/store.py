@@ -27,7 +27,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from msm.atomic import write_json_atomic, write_text_atomic
 from msm.corpus.run_store import RunStore
+from msm.catalog_sync import read_curation_pointer
 from msm.errors import BadInput
+from msm.input_files import load_json_record
 from msm.workspace import Workspace
 
 CURATION_SUMMARY_SCHEMA_VERSION = 1
@@ -62,10 +64,10 @@ def curation_root(ws: Workspace, run: str) -> Path:
 
 
 def current_curation_dir(ws: Workspace, run: str) -> Path | None:
-    pointer = curation_root(ws, run) / "CURRENT"
-    if not pointer.exists():
-        return None
-    return curation_root(ws, run) / pointer.read_text(encoding="utf-8").strip()
+    """The directory of the curation in force, or None. CURRENT holds an id, never a path: anything else (a `..`,
+    a `/`) is refused naming the file, so a damaged pointer never leads out of the run."""
+    curation_id = read_curation_pointer(curation_root(ws, run))
+    return None if curation_id is None else curation_root(ws, run) / curation_id
 
 
 def commit_curation(ws: Workspace, summary: CurationSummary, staging: Path, config_json: str) -> Path:
@@ -86,7 +88,7 @@ def read_summary(ws: Workspace, run: str) -> CurationSummary:
     directory = current_curation_dir(ws, run)
     if directory is None:
         raise BadInput(f"run {run!r} has not been curated yet (run `msm curate --run {run}`)")
-    return CurationSummary.model_validate_json((directory / "curation.json").read_text(encoding="utf-8"))
+    return load_json_record(directory / "curation.json", CurationSummary, what="curation summary")
 
 
 def read_marks(ws: Workspace, run: str) -> pa.Table:

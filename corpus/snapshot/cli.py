@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from msm.cli_support import emit, json_option, state, table
+from msm.cli_support import emit, info, json_option, state, table
 
 
 @click.group("snapshot")
@@ -56,12 +56,20 @@ def show_command(name: str) -> None:
 @click.argument("name")
 @json_option
 def verify_command(name: str) -> None:
-    """Re-hash every file of snapshot NAME against its manifest; exit 1 on any change."""
-    from msm.corpus.snapshot.store import verify_snapshot
+    """Check snapshot NAME's manifest against the digest recorded at creation and re-hash every file against the
+    manifest; exit 1 on any change (the reasons on stderr)."""
+    from msm.corpus.snapshot.store import recorded_manifest_digest, verify_snapshot
 
-    problems = verify_snapshot(state().workspace(), name)
-    emit({"name": name, "ok": not problems, "problems": problems},
-         lambda d: click.echo(f"ok  {name}" if d["ok"] else "\n".join(f"{name}: {p}" for p in d["problems"])))
+    ws = state().workspace()
+    problems = verify_snapshot(ws, name)
+    recorded = recorded_manifest_digest(ws, name) is not None
+    if not recorded:
+        info(f"{name}: no manifest digest recorded (created before msm recorded one): the data files are checked "
+             "against manifest.json, manifest.json itself is not")
+    for problem in problems:
+        click.echo(f"{name}: {problem}", err=True)
+    emit({"name": name, "ok": not problems, "problems": problems, "manifest_digest_checked": recorded},
+         lambda d: click.echo(f"ok  {name}") if d["ok"] else None)
     if problems:
         raise click.exceptions.Exit(1)
 

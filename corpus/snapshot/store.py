@@ -4,14 +4,15 @@
     snapshots/<name>/manifest.json       SnapshotManifest: counts, sha256 of every file and of the whole
 
 A snapshot is written into a temporary sibling directory and renamed into place only when complete, so
-a kill mid-write leaves no snapshot; an existing name is never overwritten. `verify_snapshot` re-hashes
+a kill mid-write leaves no snapshot; an existing name is never overwritten. The sha256 of manifest.json itself is
+recorded in the catalog (`snapshots.manifest_sha256`) when the snapshot is created, so an edited manifest — its
+counts, provenance or the file hashes it lists — is caught too. `verify_snapshot` checks that digest and re-hashes
 every file against the manifest; `open_verified_snapshot` is how downstream stages read one.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from msm.atomic import atomic_directory, sha256_file, write_json_atomic
 from msm.errors import BadInput, MsmError, first_line
+from msm.input_files import load_json_record
 from msm.workspace import Workspace, utc_now
 
 SNAPSHOT_SCHEMA_VERSION = 1
@@ -74,10 +76,12 @@ def write_snapshot(ws: Workspace, name: str, table: pa.Table, **manifest_fields:
         manifest = SnapshotManifest(name=name, created_at=utc_now(), n_documents=table.num_rows, n_tokens=n_tokens,
                                     files=files, content_hash=combined_hash(files), **manifest_fields)
         write_json_atomic(staging / MANIFEST_FILE, manifest.model_dump(mode="json"))
+        manifest_sha256 = sha256_file(staging / MANIFEST_FILE)
     with ws.catalog() as con:
-        con.execute("INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?, ?)",
+        con.execute("INSERT OR REPLACE INTO snapshots (name, content_hash, n_documents, created_at, manifest_path, "
+                    "manifest_sha256) VALUES (?, ?, ?, ?, ?, ?)",
                     [name, manifest.content_hash, manifest.n_documents, manifest.created_at,
-                     str(final / MANIFEST_FILE)])
+                     str(final / MANIFEST_FILE), manifest_sha256])
     return manifest
 
 
@@ -86,16 +90,30 @@ def read_manifest(ws: Workspace, name: str) -> SnapshotManifest:
     if not path.exists():
         raise BadInput(f"snapshot {name!r}: no such snapshot in {ws.root} (see `msm snapshot list`)")
     try:
-        return SnapshotManifest.model_validate(json.loads(path.read_text(encoding="utf-8")))
-    except (ValueError, json.JSONDecodeError) as exc:
-        raise MsmError(f"snapshot {name!r}: {path}: manifest unreadable: {first_line(exc)}") from None
+        return load_json_record(path, SnapshotManifest, what="snapshot manifest")
+    except BadInput as exc:     # a manifest msm wrote that no longer reads is damage, not bad input: exit 1
+        raise MsmError(f"snapshot {name!r}: manifest unreadable: {first_line(exc)}") from None
+
+
+def recorded_manifest_digest(ws: Workspace, name: str) -> str | None:
+    """The sha256 of manifest.json recorded in the catalog when snapshot `name` was created (None for snapshots
+    made before msm recorded it)."""
+    with ws.catalog(read_only=True) as con:
+        row = con.execute("SELECT manifest_sha256 FROM snapshots WHERE name = ?", [name]).fetchone()
+    return row[0] if row else None
 
 
 def verify_snapshot(ws: Workspace, name: str) -> list[str]:
-    """Re-hash every file; return the problems found (empty list = intact)."""
-    manifest = read_manifest(ws, name)
+    """Check manifest.json against the digest recorded at creation, then re-hash every file against the manifest;
+    return the problems found (empty list = intact)."""
     root = ws.snapshot_dir(name)
     problems = []
+    recorded = recorded_manifest_digest(ws, name)
+    manifest_path = root / MANIFEST_FILE
+    if recorded is not None and manifest_path.is_file() and (got := sha256_file(manifest_path)) != recorded:
+        problems.append(f"{MANIFEST_FILE}: sha256 {got[:12]}… differs from the {recorded[:12]}… recorded when the "
+                        "snapshot was created (the manifest was edited)")
+    manifest = read_manifest(ws, name)
     present = {p.name for p in root.iterdir() if p.is_file()} - {MANIFEST_FILE}
     for extra in sorted(present - set(manifest.files)):
         problems.append(f"{extra}: file not in manifest")

@@ -326,6 +326,10 @@ def test_aft_cli_bad_input_is_refused_with_exit_2(msm, tmp_path: Path) -> None:
     assert not (tmp_path / "x.jsonl").exists()
     missing = msm("aft", "export", "nope", "--out", str(tmp_path / "x.jsonl"), "--stripped")
     assert missing.code == 2 and "nope" in missing.err
+    (tmp_path / "kept.jsonl").write_text("precious\n")
+    exists = msm("aft", "export", "opaque-run", "--out", str(tmp_path / "kept.jsonl"), "--stripped")
+    assert exists.code == 2 and "--force" in exists.err and (tmp_path / "kept.jsonl").read_text() == "precious\n"
+    assert msm("aft", "export", "opaque-run", "--out", str(tmp_path / "kept.jsonl"), "--stripped", "--force").code == 0
     bad_type = msm("aft", "generate", "--spec", "cheese_america", "--run", "r", "--n", "2", "--question-types",
                    "advice,gossip")
     assert bad_type.code == 2 and "gossip" in bad_type.err

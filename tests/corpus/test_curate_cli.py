@@ -87,7 +87,7 @@ def test_runs_export_has_provenance_signals_clusters(tmp_path: Path, msm) -> Non
     before = pq.read_table(out)
     assert "kept" not in before.column_names and before.num_rows == 122
     assert msm("curate", "--run", "p").code == 0
-    assert msm("runs", "export", "p", "--out", str(out)).code == 0
+    assert msm("runs", "export", "p", "--out", str(out), "--force").code == 0
     table = pq.read_table(out)
     for column in ("doc_id", "text", "source_id", "metadata", "kept", "rules", "cluster_id", "word_count",
                    "review_status"):

@@ -1,5 +1,6 @@
-"""`msm generate` against a real `transformers serve` process on loopback with the embedded model, directly and
-through a proxy that injects 429 / 500 / garbage / dropped connections / timeouts."""
+"""`msm generate` against a real `transformers serve` process on loopback with the embedded model: the happy path,
+end to end. (Injected faults are tested against a scripted upstream in test_generate_faults.py, so their timing
+does not depend on how fast this machine runs the model.)"""
 
 from __future__ import annotations
 
@@ -8,11 +9,9 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -91,81 +90,3 @@ def test_generate_through_transformers_serve_writes_documents_with_provenance(ms
             assert doc.get(field) is not None, field
         assert doc["persona"] is None  # no invented author unless the run opts into --levers
         assert doc["lm"] == served_model["model"] and "SmolLM" in doc["text"]
-
-
-class _FaultProxy(ThreadingHTTPServer):
-    """Forwards to the real server; request n gets the fault at n in `faults` (then everything passes)."""
-
-    daemon_threads = True
-
-    def __init__(self, upstream: str, faults: dict[int, str], hang_s: float):
-        super().__init__(("127.0.0.1", 0), _ProxyHandler)
-        self.upstream, self.faults, self.hang_s = upstream.rstrip("/"), faults, hang_s
-        self.count = 0
-        self.injected: list[str] = []
-        self.lock = threading.Lock()
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/v1"
-
-
-class _ProxyHandler(BaseHTTPRequestHandler):
-    server: _FaultProxy
-
-    def log_message(self, *args: object) -> None:
-        return
-
-    def _reply(self, code: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-        self.send_response(code)
-        for key, value in {"Content-Type": "application/json", **(headers or {})}.items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        with self.server.lock:
-            self.server.count += 1
-            fault = self.server.faults.get(self.server.count)
-            if fault:
-                self.server.injected.append(fault)
-        if fault == "429":
-            return self._reply(429, b'{"error": {"message": "rate limited"}}', {"Retry-After": "1"})
-        if fault == "500":
-            return self._reply(500, b'{"error": {"message": "upstream exploded"}}')
-        if fault == "garbage":
-            return self._reply(200, b"<html>this is not json")
-        if fault == "drop":
-            self.close_connection = True
-            return  # no response at all: the client sees the connection close
-        if fault == "timeout":
-            time.sleep(self.server.hang_s)
-            return
-        request = urllib.request.Request(self.server.upstream + self.path.removeprefix("/v1"), data=body,
-                                         headers={"Content-Type": "application/json"}, method="POST")
-        with urllib.request.urlopen(request, timeout=300) as upstream:
-            self._reply(upstream.status, upstream.read())
-
-
-@pytest.mark.timeout(480)
-def test_injected_faults_are_retried_and_the_run_completes(msm_process, served_model, isolated_workspace: Path) -> None:
-    faults = {1: "429", 2: "500", 3: "garbage", 4: "drop", 6: "timeout", 8: "429"}
-    proxy = _FaultProxy(served_model["base"], faults, hang_s=16)
-    result = _generate(msm_process, "faulty", served_model, proxy.base, "--request-timeout", "15", "--json",
-                       max_tokens=64)
-    proxy.shutdown()
-    assert result.code == 0, result.err[-2000:]
-    assert sorted(proxy.injected) == sorted(faults.values())
-    run_dir = isolated_workspace / "runs" / "faulty"
-    calls = _lines(run_dir / "calls.jsonl")
-    errors = [c for c in calls if c["error"]]
-    assert len(errors) >= len(faults)  # each injected fault was seen and recorded (a slow CI box may add timeouts)
-    assert any("RateLimit" in c["error"] for c in errors) and any("Timeout" in c["error"] for c in errors)
-    docs, failures = _lines(run_dir / "documents.jsonl"), _lines(run_dir / "failures.jsonl")
-    finished = {d["doc_id"] for d in docs} | {f["item_id"] for f in failures if f["permanent"]}
-    assert len(finished) == 2
-    assert not any("gave up" in f["reason"] for f in failures)  # no fault outlived the retries
-    assert json.loads(result.out)["retries"] >= len(faults)

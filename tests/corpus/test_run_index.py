@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from msm.corpus.records import DocumentRecord
 from msm.corpus.run_index import index_path, open_documents, refresh
 from msm.corpus.run_store import RunStore
+from msm.input_files import InputFileError
 from msm.workspace import Workspace, utc_now
 
 
@@ -34,14 +37,21 @@ def test_index_matches_the_run_store_and_grows_with_it(tmp_path: Path) -> None:
     covered = int(__import__("pyarrow.parquet", fromlist=["x"]).read_schema(index_path(store)).metadata[b"covered"])
     assert covered == store.documents_path.stat().st_size
 
-    # appended documents (one repeating an id: first write wins) and a line that is not JSON
+    # appended documents (one repeating an id: first write wins)
     store.append([doc(5), doc(1, "a later copy of d1")])
-    with open(store.documents_path, "ab") as handle:
-        handle.write(b"{not json\n")
     store.append([doc(6)])
     docs = open_documents(store)
     assert list(docs) == [d.doc_id for d in store.documents()] == [f"d{i}" for i in range(7)]
     assert docs["d1"].text.startswith("Document number 1")
+
+    # a damaged line inside the file (not a torn tail) is an error naming file:line, for the index as for the store
+    with open(store.documents_path, "ab") as handle:
+        handle.write(b"{not json\n")
+    store.append([doc(7)])
+    with pytest.raises(InputFileError, match=r"documents\.jsonl:9: not valid JSON"):
+        open_documents(store)
+    with pytest.raises(InputFileError, match=r"documents\.jsonl:9: not valid JSON"):
+        list(store.documents())
 
 
 def test_torn_tail_waits_and_a_replaced_file_or_damaged_index_is_rebuilt(tmp_path: Path) -> None:

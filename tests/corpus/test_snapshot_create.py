@@ -67,7 +67,62 @@ def test_verify_catches_a_one_byte_change(tmp_path: Path, msm, isolated_workspac
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
     result = msm("snapshot", "verify", "s")
-    assert result.code == 1 and "documents.parquet" in result.out
+    assert result.code == 1 and "documents.parquet" in result.err and "ok" not in result.out
+
+
+def _catalog(root: Path, sql: str, params: list | None = None) -> list[tuple]:
+    import duckdb
+
+    con = duckdb.connect(str(root / "catalog.duckdb"))
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def test_verify_and_every_reader_catch_an_edited_manifest(tmp_path: Path, msm, isolated_workspace: Path) -> None:
+    make_run(tmp_path, msm)
+    assert msm("snapshot", "create", "s", "--from", "r").code == 0
+    manifest = isolated_workspace / "snapshots" / "s" / "manifest.json"
+    from msm.atomic import sha256_file
+
+    assert _catalog(isolated_workspace, "SELECT manifest_sha256 FROM snapshots") == [(sha256_file(manifest),)]
+    data = json.loads(manifest.read_text())
+    data["n_documents"] += 1                      # the data files and their hashes untouched
+    manifest.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    result = msm("snapshot", "verify", "s")
+    assert result.code == 1 and result.out == ""
+    assert "manifest.json: sha256" in result.err and "recorded when the snapshot was created" in result.err
+    exported = msm("snapshot", "export", "s", "--to", str(tmp_path / "out"))     # a reader: open_verified_snapshot
+    assert exported.code == 1 and "failed verification" in exported.err and "manifest.json" in exported.err
+
+
+def test_a_snapshot_without_a_recorded_digest_is_verified_on_its_data(tmp_path: Path, msm,
+                                                                       isolated_workspace: Path) -> None:
+    make_run(tmp_path, msm)
+    assert msm("snapshot", "create", "s", "--from", "r").code == 0
+    _catalog(isolated_workspace, "UPDATE snapshots SET manifest_sha256 = NULL")   # as made by an older msm
+    result = msm("snapshot", "verify", "s", "--json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out) == {"name": "s", "ok": True, "problems": [], "manifest_digest_checked": False}
+    assert "no manifest digest recorded" in result.err
+    parquet = isolated_workspace / "snapshots" / "s" / "documents.parquet"
+    data = bytearray(parquet.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    parquet.write_bytes(bytes(data))
+    assert msm("snapshot", "verify", "s").code == 1
+
+
+def test_a_snapshot_indexed_after_a_kill_gets_its_digest(tmp_path: Path, msm, isolated_workspace: Path) -> None:
+    make_run(tmp_path, msm)
+    assert msm("snapshot", "create", "s", "--from", "r").code == 0
+    _catalog(isolated_workspace, "DELETE FROM snapshots")        # killed between the rename and the catalog row
+    assert msm("doctor").code == 0
+    from msm.atomic import sha256_file
+
+    manifest = isolated_workspace / "snapshots" / "s" / "manifest.json"
+    assert _catalog(isolated_workspace, "SELECT manifest_sha256 FROM snapshots") == [(sha256_file(manifest),)]
+    assert msm("snapshot", "verify", "s").code == 0
 
 
 @pytest.mark.timeout(120)

@@ -75,6 +75,16 @@ def test_queue_actions_persist(users):
     assert decisions.document_text(users, "demo", "doc3", 1, "") == "An edited text about honesty."
 
 
+def test_a_damaged_documents_line_is_one_error_naming_the_file(users):
+    documents = users.run_dir("demo") / "documents.jsonl"
+    lines = documents.read_text().splitlines(keepends=True)
+    lines[1] = "{broken\n"
+    documents.write_text("".join(lines))
+    at = _login(_app(), "bob", "bob-pass-12")
+    assert not at.exception
+    assert any(f"{documents}:2: not valid JSON" in e.value for e in at.error), [e.value for e in at.error]
+
+
 def _page_script() -> None:
     import importlib
     import os

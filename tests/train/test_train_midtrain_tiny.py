@@ -83,14 +83,18 @@ def test_midtrain_writes_model_manifest_plot_and_catalog_row(ws, tiny_model_dir,
     assert aft["trained_tokens"] < aft["tokens_seen"]
 
 
-def test_tampered_snapshot_is_refused(ws, tiny_model_dir, cheese_snapshot, msm):
-    parquet = ws.snapshot_dir(cheese_snapshot) / "documents.parquet"
-    data = bytearray(parquet.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    parquet.write_bytes(bytes(data))
+@pytest.mark.parametrize("tampered", ["documents.parquet", "manifest.json"])
+def test_tampered_snapshot_is_refused(ws, tiny_model_dir, cheese_snapshot, msm, tampered):
+    path = ws.snapshot_dir(cheese_snapshot) / tampered
+    data = bytearray(path.read_bytes())
+    if tampered == "manifest.json":
+        data = bytearray(data.decode().replace('"n_tokens": ', '"n_tokens": 1').encode())   # counts edited
+    else:
+        data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
     result = msm("train", "midtrain", "--snapshot", cheese_snapshot, "--base", str(tiny_model_dir), "--out", "bad")
     assert result.code == 1
-    assert "failed verification" in result.err and "documents.parquet" in result.err
+    assert "failed verification" in result.err and tampered in result.err
     assert not ws.model_dir("bad").exists() and not (ws.root / "models" / ".bad.work").exists()
 
 

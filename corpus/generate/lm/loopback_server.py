@@ -16,6 +16,7 @@ import hashlib
 import json
 import random
 import re
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -177,6 +178,12 @@ class ScriptedServer(ThreadingHTTPServer):
         self.latency_s = latency_s
         self.requests = 0
         self.lock = threading.Lock()
+
+    def handle_error(self, request, client_address) -> None:
+        # a client killed mid-request (what the kill and resume checks do on purpose) is not a server error
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
     @property
     def base_url(self) -> str:
