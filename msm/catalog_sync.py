@@ -26,7 +26,7 @@ import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import duckdb
 
@@ -196,16 +196,20 @@ def _curations(ws, con: duckdb.DuckDBPyConnection, runs: list[str], report: Repa
             report.indexed.append(f"curations/{entry.name} (run {run})")
 
 
-def _snapshots(ws, con: duckdb.DuckDBPyConnection, report: RepairReport) -> None:
+def _manifest_folder(ws, con: duckdb.DuckDBPyConnection, report: RepairReport, *, table: str, what: str,
+                     insert: str, row: Callable[[Path, Path, dict], list]) -> None:
+    """Reconcile one folder of manifest-bearing directories (snapshots/, models/) with its catalog table: index
+    committed directories the table lacks (`row(directory, manifest path, manifest)` gives the values for `insert`),
+    drop rows whose directory is gone, report directories without a manifest."""
     root = ws.root
-    folder = root / "snapshots"
+    folder = root / table
     _clean_staging(folder, root, report)
-    catalog = {row[0] for row in con.execute("SELECT name FROM snapshots").fetchall()}
+    catalog = {r[0] for r in con.execute(f"SELECT name FROM {table}").fetchall()}
     committed = set()
     for entry in _entries(folder):
         manifest_path = Path(entry.path) / MANIFEST
         if not manifest_path.exists():
-            report.problems.append(f"{_rel(Path(entry.path), root)}: has no {MANIFEST}; not a snapshot")
+            report.problems.append(f"{_rel(Path(entry.path), root)}: has no {MANIFEST}; not {what}")
             continue
         committed.add(entry.name)
         if entry.name in catalog:
@@ -213,41 +217,27 @@ def _snapshots(ws, con: duckdb.DuckDBPyConnection, report: RepairReport) -> None
         manifest = _record(manifest_path, report, root)
         if manifest is None:
             continue
-        # The manifest a killed `snapshot create` committed is the one it wrote: its digest is recorded now.
-        con.execute("INSERT OR IGNORE INTO snapshots (name, content_hash, n_documents, created_at, manifest_path, "
-                    "manifest_sha256) VALUES (?, ?, ?, ?, ?, ?)",
-                    [entry.name, manifest.get("content_hash") or "", manifest.get("n_documents") or 0,
-                     manifest.get("created_at"), str(manifest_path), sha256_file(manifest_path)])
-        report.indexed.append(f"snapshots/{entry.name}")
+        con.execute(insert, [entry.name, *row(Path(entry.path), manifest_path, manifest)])
+        report.indexed.append(f"{table}/{entry.name}")
     for name in sorted(catalog - committed):
-        con.execute("DELETE FROM snapshots WHERE name = ?", [name])
-        report.unindexed.append(f"snapshots/{name}")
+        con.execute(f"DELETE FROM {table} WHERE name = ?", [name])
+        report.unindexed.append(f"{table}/{name}")
+
+
+def _snapshots(ws, con: duckdb.DuckDBPyConnection, report: RepairReport) -> None:
+    # The manifest a killed `snapshot create` committed is the one it wrote: its digest is recorded now.
+    _manifest_folder(ws, con, report, table="snapshots", what="a snapshot",
+                     insert="INSERT OR IGNORE INTO snapshots (name, content_hash, n_documents, created_at, "
+                            "manifest_path, manifest_sha256) VALUES (?, ?, ?, ?, ?, ?)",
+                     row=lambda _dir, path, m: [m.get("content_hash") or "", m.get("n_documents") or 0,
+                                                m.get("created_at"), str(path), sha256_file(path)])
 
 
 def _models(ws, con: duckdb.DuckDBPyConnection, report: RepairReport) -> None:
-    root = ws.root
-    folder = root / "models"
-    _clean_staging(folder, root, report)
-    catalog = {row[0] for row in con.execute("SELECT name FROM models").fetchall()}
-    committed = set()
-    for entry in _entries(folder):
-        manifest_path = Path(entry.path) / MANIFEST
-        if not manifest_path.exists():
-            report.problems.append(f"{_rel(Path(entry.path), root)}: has no {MANIFEST}; not a model msm trained")
-            continue
-        committed.add(entry.name)
-        if entry.name in catalog:
-            continue
-        manifest = _record(manifest_path, report, root)
-        if manifest is None:
-            continue
-        con.execute("INSERT OR IGNORE INTO models VALUES (?, ?, ?, ?, ?)",
-                    [entry.name, manifest.get("stage") or "unknown", str(Path(entry.path).resolve()),
-                     manifest.get("created_at"), json.dumps(manifest, sort_keys=True)])
-        report.indexed.append(f"models/{entry.name}")
-    for name in sorted(catalog - committed):
-        con.execute("DELETE FROM models WHERE name = ?", [name])
-        report.unindexed.append(f"models/{name}")
+    _manifest_folder(ws, con, report, table="models", what="a model msm trained",
+                     insert="INSERT OR IGNORE INTO models VALUES (?, ?, ?, ?, ?)",
+                     row=lambda directory, _path, m: [m.get("stage") or "unknown", str(directory.resolve()),
+                                                      m.get("created_at"), json.dumps(m, sort_keys=True)])
 
 
 def reconcile(ws, con: duckdb.DuckDBPyConnection) -> RepairReport:
