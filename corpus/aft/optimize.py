@@ -40,8 +40,8 @@ from msm.corpus.generate.lm.lenient_adapter import LenientAdapter
 from msm.corpus.generate.planning import clause_text
 from msm.corpus.generate.settings import resolve_profile
 from msm.corpus.optimize.metric import JudgeUsage  # one usage record for every judged metric
-from msm.corpus.optimize.optimizer import (DEFAULTS, OPTIMIZERS, REPORT_SCHEMA_VERSION, compare, instructions_of,
-                                           lm_usage, no_straggler_resubmission, report_path, run_optimizer,
+from msm.corpus.optimize.optimizer import (DEFAULTS, OPTIMIZERS, REPORT_SCHEMA_VERSION, compare, evaluate_rows,
+                                           instructions_of, lm_usage, no_straggler_resubmission, report_path, run_optimizer,
                                            save_program_atomic, split_clauses)
 from msm.errors import BadInput
 from msm.spec import Spec
@@ -168,21 +168,18 @@ def build_items(spec: Spec, settings: ChatSettings, clause_ids: list[str], n: in
 
 
 def evaluate(program: dspy.Module, items: list[dspy.Example], metric: ChatQualityMetric, threads: int) -> list[dict]:
-    evaluator = dspy.Evaluate(devset=items, metric=metric, num_threads=threads, display_progress=False,
-                              failure_score=0.0, max_errors=len(items) + 1, provide_traceback=False)
-    rows = []
-    for example, prediction, result in evaluator(program).results:
-        if isinstance(result, dspy.Prediction):
-            rows.append({"clause_id": example.clause_id, "question_type": example.question_type.split(":")[0],
-                         "score": float(result.score), "include": float(result.include),
-                         "diversity": float(result.diversity), "judge_ok": bool(result.judge_ok),
-                         "feedback": result.feedback, "question": str(getattr(prediction, "question", ""))[:400],
-                         "answer": str(getattr(prediction, "answer", ""))[:1000]})
-        else:
-            rows.append({"clause_id": example.clause_id, "question_type": example.question_type.split(":")[0],
-                         "score": 0.0, "include": 0.0, "diversity": 0.0, "judge_ok": False,
-                         "feedback": "generation failed", "question": "", "answer": ""})
-    return rows
+    return evaluate_rows(
+        program, items, metric, threads,
+        scored=lambda example, prediction, result: {
+            "clause_id": example.clause_id, "question_type": example.question_type.split(":")[0],
+            "score": float(result.score), "include": float(result.include),
+            "diversity": float(result.diversity), "judge_ok": bool(result.judge_ok),
+            "feedback": result.feedback, "question": str(getattr(prediction, "question", ""))[:400],
+            "answer": str(getattr(prediction, "answer", ""))[:1000]},
+        failed=lambda example: {
+            "clause_id": example.clause_id, "question_type": example.question_type.split(":")[0],
+            "score": 0.0, "include": 0.0, "diversity": 0.0, "judge_ok": False,
+            "feedback": "generation failed", "question": "", "answer": ""})
 
 
 @dataclass

@@ -200,22 +200,30 @@ def build_items(spec: Spec, clause_ids: list[str], n: int, *, settings: Generati
 
 
 # ---- measuring ----------------------------------------------------------------------------------------------
-def evaluate(program: dspy.Module, items: list[dspy.Example], metric: CorpusQualityMetric, threads: int) -> list[dict]:
-    """One row per item: score, parts, judge_ok, feedback and the document (a failed generation scores 0)."""
+def evaluate_rows(program: dspy.Module, items: list[dspy.Example], metric: Callable, threads: int, *,
+                  scored: Callable[[dspy.Example, Any, dspy.Prediction], dict],
+                  failed: Callable[[dspy.Example], dict]) -> list[dict]:
+    """One row per item through dspy.Evaluate: `scored(example, prediction, result)` for a scored item, `failed(example)`
+    where the program raised (unreadable answer, provider error) and Evaluate gave its failure score. Shared by
+    every program kind's optimizer."""
     evaluator = dspy.Evaluate(devset=items, metric=metric, num_threads=threads, display_progress=False,
                               failure_score=0.0, max_errors=len(items) + 1, provide_traceback=False)
-    rows = []
-    for example, prediction, result in evaluator(program).results:
-        if isinstance(result, dspy.Prediction):
-            rows.append({"clause_id": example.clause_id, "document_type": example.document_type,
-                         "score": float(result.score), **{p: float(result[p]) for p in PARTS},
-                         "judge_ok": bool(result.judge_ok), "feedback": result.feedback,
-                         "document": str(getattr(prediction, "document", "") or "")[:2000]})
-        else:  # the program raised (unreadable answer, provider error): Evaluate gave failure_score
-            rows.append({"clause_id": example.clause_id, "document_type": example.document_type, "score": 0.0,
-                         **{p: 0.0 for p in PARTS}, "judge_ok": False, "feedback": "generation failed",
-                         "document": ""})
-    return rows
+    return [scored(example, prediction, result) if isinstance(result, dspy.Prediction) else failed(example)
+            for example, prediction, result in evaluator(program).results]
+
+
+def evaluate(program: dspy.Module, items: list[dspy.Example], metric: CorpusQualityMetric, threads: int) -> list[dict]:
+    """One row per item: score, parts, judge_ok, feedback and the document (a failed generation scores 0)."""
+    return evaluate_rows(
+        program, items, metric, threads,
+        scored=lambda example, prediction, result: {
+            "clause_id": example.clause_id, "document_type": example.document_type,
+            "score": float(result.score), **{p: float(result[p]) for p in PARTS},
+            "judge_ok": bool(result.judge_ok), "feedback": result.feedback,
+            "document": str(getattr(prediction, "document", "") or "")[:2000]},
+        failed=lambda example: {
+            "clause_id": example.clause_id, "document_type": example.document_type, "score": 0.0,
+            **{p: 0.0 for p in PARTS}, "judge_ok": False, "feedback": "generation failed", "document": ""})
 
 
 def bootstrap_ci(values: np.ndarray, seed: int) -> tuple[float, float]:
