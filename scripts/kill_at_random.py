@@ -58,6 +58,17 @@ def _planted():
 
 
 @dataclass
+
+def _kill_unless_done(proc: subprocess.Popen, seconds: float) -> bool:
+    """SIGKILL `proc` unless it exits within `seconds`; True if it was still running (a real kill)."""
+    try:
+        proc.wait(timeout=seconds)
+        return False
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        return True
+
 class Tally:
     kills: int = 0                # the process was still running when SIGKILL landed
     late: int = 0                 # draws that came after the process had finished (not counted as kills)
@@ -81,31 +92,20 @@ class Harness:
 
     def kill_at(self, args: list[str], delay: float) -> bool:
         """Start the command, SIGKILL it after `delay` seconds; True if it was still running (a real kill)."""
-        proc = subprocess.Popen(self.command(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        return _kill_unless_done(self.start(args), delay)
+
+    def start(self, args: list[str]) -> subprocess.Popen:
+        return subprocess.Popen(self.command(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 env=self.env)
-        try:
-            proc.wait(timeout=delay)
-            return False
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            return True
 
     def kill_after(self, args: list[str], happened, extra: float) -> float | None:
         """Start the command, wait until `happened()` (its first file, its commit), SIGKILL it `extra` seconds
         later; the instant of the kill since start, or None if it finished first."""
         started = time.monotonic()
-        proc = subprocess.Popen(self.command(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                env=self.env)
+        proc = self.start(args)
         while proc.poll() is None and not happened():
             time.sleep(0.001)
-        try:
-            proc.wait(timeout=extra)
-            return None
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            return time.monotonic() - started
+        return time.monotonic() - started if _kill_unless_done(proc, extra) else None
 
     # ---- invariants ---------------------------------------------------------------------------------------------
     def catalog(self, sql: str) -> list[tuple]:
