@@ -57,8 +57,6 @@ def _planted():
     return module
 
 
-@dataclass
-
 def _kill_unless_done(proc: subprocess.Popen, seconds: float) -> bool:
     """SIGKILL `proc` unless it exits within `seconds`; True if it was still running (a real kill)."""
     try:
@@ -69,6 +67,8 @@ def _kill_unless_done(proc: subprocess.Popen, seconds: float) -> bool:
         proc.wait()
         return True
 
+
+@dataclass
 class Tally:
     kills: int = 0                # the process was still running when SIGKILL landed
     late: int = 0                 # draws that came after the process had finished (not counted as kills)
