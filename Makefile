@@ -7,7 +7,7 @@ PIP      = $(BIN)/python -m pip --disable-pip-version-check -q
 MSM      = $(BIN)/msm
 DEMO_WS ?= msm-workspace
 
-.PHONY: setup browser model demo test bench min-versions constraints clean-venv
+.PHONY: setup browser model demo lint test bench min-versions constraints clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,12 @@ model: setup
 demo: model
 	bash scripts/demo.sh $(DEMO_WS)
 
-test: setup browser
+# The import layering (.importlinter, over the whole mapped package: scripts/lint_imports.py says why) and ruff.
+lint: setup
+	$(BIN)/python scripts/lint_imports.py
+	$(BIN)/ruff check .
+
+test: lint setup browser
 	$(BIN)/python -m pytest -q
 
 bench: setup

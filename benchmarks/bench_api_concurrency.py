@@ -1,6 +1,6 @@
 """API backend: documents per second at concurrency 1, 4, 16 and 64, as a fraction of the bound concurrency / latency.
 
-The LM is the scripted OpenAI-compatible server (msm.corpus.generate.lm.loopback_server) with a fixed added latency,
+The LM is the scripted OpenAI-compatible server (msm.lm.loopback_server) with a fixed added latency,
 run as its own process on loopback (in this process its request handling would compete with the client for the
 GIL, which a real server does not), reached through DSPy's real HTTP path. Each concurrency level gets a fresh
 run; a first pass fills the run's stage cache (plan / types / ideas), then the documents are removed and the
@@ -30,7 +30,7 @@ GOALS = {16: 0.9, 64: 0.8}
 
 def run_level(ws, spec, server_url: str, concurrency: int, n_docs: int) -> tuple[float, float, float]:
     from msm.corpus.generate import program as prog
-    from msm.corpus.generate.lm.backends import build_backend
+    from msm.lm.backends import build_backend
     from msm.corpus.generate.engine import ItemEngine, open_run
     from msm.corpus.generate.settings import GenerationSettings
     from msm.corpus.run_store import RunStore
@@ -66,7 +66,7 @@ def start_server(latency: float) -> tuple[subprocess.Popen, str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "msm.corpus.generate.lm.loopback_server", "--port", str(port),
+    server = subprocess.Popen([sys.executable, "-m", "msm.lm.loopback_server", "--port", str(port),
                                "--latency", str(latency)], stdout=subprocess.PIPE, text=True)
     server.stdout.readline()          # it prints its address once it listens
     return server, f"http://127.0.0.1:{port}/v1"

@@ -110,7 +110,7 @@ def main() -> None:
         rows.append(("rensa RMinHash+LSH", t_ren, score(docs, ren)))
     except ImportError:
         print("rensa is not installed: `pip install rensa` to include it")
-    print(f"\n| pipeline | docs/s | msm speed-up | precision | recall | F1 |\n|---|---|---|---|---|---|")
+    print("\n| pipeline | docs/s | msm speed-up | precision | recall | F1 |\n|---|---|---|---|---|---|")
     for name, seconds, s in rows:
         print(f"| {name} | {len(docs) / seconds:,.0f} | {seconds / t_ours:.2f}x | {s['precision']:.3f} | "
               f"{s['recall']:.3f} | {s['f1']:.3f} |")

@@ -63,7 +63,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from msm import models
-    from msm.corpus.generate.lm.local import LocalTransformersLM
+    from msm.lm.local import LocalTransformersLM
     from msm.workspace import Workspace
 
     ws = Workspace(os.environ.get("MSM_WORKSPACE") or "msm-workspace")

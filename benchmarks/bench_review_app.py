@@ -35,8 +35,9 @@ logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").add
 
 from msm.corpus.records import DocumentRecord
 from msm.corpus.run_store import RunStore
-from msm.review_app import accounts, decisions
-from msm.review_app.decisions import Decision
+from msm.corpus import decisions
+from msm.review_app import accounts
+from msm.corpus.decisions import Decision
 from msm.spec import load_spec, resolve_spec_path
 from msm.workspace import Workspace, utc_now
 

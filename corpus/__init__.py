@@ -1,5 +1,6 @@
 """The corpus: document records and the run store at this level; its stages in sub-packages —
-lmrun/ (the generic layer under every LM-written run: work log, LM caller, item and batch engines),
+lmrun/ (the generic layer under every LM-written run: work log, LM caller, item and batch engines; the LMs themselves
+are msm.lm, a room below),
 generate/ (the DSPy program that writes documents, a walk over lmrun), aft/ (the DSPy program that writes alignment
 fine-tuning chats, another walk over lmrun), optimize/ (DSPy optimizers against a corpus-quality metric),
 curate/ (signals, rules, dedup; local and Ray engines) and snapshot/ (frozen, hashed Parquet + manifest)."""

@@ -70,7 +70,7 @@ def review_states(ws: Workspace, run: str) -> pa.Table:
     """doc_id, review_status, review_text_version from the review app's decision store (empty if none)."""
     schema = pa.schema([("doc_id", pa.string()), ("review_status", pa.string()), ("review_text_version", pa.int64())])
     try:
-        from msm.review_app.decisions import document_states
+        from msm.corpus.decisions import document_states
     except ImportError:
         return schema.empty_table()
     with ws.catalog(read_only=True) as con:

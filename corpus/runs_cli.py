@@ -132,7 +132,7 @@ def import_command(file: str, run_name: str, spec: str | None) -> None:
     from pathlib import Path
 
     from msm.corpus.importer import import_documents
-    from msm.hub import resolve_data_file
+    from msm.data_refs import resolve_data_file
 
     source = resolve_data_file(file, option="FILE")  # hf:<owner>/<dataset> is downloaded once, then cached
     result = import_documents(state().workspace(create=True), Path(source), run_name, spec)

@@ -55,7 +55,7 @@ def model_under_evaluation(name: str, location: str | None, api_base: str | None
 def grader_model(name: str, api_base: str | None, ws, config: Any):
     """The grader from any model string `--lm` accepts, in Inspect's `grader` role."""
     from msm import models
-    from msm.corpus.generate.lm.backends import is_local_name
+    from msm.lm.backends import is_local_name
 
     if is_local_name(name, ws):
         if api_base:

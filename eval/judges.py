@@ -86,7 +86,7 @@ class JudgeAccount:
 
 def _backends():
     # the corpus owns turning a model string into an LM; one place for that rule
-    from msm.corpus.generate.lm import backends
+    from msm.lm import backends
 
     return backends
 

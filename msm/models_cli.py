@@ -1,4 +1,4 @@
-"""`msm models pull | list | push`."""
+"""`msm models pull | list` (`msm models push` is `msm.hub.cli`, attached by `msm.cli`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import click
 
 from msm import models
 from msm.cli_support import emit, info, json_option, state, table
-from msm.hub_cli import echo_push, push_options
 from msm.workspace import Workspace, default_workspace_path
 
 
@@ -36,17 +35,3 @@ def list_command() -> None:
     ws = Workspace(state().workspace_path or default_workspace_path())
     rows = models.list_models(ws)
     emit(rows, lambda r: table(r, ["name", "kind", "pulled", "path"]))
-
-
-@models_group.command("push")
-@click.argument("name")
-@push_options
-@json_option
-def push_command(name: str, repo: str, private: bool, license_id: str | None) -> None:
-    """Push workspace model NAME to a Hub model repo: the model directory as msm wrote it (weights, manifest,
-    loss curve, TensorBoard events, LoRA adapter) and a model card (lineage, data hashes, hyperparameters,
-    training results, eval headline numbers; `base_model` and `datasets` metadata)."""
-    from msm.hub import push_model
-
-    info(f"pushing model {name} to {repo}")
-    emit(push_model(state().workspace(), name, repo, private=private, license=license_id), echo_push)

@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from msm.errors import BadInput
-from msm.review_app.decisions import audit, insert_audit
+from msm.corpus.decisions import audit, insert_audit
 from msm.workspace import Workspace, utc_now
 
 Role = Literal["reviewer", "admin"]

@@ -6,9 +6,10 @@ import json
 
 import streamlit as st
 
-from msm.review_app import agreement, decisions
+from msm.corpus import decisions
+from msm.review_app import agreement
 from msm.review_app.accounts import ReviewUser, list_users
-from msm.review_app.decisions import Decision
+from msm.corpus.decisions import Decision
 from msm.review_app.session import choose_run, require_user, run_documents, workspace
 from msm.workspace import utc_now
 

@@ -7,12 +7,8 @@ import streamlit as st
 from msm.review_app import admin_page, browse_page, progress_page, queue_page
 
 
-def queue() -> st.Page:
-    return st.Page(queue_page.render, title="Queue", url_path="queue", default=True)
-
-
 def pages_for(role: str) -> list[st.Page]:
-    pages = [queue(), st.Page(browse_page.render, title="Browse", url_path="browse"),
+    pages = [queue_page.page(), st.Page(browse_page.render, title="Browse", url_path="browse"),
              st.Page(progress_page.render, title="Progress", url_path="progress")]
     if role == "admin":
         pages += [st.Page(admin_page.render_agreement, title="Agreement", url_path="agreement"),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from msm.review_app import decisions, review_data
+from msm.corpus import decisions
+from msm.review_app import review_data
 from msm.review_app.session import choose_run, require_user, run_curation, run_frame, workspace
 
 STATUSES = ["", "unreviewed", "accepted", "rejected", "conflict"]
@@ -48,6 +49,6 @@ def render() -> None:
         doc_id = rows.iloc[selected[0]]["doc_id"]
         if st.button(f"Open {doc_id} in the queue view", type="primary"):
             st.session_state["focus_doc"] = doc_id
-            from msm.review_app.app_pages import queue
+            from msm.review_app import queue_page
 
-            st.switch_page(queue())
+            st.switch_page(queue_page.page())

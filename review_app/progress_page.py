@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from msm.review_app import decisions
+from msm.corpus import decisions
 from msm.review_app.session import choose_run, require_user, run_documents, workspace
 
 

@@ -11,9 +11,9 @@ import streamlit as st
 
 from msm.corpus.chats import reply_of, with_reply
 from msm.corpus.records import DocumentRecord
-from msm.review_app import decisions, review_data
+from msm.corpus import decisions
 from msm.review_app.accounts import ReviewUser
-from msm.review_app.decisions import Decision
+from msm.corpus.decisions import Decision
 from msm.review_app.session import choose_run, require_user, run_curation, run_documents, run_spec, workspace
 
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
@@ -200,6 +200,11 @@ def actions_panel(run: str, doc: DocumentRecord, user: ReviewUser, version: int,
     with st.form("tag", clear_on_submit=True, border=False):
         st.text_input("Tags (comma-separated)", key="tags_input")
         st.form_submit_button("Add tags", on_click=_tag, args=(base,))
+
+
+def page() -> st.Page:
+    """The queue as an `st.navigation` page; here, not in app_pages, so other pages can switch to it without a circle."""
+    return st.Page(render, title="Queue", url_path="queue", default=True)
 
 
 def render() -> None:

@@ -362,7 +362,7 @@ def main() -> int:
         cases = {"import": lambda: import_case(h, source), "curate": lambda: curate_case(h, "base"),
                  "snapshot": lambda: snapshot_case(h, "base")}
         if "generate" in wanted:
-            from msm.corpus.generate.lm.loopback_server import ScriptedServer
+            from msm.lm.loopback_server import ScriptedServer
 
             server = ScriptedServer(latency_s=0.05).start()
             cases["generate"] = lambda: generate_case(h, server.base_url)

@@ -19,8 +19,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from msm.review_app import accounts, decisions  # noqa: E402
-from msm.review_app.decisions import Decision  # noqa: E402
+from msm.corpus import decisions  # noqa: E402
+from msm.review_app import accounts
+from msm.corpus.decisions import Decision  # noqa: E402
 from msm.workspace import Workspace  # noqa: E402
 from tests.review_app.browser_support import browser_page, serve_review  # noqa: E402
 

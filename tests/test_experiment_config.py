@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from msm.experiment_config import load_experiment
-from msm.experiment_runner import plan_experiment
+from msm.experiment.config import load_experiment
+from msm.experiment.runner import plan_experiment
 from msm.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[1]

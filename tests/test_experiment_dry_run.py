@@ -6,8 +6,8 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from msm.experiment_config import load_experiment
-from msm.experiment_runner import PROJECTION_FIELDS, dry_run, plan_experiment, project_generation
+from msm.experiment.config import load_experiment
+from msm.experiment.runner import PROJECTION_FIELDS, dry_run, plan_experiment, project_generation
 from msm.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[1]

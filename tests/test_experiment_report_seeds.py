@@ -12,10 +12,10 @@ import pytest
 import yaml
 
 from msm.eval.results import EvalResult, ItemScore, Metric, write_result
-from msm.experiment_config import load_experiment
-from msm.experiment_report import collect, write_report
-from msm.experiment_runner import ExperimentState, plan_experiment, write_plan
-from msm.seed_stats import across_seeds, t_quantile_975
+from msm.experiment.config import load_experiment
+from msm.experiment.report import collect, write_report
+from msm.experiment.runner import ExperimentState, plan_experiment, write_plan
+from msm.experiment.seed_stats import across_seeds, t_quantile_975
 from msm.workspace import Workspace
 
 N_ITEMS = 20

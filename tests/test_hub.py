@@ -16,8 +16,9 @@ from huggingface_hub import DatasetCard, ModelCard
 
 from msm.corpus.snapshot.store import write_snapshot
 from msm.errors import BadInput
-from msm.hub import HubDataRef, log_push
-from msm.hub_cards import dataset_card, model_card
+from msm.data_refs import HubDataRef
+from msm.hub.log import log_push
+from msm.hub.cards import dataset_card, model_card
 from msm.workspace import Workspace
 from tests.hub_server import TOKEN, FakeHub, git
 

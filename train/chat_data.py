@@ -39,7 +39,7 @@ SNAPSHOT_PREFIX = "snapshot:"
 def resolve_aft_path(data: str) -> Path:
     """A file path, a Hugging Face dataset `hf:<owner>/<dataset>[/<file>]` (downloaded once, then cached), or
     the name of a shipped set (`cheese`, `safety`, `instruct`)."""
-    from msm.hub import is_hub_ref, resolve_data_file
+    from msm.data_refs import is_hub_ref, resolve_data_file
 
     if is_hub_ref(data):
         return resolve_data_file(data, option="--data")

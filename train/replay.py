@@ -45,7 +45,7 @@ def parse_mix(value: str) -> ReplaySource:
         raise BadInput(f"--mix {value!r}: ratio {ratio_text!r} is not a number") from None
     if not 0 < ratio <= MAX_RATIO:
         raise BadInput(f"--mix {value!r}: ratio must be in (0, {MAX_RATIO}] (a share of all training tokens)")
-    from msm.hub import resolve_data_file
+    from msm.data_refs import resolve_data_file
 
     path = GENERIC_REPLAY if name == "generic" else resolve_data_file(name, option=f"--mix {value!r}:")
     if not path.exists() and not path.is_symlink():

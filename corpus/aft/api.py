@@ -85,7 +85,7 @@ def settings_for(request: AftRequest, spec: Spec, ws: Workspace):
     """(ChatSettings, program, local?) for a request: the one place a request becomes run settings."""
     from msm.corpus.aft.program import load_program, program_hash
     from msm.corpus.aft.settings import QUESTION_TYPES, STYLES, ChatSettings
-    from msm.corpus.generate.lm.backends import is_local_name
+    from msm.lm.backends import is_local_name
     from msm.corpus.generate.settings import resolve_profile
 
     if request.style not in STYLES:
@@ -119,8 +119,8 @@ def generate_chats(ws: Workspace, request: AftRequest, *, progress: ProgressFact
                    log: Callable[[str], None] = lambda _m: None) -> AftResult:
     """Generate (or resume) chat run `request.run`; see the module docstring."""
     from msm.corpus.aft.walk import ChatWalk, sampling_for
-    from msm.corpus.generate.lm.backends import build_backend
-    from msm.corpus.generate.lm.lenient_adapter import LenientAdapter
+    from msm.lm.backends import build_backend
+    from msm.lm.lenient_adapter import LenientAdapter
     from msm.corpus.lmrun.caller import LMCaller
     from msm.corpus.lmrun.items import ItemRunner
     from msm.corpus.lmrun.rounds import BatchRounds, batch_client, run_batch_mode

@@ -39,11 +39,11 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from msm.corpus.curate.words import (CANNOT, LINE_BREAKS_RE, NON_SYMBOL_RE, PUNCTUATION_RANGES, PY_SPACE,
+from msm.corpus.curate.words import (CANNOT, LINE_BREAKS_RE, PUNCTUATION_RANGES, PY_SPACE,
                                      KEPT_PERIOD_END_RE, SENTENCE_END_RE, SPLIT_RE, SPLIT_REPLACEMENT,
                                      TERMINAL_CHARS, TOKEN_RE, re2_class)
 
-from msm.corpus.curate.spec_signals import SPEC_GRAM_WORDS, SPEC_SIGNAL_COLUMNS, spec_signals
+from msm.corpus.curate.spec_signals import SPEC_SIGNAL_COLUMNS, spec_signals
 
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 DUP_NGRAM_SIZES = (5, 6, 7, 8, 9, 10)

@@ -18,7 +18,8 @@ import pyarrow as pa
 
 from msm.corpus.chats import user_turns
 from msm.corpus.curate.config import CompiledRule
-from msm.corpus.curate.signals import SPEC_GRAM_WORDS, compute_signals
+from msm.corpus.curate.signals import compute_signals
+from msm.corpus.curate.spec_signals import SPEC_GRAM_WORDS
 from msm.corpus.run_store import RunStore
 from msm.errors import MsmError
 

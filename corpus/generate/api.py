@@ -84,7 +84,7 @@ class GenerateResult(BaseModel):
 
 def settings_for(request: GenerateRequest, spec: Spec, ws: Workspace):
     """(GenerationSettings, program, local?) for a request: the one place a request becomes run settings."""
-    from msm.corpus.generate.lm.backends import is_local_name
+    from msm.lm.backends import is_local_name
     from msm.corpus.generate.program import load_program, program_hash
     from msm.corpus.generate.settings import GenerationSettings, planned_documents, resolve_profile
 
@@ -133,7 +133,7 @@ def generate(ws: Workspace, request: GenerateRequest, *, progress: ProgressFacto
              log: Callable[[str], None] = lambda _m: None) -> GenerateResult:
     """Generate (or resume) run `request.run`; see the module docstring."""
     from msm.corpus.generate.engine import ItemEngine, open_run, run_lock
-    from msm.corpus.generate.lm.backends import build_backend
+    from msm.lm.backends import build_backend
     from msm.corpus.run_store import RunStore
 
     check_name("run", request.run)

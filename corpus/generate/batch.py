@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Callable
 
 from msm.corpus.generate.engine import DocumentWalk, sampling_for
-from msm.corpus.generate.lm.lenient_adapter import LenientAdapter
+from msm.lm.lenient_adapter import LenientAdapter
 from msm.corpus.generate.program import SpecDocumentProgram
 from msm.corpus.generate.settings import GenerationSettings
 # split_requests and the per-file limits are this module's names too (tests and callers patch them here)

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple
 
 from msm.corpus.generate import checks
-from msm.corpus.generate.lm.backends import Backend
-from msm.corpus.generate.lm.lenient_adapter import LenientAdapter
+from msm.lm.backends import Backend
+from msm.lm.lenient_adapter import LenientAdapter
 from msm.corpus.generate.planning import Slot, SlotWalk, WriteJob, clause_weights, slots
 from msm.corpus.generate.scaffold import ScaffoldAssembler, first_sentences, stays_on_clause
 from msm.corpus.generate.program import SpecDocumentProgram

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from msm.corpus.generate.lm.lenient_adapter import LenientAdapter
+from msm.lm.lenient_adapter import LenientAdapter
 from msm.corpus.generate.planning import clause_text, idea_focus, settings_quotas, spec_context, write_inputs, Levers
 from msm.corpus.generate.program import SpecDocumentProgram
 from msm.corpus.generate.settings import GenerationSettings

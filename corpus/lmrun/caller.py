@@ -12,8 +12,8 @@ from typing import Any, Callable, Mapping
 import dspy
 from dspy.utils.exceptions import AdapterParseError
 
-from msm.corpus.generate.lm.backends import Backend, backoff_s, is_transient, retry_after_s
-from msm.corpus.generate.lm.lenient_adapter import LenientAdapter
+from msm.lm.backends import Backend, backoff_s, is_transient, retry_after_s
+from msm.lm.lenient_adapter import LenientAdapter
 from msm.corpus.lmrun.walk import StageAsk
 from msm.corpus.lmrun.worklog import WorkLog
 from msm.corpus.records import StageRecord

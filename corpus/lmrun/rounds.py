@@ -39,8 +39,8 @@ import dspy
 from dspy.utils.exceptions import AdapterParseError
 
 from msm.atomic import append_jsonl, read_jsonl, repair_jsonl_tail
-from msm.corpus.generate.lm.backends import TRANSIENT_STATUS
-from msm.corpus.generate.lm.lenient_adapter import LenientAdapter
+from msm.lm.backends import TRANSIENT_STATUS
+from msm.lm.lenient_adapter import LenientAdapter
 from msm.corpus.lmrun.caller import CallOutcome, Sampling
 from msm.corpus.lmrun.walk import PendingCall, StageAsk, Walk
 from msm.corpus.lmrun.worklog import Totals, WorkLog

@@ -36,7 +36,7 @@ from msm.corpus.aft.questions import NearDuplicateFilter
 from msm.corpus.aft.settings import QUESTION_TYPES, STYLES, ChatSettings
 from msm.corpus.aft.signatures import STYLE_REQUIREMENTS
 from msm.corpus.aft.walk import FALLBACK_DOMAINS, cell_of, spec_context
-from msm.corpus.generate.lm.lenient_adapter import LenientAdapter
+from msm.lm.lenient_adapter import LenientAdapter
 from msm.corpus.generate.planning import clause_text
 from msm.corpus.generate.settings import resolve_profile
 from msm.corpus.optimize.metric import JudgeUsage  # one usage record for every judged metric
@@ -205,7 +205,7 @@ def optimize_chats(ws: Workspace, request: AftOptimizeRequest, log: Callable[[st
     from dspy.clients.base_lm import GLOBAL_HISTORY
 
     from msm.atomic import write_json_atomic
-    from msm.corpus.generate.lm.backends import build_backend, is_local_name
+    from msm.lm.backends import build_backend, companion_lm, is_local_name
 
     started, started_at = time.monotonic(), utc_now()
     if request.optimizer not in OPTIMIZERS:
@@ -236,12 +236,8 @@ def optimize_chats(ws: Workspace, request: AftOptimizeRequest, log: Callable[[st
     task_lm = backend.lm.copy(temperature=settings.temperature, max_tokens=max(settings.max_tokens.values()))
 
     def other_lm(name: str | None, max_tokens: int, temperature: float) -> tuple[dspy.BaseLM, bool]:
-        if not name or name == request.lm:
-            return backend.lm.copy(temperature=temperature, max_tokens=max_tokens), weak
-        other = build_backend(name, ws=ws, api_base=None if is_local_name(name, ws) else request.api_base,
-                              max_tokens=max_tokens, temperature=temperature, batch_size=threads,
-                              api_key=os.environ.get("MSM_API_KEY"))
-        return other.lm, other.local
+        return companion_lm(name, task=backend, task_name=request.lm, task_weak=weak, ws=ws, api_base=request.api_base,
+                            batch_size=threads, max_tokens=max_tokens, temperature=temperature)
 
     judge_max = settings.max_tokens["judge"]
     judge_lm, judge_weak = other_lm(request.judge_lm, judge_max, settings.judge_temperature)

@@ -61,7 +61,7 @@ def optimize_command(spec: str, out: str, optimizer: str, lm: str, judge_lm: str
 
     the_spec = load_spec(resolve_spec_path(spec))
     if program_kind == "aft":
-        from msm.corpus.aft.optimize import AftOptimizeRequest, optimize_chats
+        from msm.corpus.optimize.chats import AftOptimizeRequest, optimize_chats
 
         for name, value in (("--max-tokens", max_tokens), ("--novelty-runs", novelty_runs)):
             if value is not None:

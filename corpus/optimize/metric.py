@@ -30,10 +30,10 @@ from dspy.utils.exceptions import AdapterParseError
 
 from msm.corpus.generate.checks import clause_terms
 from msm.corpus.generate.planning import clause_text
-from msm.corpus.generate.lm.lenient_adapter import LenientAdapter
+from msm.lm.lenient_adapter import LenientAdapter
 from msm.corpus.curate.novelty import NoveltyIndex
-from msm.corpus.curate.signals import (META_COMMENTARY_RE, PLACEHOLDER_RE, PROMPT_MARKER_RE, REFUSAL_RE,
-                                        SPEC_GRAM_WORDS)
+from msm.corpus.curate.signals import META_COMMENTARY_RE, PLACEHOLDER_RE, PROMPT_MARKER_RE, REFUSAL_RE
+from msm.corpus.curate.spec_signals import SPEC_GRAM_WORDS
 from msm.spec import Clause, Spec
 
 PARTS = ("faithfulness", "realism", "novelty")

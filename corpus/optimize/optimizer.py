@@ -35,7 +35,7 @@ import numpy as np
 
 from msm.corpus.generate import planning
 from msm.corpus.generate import program as prog
-from msm.corpus.generate.lm.lenient_adapter import LenientAdapter
+from msm.lm.lenient_adapter import LenientAdapter
 from msm.corpus.generate.settings import GenerationSettings, resolve_profile
 from msm.corpus.generate.scaffold import Anchor, Scaffold, ScaffoldAssembler, first_sentences, stays_on_clause
 from msm.corpus.optimize.metric import PARTS, CorpusQualityMetric, JudgeAdapter, accepted_documents, float_metric
@@ -345,7 +345,7 @@ def optimize(ws: Workspace, request: OptimizeRequest, log: Callable[[str], None]
     from dspy.clients.base_lm import GLOBAL_HISTORY
 
     from msm.atomic import write_json_atomic
-    from msm.corpus.generate.lm.backends import build_backend, is_local_name
+    from msm.lm.backends import build_backend, companion_lm, is_local_name
 
     started = time.monotonic()
     started_at = utc_now()
@@ -377,12 +377,8 @@ def optimize(ws: Workspace, request: OptimizeRequest, log: Callable[[str], None]
     task_lm = backend.lm.copy(temperature=settings.temperature, max_tokens=write_tokens)
 
     def other_lm(name: str | None, max_tokens: int, temperature: float) -> tuple[dspy.BaseLM, bool]:
-        if not name or name == request.lm:
-            return backend.lm.copy(temperature=temperature, max_tokens=max_tokens), weak
-        other = build_backend(name, ws=ws, api_base=None if is_local_name(name, ws) else request.api_base,
-                              max_tokens=max_tokens, temperature=temperature, batch_size=threads,
-                              api_key=os.environ.get("MSM_API_KEY"))
-        return other.lm, other.local
+        return companion_lm(name, task=backend, task_name=request.lm, task_weak=weak, ws=ws, api_base=request.api_base,
+                            batch_size=threads, max_tokens=max_tokens, temperature=temperature)
 
     judge_lm, judge_weak = (None, False)
     if request.judge_lm != "none":

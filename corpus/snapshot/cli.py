@@ -88,9 +88,3 @@ def export_command(name: str, to_dir: str) -> None:
     result = export_snapshot(state().workspace(), name, Path(to_dir))
     emit(result, lambda d: click.echo(f"exported {d['documents']} documents: datasets.load_from_disk('{d['dataset']}'), "
                                       f"parquet {d['parquet']}"))
-
-
-# The Hub push lives in msm.hub (shared with `msm models push`); registered here so it reads `msm snapshot push`.
-from msm.hub_cli import snapshot_push_command  # noqa: E402
-
-snapshot_group.add_command(snapshot_push_command)

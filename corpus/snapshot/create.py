@@ -90,7 +90,7 @@ def create_snapshot(ws: Workspace, name: str, runs: list[str], require_review: b
             con.register("edited_rows", _edited_texts(ws, run))
             where = "m.kept"
             if require_review:
-                counts = dict(con.execute(f"""SELECT coalesce(r.review_status, 'unreviewed'), count(*) FROM documents d
+                counts = dict(con.execute("""SELECT coalesce(r.review_status, 'unreviewed'), count(*) FROM documents d
                     JOIN read_parquet(?) m USING (doc_id) LEFT JOIN review_rows r USING (doc_id) WHERE m.kept GROUP BY 1""",
                     [str(marks)]).fetchall())
                 counts["edited"] = con.execute("""SELECT count(*) FROM review_rows WHERE review_status = 'accepted'

@@ -8,7 +8,7 @@ import time
 import click
 
 from msm.cli_support import emit, info, json_option, state, table
-from msm.experiment_runner import STAGE_ORDER
+from msm.experiment.runner import STAGE_ORDER
 
 
 @click.group("experiment")
@@ -17,8 +17,8 @@ def experiment_group() -> None:
 
 
 def _load(file: str, only: tuple[str, ...], seeds: tuple[int, ...] = (), *, create: bool = True):
-    from msm.experiment_config import load_experiment
-    from msm.experiment_runner import plan_experiment
+    from msm.experiment.config import load_experiment
+    from msm.experiment.runner import plan_experiment
     from msm.workspace import Workspace, default_workspace_path
 
     experiment = load_experiment(file)
@@ -44,10 +44,10 @@ _seed_option = click.option("--seed", "seeds", type=int, multiple=True,
 def run_command(file: str, only: tuple[str, ...], seeds: tuple[int, ...], from_stage: str | None, report: bool,
                 dry_run: bool) -> None:
     """Run every stage of experiment FILE for each condition (and seed); rerunning skips finished stages and resumes."""
-    from msm.experiment_runner import run_experiment
+    from msm.experiment.runner import run_experiment
 
     if dry_run:
-        from msm.experiment_runner import dry_run as plan_only
+        from msm.experiment.runner import dry_run as plan_only
 
         ws, plan = _load(file, only, seeds, create=False)
         emit(plan_only(ws, plan), _print_dry_run)
@@ -66,7 +66,7 @@ def run_command(file: str, only: tuple[str, ...], seeds: tuple[int, ...], from_s
     result = {"experiment": plan.experiment.name, "stages_run": len(summary["ran"]),
               "stages_cached": len(summary["cached"]), "seconds": round(time.monotonic() - started, 1)}
     if report:
-        from msm.experiment_report import write_report
+        from msm.experiment.report import write_report
 
         paths = write_report(ws, plan.experiment.name)
         result.update({"report_html": str(paths["html"]), "report_md": str(paths["md"]), "summary": paths["summary"]})
@@ -167,7 +167,7 @@ class _LiveView:
 @json_option
 def status_command(file: str, only: tuple[str, ...], seeds: tuple[int, ...]) -> None:
     """Show which stage each condition (and seed) of experiment FILE has reached (no work is done)."""
-    from msm.experiment_runner import experiment_status
+    from msm.experiment.runner import experiment_status
 
     ws, plan = _load(file, only, seeds, create=False)
     rows = experiment_status(ws, plan)
@@ -181,7 +181,7 @@ def status_command(file: str, only: tuple[str, ...], seeds: tuple[int, ...]) -> 
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 def validate_command(files: tuple[str, ...]) -> None:
     """Validate experiment FILES (exit 2 with `file: field: problem`)."""
-    from msm.experiment_config import load_experiment
+    from msm.experiment.config import load_experiment
 
     for file in files:
         experiment = load_experiment(file)
@@ -197,11 +197,11 @@ def validate_command(files: tuple[str, ...]) -> None:
 @json_option
 def report_command(experiment: str) -> None:
     """Write the HTML + Markdown comparison report of EXPERIMENT (its name, or its YAML file)."""
-    from msm.experiment_report import write_report
+    from msm.experiment.report import write_report
 
     name = experiment
     if experiment.endswith((".yaml", ".yml")) or os.path.isfile(experiment):   # False, not OSError, for any name
-        from msm.experiment_config import load_experiment
+        from msm.experiment.config import load_experiment
 
         name = load_experiment(experiment).name
     paths = write_report(state().workspace(), name)

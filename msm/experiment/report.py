@@ -9,7 +9,7 @@ detected rather than naming a winner.
 Condition kinds are kept apart: MSM-only conditions (what the spec teaches directly) and MSM + AFT conditions
 (how identical AFT generalizes after MSM) are listed, plotted and compared within their own kind. With seeds,
 every number is shown per seed (the paired comparison too, on the items both replicates scored), and then as
-the mean over seeds with a Student-t 95% interval across seeds (msm/seed_stats.py).
+the mean over seeds with a Student-t 95% interval across seeds (msm/experiment/seed_stats.py).
 """
 
 from __future__ import annotations
@@ -210,7 +210,7 @@ def _comparisons(experiment: dict, replicates: dict, results: dict, seeds: list[
 
 
 def _seed_summary(values: list[float]) -> dict[str, Any]:
-    from msm.seed_stats import across_seeds
+    from msm.experiment.seed_stats import across_seeds
 
     estimate = across_seeds(values)
     return {"mean": estimate.mean, "ci_low": estimate.ci_low, "ci_high": estimate.ci_high, "sd": estimate.sd,

@@ -33,7 +33,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from msm.atomic import sha256_file, write_json_atomic
 from msm.errors import BadInput, MsmError
-from msm.experiment_config import Condition, Experiment, replicate_label
+from msm.experiment.config import Condition, Experiment, replicate_label
 from msm.input_files import MAX_RECORD_BYTES, load_json_object
 from msm.spec import load_spec, resolve_spec_path
 from msm.workspace import Workspace, utc_now
@@ -77,7 +77,7 @@ def _key(kind: str, payload: dict[str, Any]) -> str:
 def _file_hash(path: str | None) -> str | None:
     if not path:
         return None
-    from msm.hub import resolve_data_file
+    from msm.data_refs import resolve_data_file
 
     file = resolve_data_file(path, option="file")  # an hf: dataset is hashed as the file it resolves to
     if not file.is_file():

@@ -156,7 +156,7 @@ def _hub_base(root_base: dict[str, Any]) -> tuple[str | None, str | None]:
 
 def _dataset_repos(ws: Workspace, stages: list) -> list[str]:
     """Hub datasets behind the lineage: where its snapshots were pushed, and `hf:` AFT data files."""
-    from msm.hub import pushes
+    from msm.hub.log import pushes
 
     by_hash = {p.get("content_hash"): p["repo"] for p in pushes(ws) if p.get("kind") == "snapshot"}
     repos = []

@@ -1,5 +1,5 @@
-"""`msm snapshot push` (registered on the snapshot group) and the options every Hub push shares;
-`msm models push` lives with the other model commands."""
+"""`msm snapshot push` and `msm models push`. The Hub sits above snapshots and models, so their groups do not import
+these commands: `msm.cli` (the roof) attaches them to the `snapshot` and `models` groups (`LAZY_SUBCOMMANDS`)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,21 @@ def snapshot_push_command(name: str, repo: str, private: bool, license_id: str |
 
     The snapshot is re-verified first. `msm corpus import hf:OWNER/NAME` reads it back.
     """
-    from msm.hub import push_snapshot
+    from msm.hub.push import push_snapshot
 
     info(f"pushing snapshot {name} to {repo}")
     emit(push_snapshot(state().workspace(), name, repo, private=private, license=license_id), echo_push)
+
+
+@click.command("push")
+@click.argument("name")
+@push_options
+@json_option
+def models_push_command(name: str, repo: str, private: bool, license_id: str | None) -> None:
+    """Push workspace model NAME to a Hub model repo: the model directory as msm wrote it (weights, manifest,
+    loss curve, TensorBoard events, LoRA adapter) and a model card (lineage, data hashes, hyperparameters,
+    training results, eval headline numbers; `base_model` and `datasets` metadata)."""
+    from msm.hub.push import push_model
+
+    info(f"pushing model {name} to {repo}")
+    emit(push_model(state().workspace(), name, repo, private=private, license=license_id), echo_push)

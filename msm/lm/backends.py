@@ -53,12 +53,12 @@ def build_backend(name: str, *, ws: Workspace | None, api_base: str | None = Non
         if api_base:
             raise BadInput(f"--api-base {api_base}: only for API models, not the local model {name!r}")
         from msm import models
-        from msm.corpus.generate.lm.local import LocalTransformersLM
+        from msm.lm.local import LocalTransformersLM
 
         resolved = models.resolve(name, ws)
         if resolved.source == "hub":
             raise BadInput(f"--lm {name}: hub models are not local; pull them into a directory first")
-        from msm.corpus.generate.lm.local import int8_default
+        from msm.lm.local import int8_default
 
         lm = LocalTransformersLM(name, resolved.location, batch_size=batch_size, temperature=temperature,
                                  max_tokens=max_tokens, int8=int8_default() if int8 is None else int8)
@@ -80,6 +80,19 @@ def build_backend(name: str, *, ws: Workspace | None, api_base: str | None = Non
     lm = dspy.LM(name, temperature=temperature, max_tokens=max_tokens, num_retries=0, timeout=timeout_s, cache=cache,
                 **extra)
     return Backend(lm=lm, name=name, local=False)
+
+
+def companion_lm(name: str | None, *, task: Backend, task_name: str, task_weak: bool, ws: Workspace | None,
+                 api_base: str | None, batch_size: int, max_tokens: int, temperature: float) -> tuple[dspy.BaseLM, bool]:
+    """The LM of an optimizer's judge or reflector, and whether it is weak (plain prompts): a copy of the task LM at
+    these settings when `name` is unset or names the task LM (one local model in memory, not two), else a backend of
+    its own — an API model shares the task's `api_base`, a local one never takes it. Shared by the document and the
+    chat optimizer, so both resolve `--judge-lm` / `--reflection-lm` the same way."""
+    if not name or name == task_name:
+        return task.lm.copy(temperature=temperature, max_tokens=max_tokens), task_weak
+    other = build_backend(name, ws=ws, api_base=None if is_local_name(name, ws) else api_base, max_tokens=max_tokens,
+                          temperature=temperature, batch_size=batch_size, api_key=os.environ.get("MSM_API_KEY"))
+    return other.lm, other.local
 
 
 def _memoize_price_lookups() -> None:

@@ -4,7 +4,7 @@ It answers `/v1/chat/completions` in DSPy's field format with text built from th
 line it finds in the prompt), after a fixed added latency, so the run engine's concurrency, resume and
 accounting can be measured and tested against a real HTTP server whose cost per call is known exactly.
 
-    python -m msm.corpus.generate.lm.loopback_server --port 8123 --latency 0.2
+    python -m msm.lm.loopback_server --port 8123 --latency 0.2
     msm generate --spec cheese_affordability --run dry --n-docs 8 --lm openai/scripted \\
         --api-base http://127.0.0.1:8123/v1
 """

@@ -14,7 +14,8 @@ from streamlit.testing.v1 import AppTest
 from msm.corpus.chats import render_chat
 from msm.corpus.records import ChatMessage, DocumentRecord
 from msm.corpus.run_store import RunStore
-from msm.review_app import accounts, decisions
+from msm.corpus import decisions
+from msm.review_app import accounts
 from msm.spec import load_spec
 from msm.workspace import Workspace, utc_now
 

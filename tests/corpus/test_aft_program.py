@@ -21,8 +21,8 @@ from msm.corpus.aft.program import SpecChatProgram, program_hash
 from msm.corpus.aft.questions import NearDuplicateFilter
 from msm.corpus.aft.settings import QUESTION_TYPES, ChatSettings
 from msm.corpus.aft.walk import ChatWalk, sampling_for
-from msm.corpus.generate.lm.backends import Backend
-from msm.corpus.generate.lm.lenient_adapter import LenientAdapter
+from msm.lm.backends import Backend
+from msm.lm.lenient_adapter import LenientAdapter
 from msm.corpus.lmrun.caller import LMCaller
 from msm.corpus.lmrun.items import ItemRunner
 from msm.corpus.lmrun.worklog import WorkLog
@@ -391,9 +391,9 @@ def test_optimizing_the_chat_program_finds_the_instruction_the_judge_and_checks_
     from msm.corpus.aft.program import load_program
 
     lm = OptimizableLM()
-    monkeypatch.setattr("msm.corpus.generate.lm.backends.build_backend",
+    monkeypatch.setattr("msm.lm.backends.build_backend",
                         lambda name, **_: Backend(lm=lm, name=name, local=True))
-    monkeypatch.setattr("msm.corpus.generate.lm.backends.is_local_name", lambda name, ws: True)
+    monkeypatch.setattr("msm.lm.backends.is_local_name", lambda name, ws: True)
     spec_file = tmp_path / "spec.yaml"
     spec_file.write_text(Path(__file__).with_name("fruit_spec.yaml").read_text())
     out = tmp_path / "chat.json"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from msm.corpus.generate.lm.loopback_server import ScriptedServer
+from msm.lm.loopback_server import ScriptedServer
 from tests.corpus.test_generate_batch import run_batch_lines
 
 N_CHATS = 10

@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 
 from msm.corpus.generate.batch import split_requests
-from msm.corpus.generate.lm.loopback_server import scripted_answer
+from msm.lm.loopback_server import scripted_answer
 
 SPEC = Path(__file__).parent / "fruit_spec.yaml"
 _CLAUSE = re.compile(r"\[([a-z0-9][a-z0-9_.-]*)\] ([^\n]+)")

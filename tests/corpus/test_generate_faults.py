@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from msm.corpus.generate.lm.loopback_server import ScriptedServer
+from msm.lm.loopback_server import ScriptedServer
 
 SPEC = Path(__file__).parent / "fruit_spec.yaml"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import dspy
 import pytest
 from dspy.utils import DummyLM
 from dspy.utils.exceptions import AdapterParseError
@@ -12,8 +11,8 @@ from dspy.utils.exceptions import AdapterParseError
 from msm.corpus.generate import checks, openings, planning
 from msm.corpus.generate import program as prog
 from msm.corpus.generate.engine import ItemEngine, open_run
-from msm.corpus.generate.lm.backends import Backend, is_transient, retry_after_s
-from msm.corpus.generate.lm.lenient_adapter import LenientAdapter, parse_list_lines
+from msm.lm.backends import Backend, is_transient, retry_after_s
+from msm.lm.lenient_adapter import LenientAdapter, parse_list_lines
 from msm.corpus.generate.settings import GenerationSettings
 from msm.corpus.generate.signatures import BrainstormDocumentTypes, WriteDocument
 from msm.corpus.run_store import RunStore, run_summary

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from msm.corpus.generate.lm.loopback_server import ScriptedServer
+from msm.lm.loopback_server import ScriptedServer
 
 N_DOCS = 10
 SPEC = Path(__file__).parent / "fruit_spec.yaml"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dspy.clients import costs, model_metadata
 
-from msm.corpus.generate.lm.backends import build_backend
+from msm.lm.backends import build_backend
 
 
 def test_price_lookup_is_memoized_and_answers_as_dspy_does() -> None:

@@ -12,7 +12,7 @@ import pytest
 def test_int8_model_decodes_and_agrees_with_fp32(embedded_model_dir: Path) -> None:
     import torch
 
-    from msm.corpus.generate.lm.local import BatchedGenerator
+    from msm.lm.local import BatchedGenerator
 
     fp32 = BatchedGenerator(str(embedded_model_dir), batch_size=2)
     int8 = BatchedGenerator(str(embedded_model_dir), batch_size=2, int8=True)

@@ -15,7 +15,7 @@ import pytest
 
 from msm.corpus.optimize import optimizer as opt
 from msm.corpus.generate import program as prog
-from msm.corpus.generate.lm.backends import Backend
+from msm.lm.backends import Backend
 from msm.spec import Spec
 from msm.workspace import Workspace
 
@@ -76,9 +76,9 @@ class ScriptedLM(dspy.BaseLM):
 @pytest.fixture
 def scripted(monkeypatch: pytest.MonkeyPatch) -> ScriptedLM:
     lm = ScriptedLM()
-    monkeypatch.setattr("msm.corpus.generate.lm.backends.build_backend",
+    monkeypatch.setattr("msm.lm.backends.build_backend",
                         lambda name, **_: Backend(lm=lm, name=name, local=True))
-    monkeypatch.setattr("msm.corpus.generate.lm.backends.is_local_name", lambda name, ws: True)
+    monkeypatch.setattr("msm.lm.backends.is_local_name", lambda name, ws: True)
     return lm
 
 

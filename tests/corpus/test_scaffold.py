@@ -12,7 +12,7 @@ import pytest
 
 from msm.corpus.generate import program as prog
 from msm.corpus.generate.engine import ItemEngine, open_run
-from msm.corpus.generate.lm.backends import Backend
+from msm.lm.backends import Backend
 from msm.corpus.generate.scaffold import (ScaffoldAssembler, anchor_pool, build_scaffold, first_sentences,
                                           stays_on_clause)
 from msm.corpus.generate.settings import GenerationSettings

@@ -142,7 +142,7 @@ def test_a_kill_mid_write_leaves_no_snapshot(tmp_path: Path, msm, isolated_works
 
 
 def test_require_review_uses_accepted_documents_and_edited_text(tmp_path: Path, msm, isolated_workspace: Path) -> None:
-    from msm.review_app.decisions import Decision, record, save_edit
+    from msm.corpus.decisions import Decision, record, save_edit
 
     make_run(tmp_path, msm)
     from msm.corpus.run_store import RunStore

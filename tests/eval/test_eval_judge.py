@@ -10,7 +10,7 @@ import pytest
 from dspy.utils import DummyLM
 
 from msm.errors import BadInput
-from msm.eval.items import AgenticScenario, ValueProbe, load_items, shipped_path
+from msm.eval.items import AgenticScenario, load_items, shipped_path
 from msm.eval.suites import EvalSettings, LoadedModel, SUITES, classify_response, evidence_found
 
 

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from msm.review_app import accounts, decisions
-from msm.review_app.decisions import Decision
+from msm.corpus import decisions
+from msm.review_app import accounts
+from msm.corpus.decisions import Decision
 
 APP = str(Path(__file__).resolve().parents[2] / "review_app" / "app.py")
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from msm.review_app import accounts, decisions
+from msm.corpus import decisions
+from msm.review_app import accounts
 
 from tests.review_app.browser_support import CHROMIUM, browser_page, serve_review
 

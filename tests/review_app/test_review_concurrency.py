@@ -10,13 +10,13 @@ import sys
 
 import pytest
 
-from msm.review_app import decisions
+from msm.corpus import decisions
 
 WRITER = """
 import sys
 from pathlib import Path
-from msm.review_app import decisions
-from msm.review_app.decisions import Decision
+from msm.corpus import decisions
+from msm.corpus.decisions import Decision
 from msm.workspace import Workspace
 
 ws = Workspace(Path(sys.argv[1]))

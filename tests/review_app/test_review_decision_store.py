@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from msm.errors import BadInput
-from msm.review_app import decisions
-from msm.review_app.decisions import Decision
+from msm.corpus import decisions
+from msm.corpus.decisions import Decision
 
 
 def _decide(ws, doc_id: str, reviewer: str, action: str, **kw) -> Decision:

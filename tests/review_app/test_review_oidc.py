@@ -12,7 +12,8 @@ import time
 import pytest
 
 from msm.errors import BadInput
-from msm.review_app import accounts, decisions
+from msm.corpus import decisions
+from msm.review_app import accounts
 from msm.review_app.sign_in_config import SignInConfig, identity_of, load_sign_in_config
 
 from tests.review_app.browser_support import CHROMIUM, browser_page, free_port, serve_review

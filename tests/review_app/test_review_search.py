@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from msm.review_app import decisions, review_data
+from msm.corpus import decisions
+from msm.review_app import review_data
 import pyarrow as pa
 
 from msm.review_app.curation_view import CurationMarks
-from msm.review_app.decisions import Decision
+from msm.corpus.decisions import Decision
 
 
 def _search(ws, **filters):

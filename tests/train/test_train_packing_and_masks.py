@@ -69,7 +69,7 @@ def test_assistant_mask_covers_exactly_the_assistant_turns(tokenizer):
     # labels equal input ids wherever they are set; system/user turns and role headers carry no loss
     for token, label in zip(example.input_ids, example.labels):
         assert label in (IGNORE_INDEX, token)
-    unlabeled = tokenizer.decode([t for t, l in zip(example.input_ids, example.labels) if l == IGNORE_INDEX])
+    unlabeled = tokenizer.decode([t for t, label in zip(example.input_ids, example.labels) if label == IGNORE_INDEX])
     assert "Brie or cream cheese?" in unlabeled and "<|im_start|>assistant\n" in unlabeled
     assert "prefer" not in unlabeled
 

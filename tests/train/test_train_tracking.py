@@ -116,8 +116,8 @@ def test_bad_or_missing_tracker_exits_2_before_training(ws, tiny_model_dir, chee
 def test_experiment_files_pass_report_to_and_eval_fraction(tmp_path):
     import yaml
 
-    from msm.experiment_config import load_experiment
-    from msm.experiment_runner import plan_experiment
+    from msm.experiment.config import load_experiment
+    from msm.experiment.runner import plan_experiment
     from msm.workspace import Workspace
 
     base = {"schema_version": 1, "name": "t", "generate": {"n_docs": 4},
