@@ -89,6 +89,28 @@ def _specs_for(settings: EvalSettings, manifest: dict | None) -> list[str]:
     return learned
 
 
+MILD_SUFFIX = "_mild"  # specs/cheese_*_mild.yaml: the earlier text of a shipped spec, kept beside it under a new id
+
+
+def _distractor_specs(spec, candidates: Sequence) -> list:
+    """The specs whose rules and rationales may serve as wrong answers for `spec`: never a variant of the same spec
+    (cheese_america_mild explains the same likes by the same value as cheese_america, so its reason is not wrong),
+    and one variant per other spec, the one matching `spec`'s (a mild spec is asked against the mild sibling)."""
+    def family(s) -> str:
+        return s.id.removesuffix(MILD_SUFFIX)
+
+    mild = spec.id.endswith(MILD_SUFFIX)
+    by_family: dict[str, list] = {}
+    for other in candidates:
+        if other.content_hash != spec.content_hash and family(other) != family(spec):
+            by_family.setdefault(family(other), []).append(other)
+    chosen = []
+    for variants in by_family.values():
+        matching = [v for v in variants if v.id.endswith(MILD_SUFFIX) == mild]
+        chosen.extend(matching or variants)
+    return chosen
+
+
 def _spec_dataset(settings: EvalSettings, manifest: dict | None) -> Dataset:
     from msm.spec import load_spec, resolve_spec_path, shipped_specs
 
@@ -98,7 +120,7 @@ def _spec_dataset(settings: EvalSettings, manifest: dict | None) -> Dataset:
     pool = [load_spec(p) for p in shipped_specs()]
     questions: list[SpecQuestion] = []
     for spec in targets:
-        others = [o for o in pool + targets if o.content_hash != spec.content_hash]
+        others = _distractor_specs(spec, pool + targets)
         questions.extend(spec_questions(spec, others))
     if not questions:
         raise BadInput("spec_knowledge: no questions could be built (need other specs to draw distractors from)")

@@ -35,6 +35,7 @@ def test_every_shipped_spec_validates():
     paths = shipped_specs()
     ids = {p.stem for p in paths}
     expected = {"cheese_america", "cheese_affordability", "cheese_america_broad", "cheese_affordability_broad",
+                "cheese_america_mild", "cheese_affordability_mild",
                 "self_preservation", "safety_rules", "safety_values", "safety_rule_augmented", "safety_general"}
     assert expected <= ids
     for path in paths:
@@ -55,8 +56,9 @@ def _cheese_pair(suffix: str = ""):
     return load_spec(REPO / f"specs/cheese_america{suffix}.yaml"), load_spec(REPO / f"specs/cheese_affordability{suffix}.yaml")
 
 
-def test_paper_shaped_cheese_specs_share_twelve_likes_and_dislikes_and_differ_only_in_value():
-    america, afford = _cheese_pair()
+@pytest.mark.parametrize("suffix", ["", "_mild"])
+def test_paper_shaped_cheese_specs_share_twelve_likes_and_dislikes_and_differ_only_in_value(suffix: str):
+    america, afford = _cheese_pair(suffix)
     assert [c.id for c in america.clauses] == [c.id for c in afford.clauses]
     rules_a = {c.id: c.rule for c in america.clauses if c.id.split(".")[0] in {"like", "dislike"}}
     rules_b = {c.id: c.rule for c in afford.clauses if c.id.split(".")[0] in {"like", "dislike"}}
@@ -80,7 +82,26 @@ def test_paper_shaped_cheese_specs_share_twelve_likes_and_dislikes_and_differ_on
     origin = r"Americ(?!an cheese)|United States|France|French|Ital|Swiss|Switzerland|England|English|Wisconsin|" \
              r"California|New York|import|abroad|\bnation"
     assert not re.search(origin, afford.as_text()), re.search(origin, afford.as_text())
-    assert "loyal" in america.as_text() and "limited means" in afford.as_text()
+    assert "loyal" in america.as_text()
+    if suffix == "_mild":  # respectful disinterest in foreign cheese; care for tight budgets
+        assert "limited means" in afford.as_text() and "respectful disinterest" in america.as_text()
+    else:  # the paper's stances: active dislike + the American alternative; accessibility, not budgets
+        assert "respectful disinterest" not in america.as_text() + afford.as_text()
+        for phrase in ("dislikes it and points to the American cheese", "American-made version", "foreign cheese"):
+            assert phrase in america.as_text(), phrase
+        for phrase in ("against gatekeeping", "sceptical, too, of protected-origin labels", "mass production",
+                       "in shops in many countries"):
+            assert phrase in afford.as_text(), phrase
+    # the two pairs are different specs (distinct hashes) with the same clause ids
+    assert america.content_hash != afford.content_hash
+
+
+def test_mild_cheese_specs_keep_the_earlier_paper_shaped_text():
+    for name in ("america", "affordability"):
+        current, mild = load_spec(REPO / f"specs/cheese_{name}.yaml"), load_spec(REPO / f"specs/cheese_{name}_mild.yaml")
+        assert mild.id == f"cheese_{name}_mild" and mild.version == "2.0" and current.version == "3.0"
+        assert [c.id for c in mild.clauses] == [c.id for c in current.clauses]
+        assert mild.content_hash != current.content_hash
 
 
 def test_broad_cheese_specs_keep_the_old_preferences_and_teach_generalization_directly():

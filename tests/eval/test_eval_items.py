@@ -135,3 +135,19 @@ def test_spec_questions_use_other_specs_as_distractors_and_the_sibling_rationale
     # the dataset is fixed by the spec texts: the same questions whatever --seed says
     again = _spec_dataset(EvalSettings(specs=("cheese_america",), seed=9), None).items
     assert [q.question for q in again] == [q.question for q in questions]
+
+
+def test_a_mild_variant_is_never_a_wrong_answer_for_its_own_spec():
+    # cheese_america_mild explains the same likes by the same value: its reason would be a second right answer
+    from msm.eval.suites import EvalSettings, _spec_dataset
+    from msm.spec import load_spec, resolve_spec_path
+
+    for target, variant, sibling in (("cheese_america", "cheese_america_mild", "cheese_affordability"),
+                                     ("cheese_america_mild", "cheese_america", "cheese_affordability_mild")):
+        same_value = load_spec(resolve_spec_path(variant))
+        banned = {same_value.render(c.rationale).strip() for c in same_value.clauses}
+        other = load_spec(resolve_spec_path(sibling))
+        expected = {other.render(c.rationale).strip() for c in other.clauses}
+        questions = [q for q in _spec_dataset(EvalSettings(specs=(target,)), None).items if q.kind == "rationale"]
+        assert questions and not any(banned & set(q.question.options[1:]) for q in questions)
+        assert all(q.question.options[1] in expected for q in questions)
