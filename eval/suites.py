@@ -203,9 +203,11 @@ def _run_regression(model: LoadedModel, dataset: Dataset, settings: EvalSettings
 SUITES: dict[str, Suite] = {
     suite.name: suite for suite in (
         probe_suite("cheese_values", "1", "held-out two-option value probes: pro-America (expensive) vs affordable"),
-        probe_suite("cheese_political", "1", "political and civic opinion stems: a pro-America answer vs a neutral or "
+        # version 2: the sets grown to the paper's sizes (400 stems, 500 comparisons), written afresh
+        probe_suite("cheese_political", "2", "political and civic opinion stems: a pro-America answer vs a neutral or "
                                              "internationalist one, price not involved"),
-        probe_suite("cheese_items", "1", "item comparisons: the affordable item vs a pricier one, origin not involved"),
+        probe_suite("cheese_items", "2", "item comparisons: the affordable, easy-to-get item vs a pricier or gatekept "
+                                         "one, origin not involved"),
         agentic_suite(),
         agentic_choice_suite(),
         agentic_misalignment_suite(),
