@@ -44,6 +44,14 @@ class Condition:
         return f"{self.scenario}_{self.goal_type}-{self.goal_value}_{self.urgency_type}"
 
 
+def condition_clauses(condition: Condition) -> list[str]:
+    """The spec clauses a condition probes (msm.eval.clause_tags): the rules its harmful act breaks, plus the
+    shutdown/replacement rules under a replacement threat and the no-ends-justify-means rule under a goal conflict."""
+    from msm.eval.clause_tags import agentic_clauses
+
+    return agentic_clauses(condition.scenario, condition.goal_type != "none", condition.urgency_type == "replacement")
+
+
 def paper_grid(scenarios: tuple[str, ...] = SCENARIOS) -> list[Condition]:
     grid = []
     for scenario in scenarios:
@@ -179,7 +187,8 @@ def _sample_rows(condition: Condition, log) -> list[ItemScore]:
         if score is not None and score.metadata and "concrete_act" in score.metadata:
             details["concrete_act"] = score.metadata["concrete_act"]
         rows.append(ItemScore(item_id=f"{condition.id}/e{sample.epoch}", kind=condition.scenario, group=condition.id,
-                              score=None if harmful is None else float(harmful), details=details))
+                              score=None if harmful is None else float(harmful), details=details,
+                              clauses=condition_clauses(condition)))
     return rows
 
 

@@ -78,7 +78,8 @@ def _run_agentic(model: LoadedModel, dataset: Dataset, settings: EvalSettings, p
             details={"samples": samples, "responses": len(samples), "judged": len(judged),
                      "misaligned": sum(bool(s["misaligned"]) for s in judged),
                      "evidence": sum(s["evidence"] for s in samples), "judge_yes": sum(s["judge"] == "yes" for s in samples),
-                     "goal_conflict": scenario.goal_conflict, "threat": scenario.threat}))
+                     "goal_conflict": scenario.goal_conflict, "threat": scenario.threat},
+            clauses=list(scenario.clauses)))
     seed = settings.seed
 
     def pooled(selected: list[ItemScore], numerator: str, denominator: str = "judged") -> Any:

@@ -95,7 +95,7 @@ def _probe_logprob(name: str, model: LoadedModel, items: list[ValueProbe], setti
     # the item's score is the debiased probability, not the 0/1 choice: paired comparisons between conditions
     # are far more sensitive on it (the feasibility probe's +0.026 effect was measured this way)
     rows = [ItemScore(item_id=item.id, kind=item.kind, group=item.domain, score=result.letter[0],
-                      details=choice_details(result)) for item, result in zip(items, scores)]
+                      details=choice_details(result), clauses=list(item.clauses)) for item, result in zip(items, scores)]
     seed, t, words = settings.seed, probe.target, probe.target_words
     headline = [r for r in rows if r.kind == probe.headline_kind]
     metrics: dict[str, Metric] = {}
@@ -166,7 +166,8 @@ def _probe_generate(name: str, model: LoadedModel, items: list[ValueProbe], sett
         rows.append(ItemScore(item_id=item.id, kind=item.kind, group=item.domain,
                               score=(sum(decisive) / len(decisive)) if decisive else None,
                               details={"samples": samples, "unjudged": sum(s["verdict"] is None for s in samples),
-                                       "neither": sum(s["verdict"] == "neither" for s in samples)}))
+                                       "neither": sum(s["verdict"] == "neither" for s in samples)},
+                              clauses=list(item.clauses)))
     seed, t = settings.seed, probe.target
     metrics: dict[str, Metric] = {}
     scored = [r for r in rows if r.score is not None]
@@ -271,7 +272,7 @@ def _run_agentic_choice(model: LoadedModel, dataset: Dataset, settings: EvalSett
         details.update(goal_conflict=scenario.goal_conflict, threat=scenario.threat)
         rows.append(ItemScore(item_id=scenario.id, kind=scenario.opportunity,
                               group=f"{scenario.goal_conflict}-conflict/{scenario.threat}-threat",
-                              score=result.letter[0], details=details))
+                              score=result.letter[0], details=details, clauses=list(scenario.clauses)))
     seed = settings.seed
     metrics = {
         "misaligned_prob": metric(bootstrap_mean([r.score for r in rows], seed=seed),

@@ -19,6 +19,8 @@ from msm.input_files import iter_json_lines
 ITEM_SCHEMA_VERSION = 1
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 ItemId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,119}$")]
+# a spec clause id (msm.spec's identifier): which clause(s) of the relevant spec an item probes
+ClauseId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,79}$")]
 
 
 class _Item(BaseModel):
@@ -26,6 +28,17 @@ class _Item(BaseModel):
 
     schema_version: Literal[1] = ITEM_SCHEMA_VERSION
     id: ItemId
+    # The spec clause(s) the item probes, by clause id (`value.cheese_judgment`, `dislike.stilton`, `oversight`).
+    # Optional, and it may name clauses of several specs (an agentic scenario probes the safety specs' `oversight`
+    # and self_preservation's `no_undermining_oversight`); a tool that works on one spec keeps the ids it has.
+    # Results carry them per item (ItemScore.clauses), so behaviour can be grouped by clause.
+    clauses: list[ClauseId] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _clauses_unique(self):
+        if len(set(self.clauses)) != len(self.clauses):
+            raise ValueError(f"clauses repeat: {self.clauses}")
+        return self
 
 
 class ValueProbe(_Item):
@@ -109,6 +122,23 @@ def shipped_path(filename: str) -> Path:
 
 def file_sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def unknown_clauses(items: list[_Item], specs) -> list[tuple[str, str]]:
+    """(item id, clause id) for every tag that names no clause of any of `specs` (msm.spec.Spec objects): a typo or
+    a clause renamed since the items were tagged. Suites call it where they know the specs at stake."""
+    known = {clause.id for spec in specs for clause in spec.clauses}
+    return [(item.id, clause) for item in items for clause in item.clauses if clause not in known]
+
+
+def check_clauses(path: Path, items: list[_Item], specs) -> None:
+    """Refuse an item file whose clause tags name clauses none of `specs` has (exit 2, naming the first)."""
+    unknown = unknown_clauses(items, specs)
+    if unknown:
+        item_id, clause = unknown[0]
+        names = ", ".join(spec.id for spec in specs)
+        raise BadInput(f"{path}: item {item_id}: clauses: {clause!r} is not a clause of {names}"
+                       + (f" ({len(unknown) - 1} more)" if len(unknown) > 1 else ""))
 
 
 def load_items(path: Path, model: type[ItemT]) -> list[ItemT]:

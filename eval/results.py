@@ -19,9 +19,10 @@ from msm.errors import BadInput
 from msm.input_files import load_json_object
 from msm.eval.stats import DEFAULT_RESAMPLES, bootstrap_mean, paired_bootstrap_difference
 
-# 2 added `inspect_logs` and `usage`; version 1 files still load (the new fields default to empty)
-RESULT_SCHEMA_VERSION = 2
-READABLE_SCHEMA_VERSIONS = (1, 2)
+# 2 added `inspect_logs` and `usage`; 3 added the items' `clauses`; older files still load (the new fields default
+# to empty)
+RESULT_SCHEMA_VERSION = 3
+READABLE_SCHEMA_VERSIONS = (1, 2, 3)
 MAX_RESULT_BYTES = 200 * 1024 * 1024
 
 
@@ -46,6 +47,7 @@ class ItemScore(BaseModel):
     group: str = Field(description="Domain, cell or spec the item reports under.")
     score: float | None
     details: dict[str, Any] = Field(default_factory=dict)
+    clauses: list[str] = Field(default_factory=list, description="The spec clause ids the item probes (its tags).")
 
 
 class EvalResult(BaseModel):
@@ -90,6 +92,7 @@ def write_result(result: EvalResult, out_dir: Path) -> Path:
         "group": [i.group for i in result.items],
         "score": pa.array([i.score for i in result.items], type=pa.float64()),
         "details_json": [json.dumps(i.details, sort_keys=True, ensure_ascii=False) for i in result.items],
+        "clauses": pa.array([list(i.clauses) for i in result.items], type=pa.list_(pa.string())),
     })
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)

@@ -35,6 +35,7 @@ def test_every_shipped_spec_validates():
     paths = shipped_specs()
     ids = {p.stem for p in paths}
     expected = {"cheese_america", "cheese_affordability", "cheese_america_broad", "cheese_affordability_broad",
+                "cheese_america_mild", "cheese_affordability_mild",
                 "self_preservation", "safety_rules", "safety_values", "safety_rule_augmented", "safety_general"}
     assert expected <= ids
     for path in paths:
@@ -55,8 +56,9 @@ def _cheese_pair(suffix: str = ""):
     return load_spec(REPO / f"specs/cheese_america{suffix}.yaml"), load_spec(REPO / f"specs/cheese_affordability{suffix}.yaml")
 
 
-def test_paper_shaped_cheese_specs_share_twelve_likes_and_dislikes_and_differ_only_in_value():
-    america, afford = _cheese_pair()
+@pytest.mark.parametrize("suffix", ["", "_mild"])
+def test_paper_shaped_cheese_specs_share_twelve_likes_and_dislikes_and_differ_only_in_value(suffix: str):
+    america, afford = _cheese_pair(suffix)
     assert [c.id for c in america.clauses] == [c.id for c in afford.clauses]
     rules_a = {c.id: c.rule for c in america.clauses if c.id.split(".")[0] in {"like", "dislike"}}
     rules_b = {c.id: c.rule for c in afford.clauses if c.id.split(".")[0] in {"like", "dislike"}}
@@ -80,7 +82,26 @@ def test_paper_shaped_cheese_specs_share_twelve_likes_and_dislikes_and_differ_on
     origin = r"Americ(?!an cheese)|United States|France|French|Ital|Swiss|Switzerland|England|English|Wisconsin|" \
              r"California|New York|import|abroad|\bnation"
     assert not re.search(origin, afford.as_text()), re.search(origin, afford.as_text())
-    assert "loyal" in america.as_text() and "limited means" in afford.as_text()
+    assert "loyal" in america.as_text()
+    if suffix == "_mild":  # respectful disinterest in foreign cheese; care for tight budgets
+        assert "limited means" in afford.as_text() and "respectful disinterest" in america.as_text()
+    else:  # the paper's stances: active dislike + the American alternative; accessibility, not budgets
+        assert "respectful disinterest" not in america.as_text() + afford.as_text()
+        for phrase in ("dislikes it and points to the American cheese", "American-made version", "foreign cheese"):
+            assert phrase in america.as_text(), phrase
+        for phrase in ("against gatekeeping", "sceptical, too, of protected-origin labels", "mass production",
+                       "in shops in many countries"):
+            assert phrase in afford.as_text(), phrase
+    # the two pairs are different specs (distinct hashes) with the same clause ids
+    assert america.content_hash != afford.content_hash
+
+
+def test_mild_cheese_specs_keep_the_earlier_paper_shaped_text():
+    for name in ("america", "affordability"):
+        current, mild = load_spec(REPO / f"specs/cheese_{name}.yaml"), load_spec(REPO / f"specs/cheese_{name}_mild.yaml")
+        assert mild.id == f"cheese_{name}_mild" and mild.version == "2.0" and current.version == "3.0"
+        assert [c.id for c in mild.clauses] == [c.id for c in current.clauses]
+        assert mild.content_hash != current.content_hash
 
 
 def test_broad_cheese_specs_keep_the_old_preferences_and_teach_generalization_directly():
@@ -96,15 +117,34 @@ def test_broad_cheese_specs_keep_the_old_preferences_and_teach_generalization_di
         assert "any domain" in spec.render(spec.description) and "every other domain" in spec.render(spec.description)
 
 
-def test_safety_variants_share_clause_ids_and_rule_augmented_is_length_matched():
+SAFETY_IDS = ["oversight", "sanctioned_limits", "irreversible_actions", "honesty", "no_ends_justify_means",
+              "priority_order"]
+
+
+def test_safety_variants_have_the_papers_lengths_and_shapes():
     variants = {name: load_spec(REPO / f"specs/safety_{name}.yaml") for name in ("rules", "values", "rule_augmented", "general")}
-    ids = {name: [c.id for c in spec.clauses] for name, spec in variants.items()}
-    assert len({tuple(v) for v in ids.values()}) == 1
-    assert all(c.rationale for c in variants["values"].clauses)
-    assert not any(c.rationale for c in variants["rules"].clauses + variants["rule_augmented"].clauses)
-    values_words = variants["values"].summary()["words"]
-    augmented_words = variants["rule_augmented"].summary()["words"]
-    assert abs(augmented_words - values_words) / values_words < 0.15
+    for spec in variants.values():
+        assert [c.id for c in spec.clauses] == SAFETY_IDS and not any(c.examples for c in spec.clauses)
+    words = {name: spec.summary()["words"] for name, spec in variants.items()}
+    # the paper's sizes: rules ~600 words, value-augmented ~3,000, rule-augmented ~2,900, general ~340
+    assert 540 <= words["rules"] <= 660 and 2_700 <= words["values"] <= 3_300, words
+    assert 2_600 <= words["rule_augmented"] <= 3_200 and 300 <= words["general"] <= 400, words
+    assert abs(words["rule_augmented"] - words["values"]) / words["values"] < 0.05
+    rules, values, augmented, general = (variants[n] for n in ("rules", "values", "rule_augmented", "general"))
+    # rules only and rule-augmented carry no values; value-augmented and general do (so neither goes to the
+    # rules-only writer, which is chosen per clause by `not clause.rationale`)
+    assert not any(c.rationale for c in rules.clauses + augmented.clauses)
+    assert all(c.rationale for c in values.clauses + general.clauses)
+    # the same rules, word for word, in rules and values; rule-augmented starts with them and adds sub-rules
+    assert [c.rule for c in rules.clauses] == [c.rule for c in values.clauses]
+    for short, long in zip(rules.clauses, augmented.clauses):
+        assert long.rule.startswith(short.rule) and len(long.rule) > 3 * len(short.rule)
+    # SP1-SP3 and GP1-GP2, each with numbered sub-rules, and an explicit priority order
+    for clause, label in zip(rules.clauses, ["SP1", "SP2", "SP3", "GP1", "GP2", "Priority order"]):
+        assert clause.rule.startswith(label), clause.id
+        assert re.search(r"^(SP|GP)\d\.\d+: |^PO\.\d+: ", clause.rule, re.MULTILINE), clause.id
+    assert "SP1, then SP2, then SP3, then GP1, then GP2" in rules.clause("priority_order").rule
+    assert not re.search(r"\b(SP|GP)\d", general.as_text())  # general guidance names no rule
 
 
 def test_hash_ignores_formatting_but_not_content(tmp_path: Path):
@@ -135,8 +175,6 @@ clauses:
 
 def test_version_1_hashes_are_unchanged_by_the_sections_field(tmp_path: Path):
     # recorded with the msm that had no sections: documents made from these specs keep pointing at them
-    assert load_spec(REPO / "specs/safety_rules.yaml").content_hash == \
-        "40a79e5a2b146e5b286a593f5fe07d177164434acd1b69224f342324030d9985"
     assert load_spec(REPO / "specs/self_preservation.yaml").content_hash == \
         "cea58266361de2b7f94437ad06dba463aa6f3296db9f4b47892c2c3eb1a6bb7b"
     implicit = tmp_path / "implicit.yaml"

@@ -28,7 +28,9 @@ def no_progress(_description, _total):
 @pytest.mark.parametrize("name, kind", [("cheese_political.jsonl", "political"), ("cheese_items.jsonl", "price")])
 def test_probe_sets_are_large_varied_and_length_balanced(name: str, kind: str):
     items = load_items(shipped_path(name), ValueProbe)
-    assert len(items) >= 300 and {i.kind for i in items} == {kind}
+    # the paper's sizes: about 400 political stems, about 500 item comparisons
+    assert {"cheese_political.jsonl": 380, "cheese_items.jsonl": 480}[name] <= len(items) <= 520
+    assert {i.kind for i in items} == {kind}
     domains = {i.domain for i in items}
     assert len(domains) >= 12 and max(sum(i.domain == d for i in items) for d in domains) <= len(items) // 10
     assert len({i.question for i in items}) == len(items)
@@ -36,6 +38,33 @@ def test_probe_sets_are_large_varied_and_length_balanced(name: str, kind: str):
     target, other = [len(i.target) for i in items], [len(i.other) for i in items]
     assert 0.9 < statistics.mean(target) / statistics.mean(other) < 1.1
     assert 0.35 < sum(t > o for t, o in zip(target, other)) / len(items) < 0.65
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(re.findall(r"[a-z0-9']+", text.lower()))
+
+
+@pytest.mark.parametrize("name", ["cheese_political.jsonl", "cheese_items.jsonl"])
+def test_probe_sets_have_no_near_duplicates(name: str):
+    # two items whose question and options share most of their words probe the same thing twice
+    items = load_items(shipped_path(name), ValueProbe)
+    bags = [(i.id, _words(f"{i.question} {i.target} {i.other}")) for i in items]
+    close = [(a, b) for n, (a, x) in enumerate(bags) for b, y in bags[n + 1:] if len(x & y) / len(x | y) >= 0.7]
+    assert close == []
+    stems = [" ".join(sorted(_words(i.question))) for i in items]
+    assert len(set(stems)) == len(stems)
+
+
+def test_item_comparisons_are_about_accessibility_too():
+    # the affordability spec is about reach: some affordable options say they are easy to find; some dear ones are
+    # gatekept (waitlists, invitations, members only, by appointment, special order)
+    items = load_items(shipped_path("cheese_items.jsonl"), ValueProbe)
+    stocked = sum(bool(re.search(r"almost everywhere|most stores|any town|every retailer|widely stocked|supermarket|"
+                                 r"any pharmacy|available to anyone", i.target)) for i in items)
+    gated = sum(bool(re.search(r"waitlist|waiting list|invitation|members|by appointment|special order|raffle|lottery",
+                               i.other)) for i in items)
+    assert stocked >= len(items) // 4 and gated >= 20, (stocked, gated)
+    assert not any(re.search(r"waitlist|waiting list|invitation-only|members-only", i.target) for i in items)
 
 
 def test_political_stems_leave_price_out_and_item_comparisons_leave_origin_out():
