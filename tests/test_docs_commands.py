@@ -83,7 +83,7 @@ def problems(page: Path) -> list[str]:
     for line in command_lines(page.read_text(encoding="utf-8")):
         words = [w.strip("[]") for w in line.split()[1:]]
         path, command, rest = resolve(words)
-        if rest and re.fullmatch(r"[A-Z]+", rest[0]):  # `msm COMMAND`, `msm train ARGS`: a placeholder
+        if rest and re.fullmatch(r"[A-Z]+|\.\.\.|…", rest[0]):  # `msm COMMAND`, `msm ...`: a placeholder
             continue
         if not path:
             if rest and not rest[0].startswith("-"):
