@@ -7,7 +7,7 @@ PIP      = $(BIN)/python -m pip --disable-pip-version-check -q
 MSM      = $(BIN)/msm
 DEMO_WS ?= msm-workspace
 
-.PHONY: setup browser model demo lint test bench min-versions constraints clean-venv
+.PHONY: setup browser model demo lint test docs cli-docs bench min-versions constraints clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,8 +39,17 @@ lint: setup
 	$(BIN)/python scripts/lint_imports.py
 	$(BIN)/ruff check .
 
-test: lint setup browser
+test: lint setup browser docs
 	$(BIN)/python -m pytest -q
+
+# The manual (docs/, mkdocs.yml) into build/site/. --strict: a link to a missing page or image, or to an anchor
+# that no heading has, fails the build (and so `make test`). Not --quiet: it hides the warnings --strict counts.
+docs: setup
+	$(BIN)/mkdocs build --strict
+
+# Rewrite docs/cli.md from every command's --help (tests/test_cli_reference.py fails when it is out of date).
+cli-docs: setup
+	$(BIN)/python scripts/cli_reference.py
 
 bench: setup
 	$(PIP) install -e ".[bench]" -c constraints.txt

@@ -1,5 +1,5 @@
 """Curation on Ray vs the local engine: the same planted corpus through `curate_run(engine=...)`, side by side,
-plus the measured per-document costs the README's 10M-document estimate is computed from.
+plus the measured per-document costs the 10M-document estimate in docs/scaling.md is computed from.
 
     .venv/bin/python benchmarks/bench_ray_curation.py [--n-docs 10000] [--ray-cpus 2]
 

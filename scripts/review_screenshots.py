@@ -1,4 +1,4 @@
-"""Screenshots of every review app page for the README (docs/review_*.png), taken in headless Chromium.
+"""Screenshots of every review app page for docs/review.md (docs/review_*.png), taken in headless Chromium.
 
     .venv/bin/python scripts/review_screenshots.py DOCUMENTS.jsonl [--spec cheese_america] [--out docs]
 

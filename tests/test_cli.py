@@ -1,4 +1,4 @@
-"""CLI conventions: --help everywhere, every command documented in the README, exit codes, one-line errors."""
+"""CLI conventions: --help everywhere, every command documented (README or docs/), exit codes, one-line errors."""
 
 from __future__ import annotations
 
@@ -57,10 +57,13 @@ def test_every_option_has_help_text():
     assert not missing, missing
 
 
-def test_every_command_is_documented_in_readme():
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    undocumented = [" ".join(p) for p in COMMANDS if not re.search(r"msm (--\S+ \S+ )?" + re.escape(" ".join(p)) + r"\b", readme)]
-    assert not undocumented, f"commands missing from README.md: {undocumented}"
+def test_every_command_is_documented():
+    # In the README or a written page of the manual; the generated CLI reference (docs/cli.md) lists every
+    # command by construction, so it does not count as documentation here.
+    pages = [REPO / "README.md", *(p for p in sorted((REPO / "docs").glob("*.md")) if p.name != "cli.md")]
+    text = "\n".join(page.read_text(encoding="utf-8") for page in pages)
+    undocumented = [" ".join(p) for p in COMMANDS if not re.search(r"msm (--\S+ \S+ )?" + re.escape(" ".join(p)) + r"\b", text)]
+    assert not undocumented, f"commands missing from README.md and docs/: {undocumented}"
 
 
 def test_unknown_command_and_missing_option_are_usage_errors(msm):
