@@ -10,7 +10,7 @@ runs, for a notebook or a script. `import msm` exposes them (lazily: nothing her
     msm.sft(ws, msm.SftRequest(model="nb-mt", data="cheese", out="nb-sft"))
     result = msm.evaluate(ws, msm.EvalRequest(model="nb-sft", suite="cheese_values", out="evals/nb"))
 
-`GenerateRequest` (and `AftRequest`) are the records the commands' options come from; the other requests here are the
+`GenerateRequest` and `CurateRequest` are the records their commands' options come from; the other requests here are the
 stage's inputs as a record over the stage's own function (their commands keep their hand-written options, which the
 experiment sections are checked against in tests/test_stage_settings.py). A room above every stage (the roof, beside
 `msm.experiment`): the stage rooms never import it.
@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import Field
 
 from msm.corpus.aft.api import AftRequest, AftResult
+from msm.corpus.curate.request import CurateRequest
 from msm.corpus.generate.api import GenerateRequest, GenerateResult
 from msm.settings import StageSettings
 from msm.train.records import Hyperparameters
@@ -68,23 +69,14 @@ def aft_generate(workspace: WorkspaceLike, request: AftRequest) -> AftResult:
     return generate_chats(_ws(workspace), request)
 
 
-class CurateRequest(StageSettings):
-    """`msm curate --run RUN [--config FILE] [--steps dedup,filters] [--engine local|ray]`."""
-
-    run: str
-    config: str | None = Field(default=None, description="Curation config YAML (default: the shipped one).")
-    steps: str = Field(default="dedup,filters", description="Comma list of steps: dedup, filters.")
-    engine: str = Field(default="local", description="local (this process) or ray (Ray Data tasks).")
-
-
 def curate(workspace: WorkspaceLike, request: CurateRequest):
     """`msm curate`: mark the run's documents kept or dropped; returns the curation summary.
 
         msm.curate(ws, msm.CurateRequest(run="nb"))
     """
-    from msm.corpus.curate.engine import curate_run, parse_steps
+    from msm.corpus.curate.engine import curate as run
 
-    return curate_run(_ws(workspace), request.run, request.config, parse_steps(request.steps), engine=request.engine)
+    return run(_ws(workspace), request)
 
 
 class SnapshotRequest(StageSettings):

@@ -9,6 +9,7 @@ import click.testing
 import pytest
 
 from msm.cli import cli
+from msm.corpus.curate.request import CurateRequest
 from msm.corpus.generate.api import GenerateOptions, GenerateRequest
 from msm.corpus.generate.cli import generate_command
 from msm.experiment import config as xc
@@ -34,16 +35,20 @@ def _options(command: click.Command) -> dict[str, click.Option]:
     return out
 
 
-def test_generate_options_are_the_request_fields():
-    fields = cli_fields(GenerateRequest)
-    generated = {p.name for p in generate_command.params if isinstance(p, click.Option)}
-    # the command's own extras beside the record: --plan-only and --json
-    assert generated - set(fields) == {"plan_only", "json_flag"}
+@pytest.mark.parametrize("record, path, extras", [
+    (GenerateRequest, ("generate",), {"plan_only", "json_flag"}),   # the command's own: --plan-only, --json
+    (CurateRequest, ("curate",), {"json_flag"}),
+], ids=["generate", "curate"])
+def test_generated_commands_take_their_options_from_the_record(record, path, extras):
+    command = _command(*path)
+    fields = cli_fields(record)
+    generated = {p.name for p in command.params if isinstance(p, click.Option)}
+    assert generated - set(fields) == extras
     assert set(fields) <= generated
-    options = _options(generate_command)
+    options = _options(command)
     for name, meta in fields.items():
         param = options[meta["flag"]]
-        assert param.name == name and param.help == GenerateRequest.model_fields[name].description
+        assert param.name == name and param.help == record.model_fields[name].description
 
 
 # (experiment section, the command its stage runs, fields the runner passes as positional/own options)

@@ -26,6 +26,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from msm.corpus.curate.request import CurateOptions
 from msm.corpus.generate.api import GenerateOptions
 from msm.errors import BadInput
 from msm.settings import cli_meta
@@ -112,10 +113,11 @@ class AftGenerateSettings(_Strict):
     extra_args: list[str] = Field(default_factory=list, description="More `msm aft generate` options, passed as given.")
 
 
-class CurateSettings(_Strict):
-    config: str | None = Field(default=None, description="Curation config YAML (default: the shipped one).",
-                               **_flag("--config"))
-    steps: str = Field(default="dedup,filters", **_flag("--steps"))
+class CurateSettings(_Keyed, CurateOptions):
+    """The `curate:` section: `msm curate`'s own record (`CurateOptions`). The engine and its Ray options give the
+    same marks by design, so they never enter the stage's cache key."""
+
+    _not_in_key: ClassVar[frozenset[str]] = frozenset({"engine", "ray_address", "ray_scratch", "ray_shuffle"})
 
 
 class TrainingSettings(_Strict):
