@@ -10,7 +10,7 @@ runs, for a notebook or a script. `import msm` exposes them (lazily: nothing her
     msm.sft(ws, msm.SftRequest(model="nb-mt", data="cheese", out="nb-sft"))
     result = msm.evaluate(ws, msm.EvalRequest(model="nb-sft", suite="cheese_values", out="evals/nb"))
 
-`GenerateRequest` and `CurateRequest` are the records their commands' options come from; the other requests here are the
+`GenerateRequest`, `AftRequest` and `CurateRequest` are the records their commands' options come from; the other requests here are the
 stage's inputs as a record over the stage's own function (their commands keep their hand-written options, which the
 experiment sections are checked against in tests/test_stage_settings.py). A room above every stage (the roof, beside
 `msm.experiment`): the stage rooms never import it.

@@ -9,6 +9,7 @@ import click.testing
 import pytest
 
 from msm.cli import cli
+from msm.corpus.aft.api import AftRequest
 from msm.corpus.curate.request import CurateRequest
 from msm.corpus.generate.api import GenerateOptions, GenerateRequest
 from msm.corpus.generate.cli import generate_command
@@ -37,8 +38,9 @@ def _options(command: click.Command) -> dict[str, click.Option]:
 
 @pytest.mark.parametrize("record, path, extras", [
     (GenerateRequest, ("generate",), {"plan_only", "json_flag"}),   # the command's own: --plan-only, --json
+    (AftRequest, ("aft", "generate"), {"json_flag"}),
     (CurateRequest, ("curate",), {"json_flag"}),
-], ids=["generate", "curate"])
+], ids=["generate", "aft generate", "curate"])
 def test_generated_commands_take_their_options_from_the_record(record, path, extras):
     command = _command(*path)
     fields = cli_fields(record)

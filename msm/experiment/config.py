@@ -26,6 +26,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from msm.corpus.aft.api import AftOptions
 from msm.corpus.curate.request import CurateOptions
 from msm.corpus.generate.api import GenerateOptions
 from msm.errors import BadInput
@@ -98,19 +99,29 @@ class GenerateSettings(_Keyed, GenerateOptions):
         return self
 
 
-class AftGenerateSettings(_Strict):
-    """How `sft.data: aft:SPEC` chats are written (`msm aft generate`), then curated with the shipped chat config and
-    frozen into a snapshot that the sft stage reads."""
+# The aft generate options the first experiment files had; the others entered later (keys stay unless they are set).
+_FIRST_AFT_FIELDS = frozenset({"lm", "api_base", "program", "n", "style", "profile", "seed", "concurrency",
+                               "extra_args"})
 
-    lm: str = Field(default="local:smollm2-135m", **_flag("--lm"))
-    api_base: str | None = Field(default=None, **_flag("--api-base"))
-    program: str | None = Field(default=None, **_flag("--program"))
-    n: int = Field(default=24, ge=1, description="Judged chats to keep.", **_flag("--n"))
-    style: Literal["value", "rule", "opaque"] = Field(default="value", **_flag("--style"))
-    profile: Literal["auto", "weak", "strong"] = Field(default="auto", **_flag("--profile"))
-    seed: int = Field(default=0, **_flag("--seed"))
-    concurrency: int | None = Field(default=None, ge=1, **_flag("--concurrency"))
+
+class AftGenerateSettings(_Keyed, AftOptions):
+    """How `sft.data: aft:SPEC` chats are written (`msm aft generate`, whose own record `AftOptions` this is), then
+    curated with the shipped chat config and frozen into a snapshot that the sft stage reads."""
+
+    _added_later: ClassVar[frozenset[str]] = frozenset(AftOptions.model_fields) - _FIRST_AFT_FIELDS
+    _not_in_key: ClassVar[frozenset[str]] = frozenset({"request_timeout", "poll_interval"})
+
+    n: int = Field(default=24, ge=1, description="Judged chats to keep.",
+                   json_schema_extra=AftOptions.model_fields["n"].json_schema_extra)
     extra_args: list[str] = Field(default_factory=list, description="More `msm aft generate` options, passed as given.")
+
+    @model_validator(mode="after")
+    def _experiment_stage(self) -> "AftGenerateSettings":
+        for name in _NOT_IN_EXPERIMENTS:
+            if getattr(self, name):
+                raise ValueError(f"{name}: not available in an experiment (run `msm aft generate` for a manual batch "
+                                 f"round trip)")
+        return self
 
 
 class CurateSettings(_Keyed, CurateOptions):

@@ -201,7 +201,7 @@ def _plan_aft_data(experiment: Experiment, spec_ref: str, add: Callable[[Stage],
     spec = load_spec(resolve_spec_path(spec_ref))
     settings = experiment.aft_generate
     gen_key = _key("aft_generate", {"spec_hash": spec.content_hash, "program_hash": _file_hash(settings.program),
-                                    **settings.model_dump()})
+                                    **settings.key_payload()})
     run_name = f"{experiment.name}-aft-{spec.id}-{gen_key[:10]}"
     argv = ["aft", "generate", "--spec", spec_ref, "--run", run_name, *to_argv(settings), *settings.extra_args]
     add(Stage("aft_generate", gen_key, f"aft_generate {spec.id}", run_name, argv))
