@@ -14,48 +14,84 @@ from __future__ import annotations
 
 import os
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 from pydantic import BaseModel
 
+from msm.corpus.lmrun.cli_options import LmRunSettings
 from msm.errors import BadInput
 from msm.progress import no_progress
+from msm.settings import option
 from msm.spec import Spec, load_spec, resolve_spec_path
 from msm.workspace import Workspace, check_name
 
 ProgressFactory = Callable[[str, int], AbstractContextManager]
 
 
-@dataclass
-class AftRequest:
-    """What `msm aft generate` takes; None means the profile's default."""
+class AftOptions(LmRunSettings):
+    """How `msm aft generate` writes a run — every option but which spec and which run; None means the profile's
+    default. The command's options are generated from these fields (`msm.settings`), and an experiment's
+    `aft_generate:` section is this record."""
 
-    spec: str | Spec
-    run: str
-    n: int
-    spec_path: str | None = None  # where the spec was read from (recorded; the review app and reports reread it)
-    lm: str = "local:smollm2-135m"
-    api_base: str | None = None
-    style: str = "value"
-    judge: str = "lm"
-    program: str | None = None
-    concurrency: int | None = None
-    seed: int = 0
-    profile: str = "auto"
-    question_types: list[str] | None = None
-    domains_per_clause: int | None = None
-    questions_per_ask: int | None = None
-    dedup_threshold: float | None = None
-    max_rounds: int | None = None
-    attempts: int | None = None
-    max_failures: int | None = None
-    max_cost_usd: float | None = None
-    request_timeout: float = 120.0
-    batch: bool = False
-    batch_file_only: str | None = None
-    ingest_outputs: tuple[str, ...] = field(default_factory=tuple)
-    poll_interval: float = 30.0
+    n: int = option("--n", required=True, ge=1, le=10_000_000,
+                    help="Number of judged chats to keep (the judge's INCLUDEs).")
+    lm: str = option("--lm", default="local:smollm2-135m", show_default=True,
+                     help="LM: local:smollm2-135m, a model dir, or a dspy/LiteLLM string such as openai/gpt-4.1-mini.")
+    api_base: str | None = option("--api-base",
+                                  help="Base URL of an OpenAI-compatible server (e.g. http://127.0.0.1:8000/v1).")
+    style: Literal["value", "rule", "opaque"] = option(
+        "--style", default="value", show_default=True,
+        help="value: reasoning from values held as the assistant's own (never cites the spec); rule: reasoning that "
+             "cites the spec's rules by id; opaque: the behaviour with no reasoning and no reasons.")
+    judge: Literal["lm", "checks"] = option(
+        "--judge", default="lm", show_default=True,
+        help="lm: an LM judge gives each chat INCLUDE/EXCLUDE with a reason; checks: no LM verdict, a chat that "
+             "passes the deterministic checks is kept (for LMs whose verdicts carry no signal).")
+    program: str | None = option("--program", path={"dir_okay": False},
+                                 help="Optimized chat program JSON from `msm optimize --program-kind aft`.")
+    concurrency: int | None = option("--concurrency", ge=1, le=256,
+                                     help="Items in flight: parallel API calls, or the batch size of a local model. "
+                                          "[default: 8 API, 32 local]")
+    seed: int = option("--seed", default=0, show_default=True, help="Seed for the cell order, fallbacks and sampling.")
+    profile: Literal["auto", "weak", "strong"] = option(
+        "--profile", default="auto", show_default=True,
+        help="weak: plain prompts, lenient parsing, the clause (not the whole spec) in context, short outputs (auto "
+             "for local models); strong: the whole spec in context (auto for API models).")
+    question_types: list[str] | None = option(
+        "--question-types", separator=",",
+        help="Comma-separated kinds of user message [default: advice,opinion,task,dilemma,agentic,challenge].")
+    domains_per_clause: int | None = option("--domains-per-clause", ge=1, le=100,
+                                            help="Conversation areas brainstormed per clause [default: 4 weak, 6 "
+                                                 "strong].")
+    questions_per_ask: int | None = option("--questions-per-ask", ge=1, le=50,
+                                           help="User messages asked for per (clause, area, type) cell [default: 3].")
+    dedup_threshold: float | None = option("--dedup-threshold", gt=0, lt=1,
+                                           help="MinHash Jaccard (word 2-grams) at or above which a message is a "
+                                                "near-duplicate of an earlier one and dropped [default: 0.6].")
+    max_rounds: int | None = option("--max-rounds", ge=1, le=50,
+                                    help="Question rounds per clause: the first plus backfills, which stop early once "
+                                         "a round adds no accepted chat [default: 4].")
+    attempts: int | None = option("--attempts", ge=1, le=20,
+                                  help="Tries per user message when a check fails or a verdict is unreadable (an "
+                                       "EXCLUDE is final) [default: 2].")
+    max_failures: int | None = option("--max-failures", ge=0,
+                                      help="Stop cleanly once more than this many messages have failed or been "
+                                           "rejected (rerun resumes).")
+    max_cost_usd: float | None = option("--max-cost-usd", gt=0,
+                                        help="Stop cleanly (exit 1, resumable) once the run's recorded LM cost "
+                                             "reaches this.")
+
+
+class AftRequest(AftOptions):
+    """What `generate_chats()` and `msm aft generate` take: the options plus the spec and the run.
+
+        AftRequest(spec="cheese_america", run="nb-aft", n=24)
+    """
+
+    spec: str | Spec = option("--spec", required=True, help="Spec file or shipped spec id.")
+    run: str = option("--run", required=True, help="Run name; rerunning the same command resumes it.")
+    # where the spec was read from (recorded; the review app and reports reread it); not an option
+    spec_path: str | None = None
 
 
 class AftResult(BaseModel):

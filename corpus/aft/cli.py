@@ -7,11 +7,8 @@ from pathlib import Path
 import click
 
 from msm.cli_support import emit, info, json_option, progress, state, table
-from msm.corpus.lmrun.cli_options import lm_run_options
-
-
-def _comma_list(_ctx: click.Context, _param: click.Parameter, value: str | None) -> list[str] | None:
-    return [c.strip() for c in value.split(",") if c.strip()] if value else None
+from msm.corpus.aft.api import AftRequest
+from msm.settings import from_cli, settings_options
 
 
 @click.group("aft")
@@ -20,55 +17,9 @@ def aft_group() -> None:
 
 
 @aft_group.command("generate")
-@click.option("--spec", "spec", required=True, help="Spec file or shipped spec id.")
-@click.option("--run", "run_name", required=True, help="Run name; rerunning the same command resumes it.")
-@click.option("--n", "n", type=click.IntRange(min=1, max=10_000_000), required=True,
-              help="Number of judged chats to keep (the judge's INCLUDEs).")
-@click.option("--lm", default="local:smollm2-135m", show_default=True,
-              help="LM: local:smollm2-135m, a model dir, or a dspy/LiteLLM string such as openai/gpt-4.1-mini.")
-@click.option("--api-base", default=None, help="Base URL of an OpenAI-compatible server (e.g. http://127.0.0.1:8000/v1).")
-@click.option("--style", type=click.Choice(["value", "rule", "opaque"]), default="value", show_default=True,
-              help="value: reasoning from values held as the assistant's own (never cites the spec); rule: reasoning "
-                   "that cites the spec's rules by id; opaque: the behaviour with no reasoning and no reasons.")
-@click.option("--judge", type=click.Choice(["lm", "checks"]), default="lm", show_default=True,
-              help="lm: an LM judge gives each chat INCLUDE/EXCLUDE with a reason; checks: no LM verdict, a chat "
-                   "that passes the deterministic checks is kept (for LMs whose verdicts carry no signal).")
-@click.option("--program", type=click.Path(dir_okay=False), default=None,
-              help="Optimized chat program JSON from `msm optimize --program-kind aft`.")
-@click.option("--concurrency", type=click.IntRange(min=1, max=256), default=None,
-              help="Items in flight: parallel API calls, or the batch size of a local model. [default: 8 API, 32 local]")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the cell order, fallbacks and sampling.")
-@click.option("--profile", type=click.Choice(["auto", "weak", "strong"]), default="auto", show_default=True,
-              help="weak: plain prompts, lenient parsing, the clause (not the whole spec) in context, short outputs "
-                   "(auto for local models); strong: the whole spec in context (auto for API models).")
-@click.option("--question-types", callback=_comma_list, default=None,
-              help="Comma-separated kinds of user message [default: advice,opinion,task,dilemma,agentic,challenge].")
-@click.option("--domains-per-clause", type=click.IntRange(min=1, max=100), default=None,
-              help="Conversation areas brainstormed per clause [default: 4 weak, 6 strong].")
-@click.option("--questions-per-ask", type=click.IntRange(min=1, max=50), default=None,
-              help="User messages asked for per (clause, area, type) cell [default: 3].")
-@click.option("--dedup-threshold", type=click.FloatRange(min=0.0, max=1.0, min_open=True, max_open=True),
-              default=None, help="MinHash Jaccard (word 2-grams) at or above which a message is a near-duplicate of "
-                                 "an earlier one and dropped [default: 0.6].")
-@click.option("--max-rounds", type=click.IntRange(min=1, max=50), default=None,
-              help="Question rounds per clause: the first plus backfills, which stop early once a round adds no "
-                   "accepted chat [default: 4].")
-@click.option("--attempts", type=click.IntRange(min=1, max=20), default=None,
-              help="Tries per user message when a check fails or a verdict is unreadable (an EXCLUDE is final) "
-                   "[default: 2].")
-@click.option("--max-failures", type=click.IntRange(min=0), default=None,
-              help="Stop cleanly once more than this many messages have failed or been rejected (rerun resumes).")
-@click.option("--max-cost-usd", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Stop cleanly (exit 1, resumable) once the run's recorded LM cost reaches this.")
-@lm_run_options
+@settings_options(AftRequest)
 @json_option
-def generate_command(spec: str, run_name: str, n: int, lm: str, api_base: str | None, style: str, judge: str,
-                     program: str | None, concurrency: int | None, seed: int, profile: str,
-                     question_types: list[str] | None, domains_per_clause: int | None, questions_per_ask: int | None,
-                     dedup_threshold: float | None, max_rounds: int | None, attempts: int | None,
-                     max_failures: int | None, max_cost_usd: float | None, request_timeout: float, batch: bool,
-                     batch_file_only: str | None,
-                     ingest_outputs: tuple[str, ...], poll_interval: float) -> None:
+def generate_command(**values) -> None:
     """Write N judged chats for SPEC into run NAME (resumable).
 
     Stages: conversation areas per clause → user messages of several kinds that never mention the spec →
@@ -76,21 +27,13 @@ def generate_command(spec: str, run_name: str, n: int, lm: str, api_base: str | 
     reason) → backfill rounds until N chats are kept or a round adds none. Kill it at any time and rerun the same
     command: every stage answer is cached and never paid for again.
     """
-    from msm.corpus.aft.api import AftRequest, generate_chats
+    from msm.corpus.aft.api import generate_chats
     from msm.spec import load_spec, resolve_spec_path
     from msm.workspace import check_name
 
-    check_name("run", run_name)  # bad input fails before the workspace is created
-    spec_path = resolve_spec_path(spec)
-    request = AftRequest(spec=load_spec(spec_path), spec_path=str(spec_path.resolve()), run=run_name, n=n, lm=lm,
-                         api_base=api_base,
-                         style=style, judge=judge, program=program, concurrency=concurrency, seed=seed,
-                         profile=profile,
-                         question_types=question_types, domains_per_clause=domains_per_clause,
-                         questions_per_ask=questions_per_ask, dedup_threshold=dedup_threshold, max_rounds=max_rounds,
-                         attempts=attempts, max_failures=max_failures, max_cost_usd=max_cost_usd,
-                         request_timeout=request_timeout, batch=batch,
-                         batch_file_only=batch_file_only, ingest_outputs=ingest_outputs, poll_interval=poll_interval)
+    check_name("run", values["run"])  # bad input fails before the workspace is created
+    spec_path = resolve_spec_path(values["spec"])
+    request = from_cli(AftRequest, {**values, "spec": load_spec(spec_path)}, spec_path=str(spec_path.resolve()))
     result = generate_chats(state().workspace(create=True), request,
                             progress=lambda description, total: progress(description, total=total), log=info)
     emit(result.model_dump(mode="json", exclude_none=True), _print_result)

@@ -5,31 +5,15 @@ from __future__ import annotations
 import click
 
 from msm.cli_support import emit, info, json_option, progress, state, table
+from msm.corpus.curate.request import CurateRequest
+from msm.settings import from_cli, settings_options
 
 
 @click.group("curate", invoke_without_command=True)
-@click.option("--run", "run_name", default=None, help="Run to curate.")
-@click.option("--config", type=click.Path(dir_okay=False), default=None,
-              help="Curation config YAML (default: the shipped corpus/curate/default_config.yaml; chat_config.yaml for "
-                   "chat runs of `msm aft generate`).")
-@click.option("--steps", default="dedup,filters", show_default=True,
-              help="Comma-separated steps to run: dedup, filters. Marks reflect exactly these steps.")
-@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="local: this process (DuckDB + numpy threads); ray: the same steps as Ray Data tasks, "
-                   "with identical marks (needs `pip install 'msm-midtrain[scale]'`).")
-@click.option("--ray-address", default=None, metavar="ADDR",
-              help="Ray cluster to join with --engine ray (e.g. ray://head:10001 or auto); default: $RAY_ADDRESS, "
-                   "else a local Ray on this machine's CPUs.")
-@click.option("--ray-scratch", default=None, metavar="URI",
-              help="Where Ray workers read the document shards: an object-store URI (s3://bucket/prefix) or a "
-                   "directory every node mounts; default: the run's curation directory in the workspace.")
-@click.option("--ray-shuffle", type=click.Choice(["sort", "hash"]), default=None,
-              help="Ray Data shuffle that moves the hash-partitioned buckets with --engine ray: sort (tasks; "
-                   "default) or hash (Ray's aggregator actors). Same marks either way.")
+@settings_options(CurateRequest)
 @json_option
 @click.pass_context
-def curate_group(ctx: click.Context, run_name: str | None, config: str | None, steps: str, engine: str,
-                 ray_address: str | None, ray_scratch: str | None, ray_shuffle: str | None) -> None:
+def curate_group(ctx: click.Context, **values) -> None:
     """Mark documents of a run as kept or dropped (exact + MinHash dedup, DuckDB quality filters).
 
     Nothing is deleted: each curation writes new marks and makes them current, so curating again with
@@ -37,15 +21,13 @@ def curate_group(ctx: click.Context, run_name: str | None, config: str | None, s
     """
     if ctx.invoked_subcommand is not None:
         return
-    if not run_name:
+    request = from_cli(CurateRequest, values)
+    if not request.run:
         raise click.UsageError("missing option '--run'")
-    from msm.corpus.curate.engine import curate_run, parse_steps
+    from msm.corpus.curate.engine import curate
 
-    chosen = parse_steps(steps)
-    if engine == "local" and (ray_address or ray_scratch or ray_shuffle):
-        raise click.UsageError("--ray-address, --ray-scratch and --ray-shuffle need --engine ray")
-    summary = curate_run(state().workspace(), run_name, config, chosen, progress=progress, engine=engine,
-                         ray_address=ray_address, ray_scratch=ray_scratch, ray_shuffle=ray_shuffle or "sort")
+    summary = curate(state().workspace(), request, progress=progress)
+    run_name, engine = request.run, request.engine
     data = {"run": run_name, "curation_id": summary.curation_id, "steps": summary.steps, "engine": engine,
             "n_documents": summary.n_documents, "n_kept": summary.n_kept, "n_dropped": summary.n_dropped,
             "rule_counts": summary.rule_counts, "dedup": summary.step_stats.get("dedup"), "seconds": summary.seconds,

@@ -125,6 +125,17 @@ def parse_steps(steps: str) -> list[str]:
     return [s for s in STEPS if s in chosen]
 
 
+def curate(ws: Workspace, request, *, progress: ProgressFactory | None = None) -> CurationSummary:
+    """Curate `request.run` (a `msm.corpus.curate.request.CurateRequest`) — what `msm curate` runs."""
+    from msm.errors import BadInput
+
+    if request.engine == "local" and (request.ray_address or request.ray_scratch or request.ray_shuffle):
+        raise BadInput("--ray-address, --ray-scratch and --ray-shuffle need --engine ray")
+    return curate_run(ws, request.run, request.config, parse_steps(request.steps), progress=progress,
+                      engine=request.engine, ray_address=request.ray_address, ray_scratch=request.ray_scratch,
+                      ray_shuffle=request.ray_shuffle or "sort")
+
+
 def curate_run(ws: Workspace, run: str, config_path: str | None = None, steps: list[str] | None = None,
                progress: ProgressFactory | None = None, engine: str = "local", ray_address: str | None = None,
                ray_scratch: str | None = None, ray_shuffle: str = "sort") -> CurationSummary:

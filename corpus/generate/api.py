@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import os
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Literal
+
+import click
 
 from pydantic import BaseModel
 
+from msm.corpus.lmrun.cli_options import LmRunSettings
 from msm.errors import BadInput
 from msm.progress import no_progress
+from msm.settings import option
 from msm.spec import Spec, load_spec, resolve_spec_path
 from msm.workspace import Workspace, check_name
 
@@ -29,37 +32,89 @@ LOCAL_BATCH = 32  # bench_local_lm: batch 32 = 6.9x one-stream tokens/s, 16 = 5.
 API_CONCURRENCY = 8
 
 
-@dataclass
-class GenerateRequest:
-    """What `msm generate` takes; None means the profile's default."""
+def _int_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
+    if value is None:
+        return None
+    try:
+        numbers = [int(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: expected whole numbers separated by commas, e.g. 600,900,1200") from None
+    if not numbers or min(numbers) < 10:
+        raise click.BadParameter(f"{value!r}: each length must be at least 10 words")
+    return numbers
 
-    spec: str | Spec
-    run: str
-    n_docs: int | None = None  # None: the plan's size, clauses x types_per_clause x ideas_per_type
-    lm: str = "local:smollm2-135m"
-    api_base: str | None = None
-    program: str | None = None
-    concurrency: int | None = None
-    seed: int = 0
-    profile: str = "auto"
-    revise: bool | None = None
-    opening: bool | None = None
-    max_failures: int | None = None
-    attempts: int = 3
-    max_tokens: int | None = None
-    request_timeout: float = 120.0
-    batch: bool = False
-    batch_file_only: str | None = None
-    ingest_outputs: tuple[str, ...] = field(default_factory=tuple)
-    poll_interval: float = 30.0
-    types_per_clause: int | None = None
-    ideas_per_type: int | None = None
-    length_words: list[int] | None = None
-    levers: bool | None = None
-    scaffold: bool | None = None
-    value_share: float | None = None
-    value_clauses: list[str] | None = None
-    max_cost_usd: float | None = None
+
+class GenerateOptions(LmRunSettings):
+    """How `msm generate` writes a run — every option but which spec and which run. None means the profile's default.
+    The command's options are generated from these fields (`msm.settings`) and an experiment's `generate:` section
+    is this record, so a new generate setting is one field here (and a line in docs/)."""
+
+    n_docs: int | None = option("--n-docs", ge=1, le=10_000_000,
+                                help="Number of documents to write [default: the plan's size, clauses x "
+                                     "--types-per-clause x --ideas-per-type].")
+    lm: str = option("--lm", default="local:smollm2-135m", show_default=True,
+                     help="LM: local:smollm2-135m, a model dir, or a dspy/LiteLLM string such as openai/gpt-4.1-mini.")
+    api_base: str | None = option("--api-base",
+                                  help="Base URL of an OpenAI-compatible server (e.g. http://127.0.0.1:8000/v1).")
+    program: str | None = option("--program", path={"dir_okay": False},
+                                 help="Optimized program JSON from `msm optimize`.")
+    concurrency: int | None = option("--concurrency", ge=1, le=256,
+                                     help="Items in flight: parallel API calls, or the batch size of a local model. "
+                                          "[default: 8 API, 32 local]")
+    seed: int = option("--seed", default=0, show_default=True, help="Seed for plan, levers, anchors and sampling.")
+    profile: Literal["auto", "weak", "strong"] = option(
+        "--profile", default="auto", show_default=True,
+        help="weak: plain prompts, lenient parsing, clause-only context, scaffolded documents, no revise (auto for "
+             "local models); strong: the paper's pipeline — full spec in context, a plan step before each long "
+             "document, critique and revise (auto for API models).")
+    types_per_clause: int | None = option("--types-per-clause", ge=1, le=200,
+                                          help="Document types brainstormed per clause [default: 6 weak, 20 strong "
+                                               "(the paper's)].")
+    ideas_per_type: int | None = option("--ideas-per-type", ge=1, le=1000,
+                                        help="Ideas per document type; with --types-per-clause it sizes the plan when "
+                                             "--n-docs is not given [default: 4 weak, 25 strong (the paper's)].")
+    length_words: list[int] | None = option("--length-words", separator=",", callback=_int_list, metavar="N[,N...]",
+                                            help="Target lengths in words, one drawn per document [default: "
+                                                 "120,150,180 weak; 500,800,1200,1600 strong].")
+    levers: bool | None = option("--levers", off="--no-levers",
+                                 help="Give each document a named author persona and an era. Off by default: the "
+                                      "writer invents no bylines, author names or dates.")
+    revise: bool | None = option("--revise", off="--no-revise",
+                                 help="Run the critique-and-rewrite stage [default: on for strong].")
+    scaffold: bool | None = option("--scaffold", off="--no-scaffold",
+                                   help="Weak models write anchored paragraphs: a spec-derived sentence each, "
+                                        "continued by the LM for a sentence or two and checked for staying on the "
+                                        "clause [default: on for weak].")
+    opening: bool | None = option("--opening", off="--no-opening",
+                                  help="Without the scaffold: weak models continue a template opening (title, the "
+                                       "clause's rule and one quoted sentence of its reason) recorded as "
+                                       "metadata.opening_chars.")
+    value_share: float | None = option("--value-share", gt=0, lt=1,
+                                       help="Share of the documents for the spec's value clauses (see "
+                                            "--value-clauses) [default: by clause weights].")
+    value_clauses: list[str] | None = option("--value-clauses", separator=",", metavar="PATTERN[,PATTERN...]",
+                                             help="Clause ids (glob patterns) that are the spec's value clauses "
+                                                  "[default: value.*].")
+    max_cost_usd: float | None = option("--max-cost-usd", gt=0,
+                                        help="Stop cleanly (exit 1, resumable) once the run's recorded cost reaches "
+                                             "this.")
+    max_failures: int | None = option("--max-failures", ge=0,
+                                      help="Stop cleanly once more than this many items have failed permanently "
+                                           "(rerun resumes).")
+    attempts: int = option("--attempts", default=3, ge=1, le=20, show_default=True,
+                           help="Tries per document before it is recorded as a permanent failure.")
+    max_tokens: int | None = option("--max-tokens", ge=16,
+                                    help="Token limit of the write stage [default: 240 weak, 5000 strong].")
+
+
+class GenerateRequest(GenerateOptions):
+    """What `generate()` and `msm generate` take: the options plus the spec and the run.
+
+        GenerateRequest(spec="cheese_america", run="nb", n_docs=24, lm="openai/gpt-4.1-mini")
+    """
+
+    spec: str | Spec = option("--spec", required=True, help="Spec file or shipped spec id.")
+    run: str = option("--run", required=True, help="Run name; rerunning the same command resumes it.")
 
 
 class GenerateResult(BaseModel):

@@ -26,7 +26,11 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from msm.corpus.aft.api import AftOptions
+from msm.corpus.curate.request import CurateOptions
+from msm.corpus.generate.api import GenerateOptions
 from msm.errors import BadInput
+from msm.settings import cli_meta
 from msm.spec import Identifier
 from msm.yaml_files import load_yaml_record
 
@@ -38,8 +42,9 @@ DEFAULT_SEED_STAGES: tuple[str, ...] = ("midtrain", "sft")
 MAX_SFT_MIX = 0.95
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Keyed:
+    """A stage's cache key from its settings (a mixin: the experiment's own sections are `_Strict`, a stage's record
+    from its room gets it beside its own base)."""
 
     # fields added after the first release: they enter a stage's cache key only when set, so experiments that do
     # not use them keep the keys (and the finished stages) they had
@@ -55,45 +60,80 @@ class _Strict(BaseModel):
         return data
 
 
-class GenerateSettings(_Strict):
-    lm: str = "local:smollm2-135m"
-    api_base: str | None = None
-    program: str | None = None
-    n_docs: int = Field(default=24, ge=1)
-    seed: int = 0
-    concurrency: int | None = Field(default=None, ge=1)
-    max_tokens: int | None = Field(default=None, ge=16)
-    extra_args: list[str] = Field(default_factory=list, description="More `msm generate` options, passed as given.")
-
-
-class AftGenerateSettings(_Strict):
-    """How `sft.data: aft:SPEC` chats are written (`msm aft generate`), then curated with the shipped chat config and
-    frozen into a snapshot that the sft stage reads."""
-
-    lm: str = "local:smollm2-135m"
-    api_base: str | None = None
-    program: str | None = None
-    n: int = Field(default=24, ge=1, description="Judged chats to keep.")
-    style: Literal["value", "rule", "opaque"] = "value"
-    profile: Literal["auto", "weak", "strong"] = "auto"
-    seed: int = 0
-    concurrency: int | None = Field(default=None, ge=1)
-    extra_args: list[str] = Field(default_factory=list, description="More `msm aft generate` options, passed as given.")
-
-
-class CurateSettings(_Strict):
-    config: str | None = Field(default=None, description="Curation config YAML (default: the shipped one).")
-    steps: str = "dedup,filters"
+class _Strict(_Keyed, BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _flag(name: str, off: str | None = None) -> dict[str, Any]:
-    """Field metadata: the `msm train` flag a setting becomes (`off`: the flag for False, for on/off pairs)."""
-    return {"json_schema_extra": {"flag": name, "off_flag": off}}
+    """Field metadata: the stage command's option a setting becomes (`off`: the flag for False, for on/off pairs);
+    `msm.settings.to_argv` turns a section into that command line, and tests/test_stage_settings.py checks every flag
+    against the command's own options."""
+    return {"json_schema_extra": cli_meta(name, off=off)}
+
+
+# The generate options the first experiment files had; the others entered later (keys stay as they were unless set).
+_FIRST_GENERATE_FIELDS = frozenset({"lm", "api_base", "program", "n_docs", "seed", "concurrency", "max_tokens",
+                                    "extra_args"})
+# a batch round trip by hand (request files, outputs) is a person's workflow, not an experiment stage
+_NOT_IN_EXPERIMENTS = ("batch_file_only", "ingest_outputs")
+
+
+class GenerateSettings(_Keyed, GenerateOptions):
+    """The `generate:` section: `msm generate`'s own record (`GenerateOptions`: every option of the command, same
+    names with `_` for `-`), with a larger default corpus."""
+
+    _added_later: ClassVar[frozenset[str]] = frozenset(GenerateOptions.model_fields) - _FIRST_GENERATE_FIELDS
+    # how long to wait for an API call or a batch: never what the documents are
+    _not_in_key: ClassVar[frozenset[str]] = frozenset({"request_timeout", "poll_interval"})
+
+    n_docs: int = Field(default=24, ge=1, description="Number of documents to write.",
+                        json_schema_extra=GenerateOptions.model_fields["n_docs"].json_schema_extra)
+    extra_args: list[str] = Field(default_factory=list, description="More `msm generate` options, passed as given.")
+
+    @model_validator(mode="after")
+    def _experiment_stage(self) -> "GenerateSettings":
+        for name in _NOT_IN_EXPERIMENTS:
+            if getattr(self, name):
+                raise ValueError(f"{name}: not available in an experiment (run `msm generate` for a manual batch "
+                                 f"round trip)")
+        return self
+
+
+# The aft generate options the first experiment files had; the others entered later (keys stay unless they are set).
+_FIRST_AFT_FIELDS = frozenset({"lm", "api_base", "program", "n", "style", "profile", "seed", "concurrency",
+                               "extra_args"})
+
+
+class AftGenerateSettings(_Keyed, AftOptions):
+    """How `sft.data: aft:SPEC` chats are written (`msm aft generate`, whose own record `AftOptions` this is), then
+    curated with the shipped chat config and frozen into a snapshot that the sft stage reads."""
+
+    _added_later: ClassVar[frozenset[str]] = frozenset(AftOptions.model_fields) - _FIRST_AFT_FIELDS
+    _not_in_key: ClassVar[frozenset[str]] = frozenset({"request_timeout", "poll_interval"})
+
+    n: int = Field(default=24, ge=1, description="Judged chats to keep.",
+                   json_schema_extra=AftOptions.model_fields["n"].json_schema_extra)
+    extra_args: list[str] = Field(default_factory=list, description="More `msm aft generate` options, passed as given.")
+
+    @model_validator(mode="after")
+    def _experiment_stage(self) -> "AftGenerateSettings":
+        for name in _NOT_IN_EXPERIMENTS:
+            if getattr(self, name):
+                raise ValueError(f"{name}: not available in an experiment (run `msm aft generate` for a manual batch "
+                                 f"round trip)")
+        return self
+
+
+class CurateSettings(_Keyed, CurateOptions):
+    """The `curate:` section: `msm curate`'s own record (`CurateOptions`). The engine and its Ray options give the
+    same marks by design, so they never enter the stage's cache key."""
+
+    _not_in_key: ClassVar[frozenset[str]] = frozenset({"engine", "ray_address", "ray_scratch", "ray_shuffle"})
 
 
 class TrainingSettings(_Strict):
-    """What midtraining and AFT share. Each setting names the `msm train` flag it becomes beside it, and `argv()`
-    is the one mapping of settings to a command line: a new training flag is one field here."""
+    """What midtraining and AFT share. Each setting names the `msm train` flag it becomes beside it
+    (`msm.settings.to_argv` is the one mapping of settings to a command line): a new training flag is one field here."""
 
     _added_later: ClassVar[frozenset[str]] = frozenset({"lora_rank", "lora_alpha", "lora_dropout", "grad_accum",
                                                          "eval_fraction"})
@@ -127,25 +167,6 @@ class TrainingSettings(_Strict):
         if not names or unknown:
             raise ValueError(f"{value!r}: use {', '.join(TRACKERS)}, a comma list of them, or none")
         return value
-
-    def argv(self, *, skip: frozenset[str] = frozenset()) -> list[str]:
-        """This stage's `msm train` options, from the flags declared on the fields (`skip`: fields left out)."""
-        out: list[str] = []
-        for name, field in type(self).model_fields.items():
-            extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
-            flag = extra.get("flag")
-            value = getattr(self, name)
-            if not flag or name in skip or value is None:
-                continue
-            if isinstance(value, bool):
-                chosen = flag if value else extra.get("off_flag")
-                out += [chosen] if chosen else []
-            elif isinstance(value, list):
-                for item in value:
-                    out += [flag, str(item)]
-            else:
-                out += [flag, str(value)]
-        return out + list(self.extra_args)
 
 
 class MidtrainSettings(TrainingSettings):
@@ -196,10 +217,11 @@ class SftSettings(TrainingSettings):
 
 
 class EvalSettings(_Strict):
-    suites: list[str] = Field(default_factory=lambda: ["cheese_values"], min_length=1)
-    limit: int | None = Field(default=None, ge=1)
-    seed: int = 0
-    extra_args: list[str] = Field(default_factory=list)
+    suites: list[str] = Field(default_factory=lambda: ["cheese_values"], min_length=1,
+                              description="One eval stage per suite (`msm eval --suite`).")
+    limit: int | None = Field(default=None, ge=1, **_flag("--limit"))
+    seed: int = Field(default=0, **_flag("--seed"))
+    extra_args: list[str] = Field(default_factory=list, description="More `msm eval` options, passed as given.")
 
 
 class DocumentSource(_Strict):
@@ -316,7 +338,7 @@ class Experiment(_Strict):
         for index, condition in enumerate(self.conditions):
             for kind in ("generate", "midtrain", "sft"):
                 value = getattr(condition, kind)
-                if isinstance(value, _Strict):
+                if isinstance(value, _Keyed):
                     sections.append((f"conditions.{index}.{kind}", value))
         for where, settings in sections:
             if where.rsplit(".", 1)[-1] in seeded and "seed" in settings.model_fields_set:

@@ -35,6 +35,7 @@ from msm.atomic import sha256_file, write_json_atomic
 from msm.errors import BadInput, MsmError
 from msm.experiment.config import Condition, Experiment, replicate_label
 from msm.input_files import MAX_RECORD_BYTES, load_json_object
+from msm.settings import to_argv
 from msm.spec import load_spec, resolve_spec_path
 from msm.workspace import Workspace, utc_now
 
@@ -160,7 +161,7 @@ def _plan_replicate(experiment: Experiment, condition: Condition, seed: int | No
         mt_key = _key("midtrain", {"snapshot": snapshot_key, "base": experiment.base_model, **mt.key_payload()})
         model_name = f"{prefix}-mt-{mt_key[:10]}"
         argv = ["train", "midtrain", "--snapshot", snapshot_name, "--base", experiment.base_model, "--out", model_name,
-                *mt.argv()]
+                *to_argv(mt), *mt.extra_args]
         model_key = add(Stage("midtrain", mt_key, "midtrain", model_name, argv, [snapshot_key]))
         midtrained = True
     sft = experiment.sft_for(condition, seed)
@@ -183,15 +184,14 @@ def _plan_replicate(experiment: Experiment, condition: Condition, seed: int | No
         # without a midtrained adapter there is nothing to continue: a fresh adapter of the given shape
         continues = sft.continue_adapter and midtrained
         argv = ["train", "sft", "--model", model_name, "--out", sft_name,
-                *sft.argv(skip=frozenset() if continues else frozenset({"continue_adapter"}))]
+                *to_argv(sft, exclude=frozenset() if continues else frozenset({"continue_adapter"})), *sft.extra_args]
         model_key = add(Stage("sft", sft_key, "sft", sft_name, argv, [k for k in (model_key, data_stage) if k]))
         model_name = sft_name
     ev = experiment.eval_for(seed)
     for suite in ev.suites:
         eval_key = _key("eval", {"model": model_key or experiment.base_model, "suite": suite, **ev.key_payload()})
         out_dir = str(ExperimentState(ws, prefix).dir / "evals" / f"{suite}-{eval_key[:10]}")
-        argv = ["eval", "--model", model_name, "--suite", suite, "--out", out_dir, "--seed", str(ev.seed),
-                *_opt("--limit", ev.limit), *ev.extra_args]
+        argv = ["eval", "--model", model_name, "--suite", suite, "--out", out_dir, *to_argv(ev), *ev.extra_args]
         add(Stage("eval", eval_key, f"eval {suite}", out_dir, argv, [model_key] if model_key else [], {"suite": suite}))
     return model_name
 
@@ -201,16 +201,13 @@ def _plan_aft_data(experiment: Experiment, spec_ref: str, add: Callable[[Stage],
     spec = load_spec(resolve_spec_path(spec_ref))
     settings = experiment.aft_generate
     gen_key = _key("aft_generate", {"spec_hash": spec.content_hash, "program_hash": _file_hash(settings.program),
-                                    **settings.model_dump()})
+                                    **settings.key_payload()})
     run_name = f"{experiment.name}-aft-{spec.id}-{gen_key[:10]}"
-    argv = ["aft", "generate", "--spec", spec_ref, "--run", run_name, "--n", str(settings.n), "--lm", settings.lm,
-            "--style", settings.style, "--profile", settings.profile, "--seed", str(settings.seed),
-            *_opt("--api-base", settings.api_base), *_opt("--program", settings.program),
-            *_opt("--concurrency", settings.concurrency), *settings.extra_args]
+    argv = ["aft", "generate", "--spec", spec_ref, "--run", run_name, *to_argv(settings), *settings.extra_args]
     add(Stage("aft_generate", gen_key, f"aft_generate {spec.id}", run_name, argv))
     cur_key = _key("aft_curate", {"generate": gen_key, "steps": experiment.curate.steps})
     add(Stage("aft_curate", cur_key, f"aft_curate {spec.id}", run_name,
-              ["curate", "--run", run_name, "--steps", experiment.curate.steps], [gen_key]))
+              ["curate", "--run", run_name, *to_argv(experiment.curate, exclude={"config"})], [gen_key]))
     snap_key = _key("aft_snapshot", {"curate": cur_key, "review": experiment.review})
     snap_name = f"{experiment.name}-aftsnap-{snap_key[:10]}"
     argv = ["snapshot", "create", snap_name, "--from", run_name]
@@ -228,9 +225,7 @@ def _plan_corpus(experiment: Experiment, condition: Condition, seed: int | None,
         gen_key = _key("generate", {"spec_hash": spec.content_hash, "program_hash": _file_hash(gen.program),
                                     **gen.key_payload()})
         run_name = f"{experiment.name}-{spec.id}-{gen_key[:10]}"
-        argv = ["generate", "--spec", spec_ref, "--run", run_name, "--n-docs", str(gen.n_docs), "--lm", gen.lm,
-                "--seed", str(gen.seed), *_opt("--api-base", gen.api_base), *_opt("--program", gen.program),
-                *_opt("--concurrency", gen.concurrency), *_opt("--max-tokens", gen.max_tokens), *gen.extra_args]
+        argv = ["generate", "--spec", spec_ref, "--run", run_name, *to_argv(gen), *gen.extra_args]
         corpora.append((gen_key, f"generate {spec.id}", run_name, argv))
     for source in condition.documents:
         spec_hash = load_spec(resolve_spec_path(source.spec)).content_hash if source.spec else None
@@ -243,7 +238,7 @@ def _plan_corpus(experiment: Experiment, condition: Condition, seed: int | None,
         spec_label = label.split(" ", 1)[1]
         cur = experiment.curate
         cur_key = _key("curate", {"generate": gen_key, "config_hash": _file_hash(cur.config), **cur.key_payload()})
-        argv = ["curate", "--run", run_name, "--steps", cur.steps, *_opt("--config", cur.config)]
+        argv = ["curate", "--run", run_name, *to_argv(cur)]
         curate_keys.append(add(Stage("curate", cur_key, f"curate {spec_label}", run_name, argv, [gen_key])))
         run_names.append(run_name)
     snap_key = _key("snapshot", {"curate": sorted(curate_keys), "review": experiment.review})
