@@ -12,10 +12,12 @@ from msm.cli_support import emit, info, json_option, require_extra, state, table
 from msm.errors import BadInput
 
 APP_SCRIPT = Path(__file__).with_name("app.py")
+# What `streamlit run` is given: an ASGI `App` around APP_SCRIPT that does not serve /_stcore/metrics (server.py).
+SERVER_SCRIPT = Path(__file__).with_name("server.py")
 
 
 def streamlit_command(port: int, host: str, secrets_file: Path | None = None) -> list[str]:
-    command = [sys.executable, "-m", "streamlit", "run", str(APP_SCRIPT), "--server.port", str(port),
+    command = [sys.executable, "-m", "streamlit", "run", str(SERVER_SCRIPT), "--server.port", str(port),
                "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false",
                "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal"]
     if secrets_file is not None:
