@@ -89,10 +89,15 @@ def add_user_command(name: str, role: str, password_stdin: bool, oidc: bool) -> 
     if oidc:
         password = None
     elif password_stdin:
-        line = sys.stdin.readline()
-        password = line.rstrip("\r\n")
-        if not line:
+        # Bytes, decoded here: a text stdin would fail mid-read (or, in the C locale, smuggle in surrogates).
+        binary = getattr(sys.stdin, "buffer", None)
+        raw = binary.readline() if binary is not None else sys.stdin.readline().encode("utf-8", "surrogateescape")
+        if not raw:
             raise BadInput("--password-stdin: stdin is empty (expected one line with the password)")
+        try:
+            password = raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError as exc:
+            raise BadInput(f"--password-stdin: not UTF-8 (byte 0x{raw[exc.start]:02x} at position {exc.start + 1})") from None
     else:
         password = click.prompt(f"Password for {name}", hide_input=True, confirmation_prompt=True)
     user = add_user(ws, name, password, role, oidc=oidc)
@@ -103,8 +108,53 @@ def add_user_command(name: str, role: str, password_stdin: bool, oidc: bool) -> 
 @review_group.command("users")
 @json_option
 def users_command() -> None:
-    """List review accounts and their roles."""
-    from msm.review_app.accounts import list_users
+    """List review accounts: role, sign-in, whether enabled, consecutive failed sign-ins and lockout."""
+    from msm.review_app.accounts import account_status
 
-    rows = [u.model_dump() for u in list_users(state().workspace())]
-    emit(rows, lambda r: table(r, ["name", "role", "sign_in"]))
+    rows = account_status(state().workspace())
+    emit(rows, lambda r: table(r, ["name", "role", "sign_in", "enabled", "failed_sign_ins", "locked"]))
+
+
+def _account_command(name: str, done: str) -> None:
+    emit({"name": name, "workspace": str(state().workspace().root), "done": done},
+         lambda d: click.echo(f"{d['done']} {d['name']} in {d['workspace']}"))
+
+
+@review_group.command("remove-user")
+@click.argument("name")
+def remove_user_command(name: str) -> None:
+    """Delete account NAME (its decisions stay); its open sessions are signed out at their next click."""
+    from msm.review_app.accounts import remove_user
+
+    remove_user(state().workspace(), name)
+    _account_command(name, "Removed")
+
+
+@review_group.command("disable-user")
+@click.argument("name")
+def disable_user_command(name: str) -> None:
+    """Refuse sign-in for account NAME and sign out its open sessions at their next click (`enable-user` undoes)."""
+    from msm.review_app.accounts import set_enabled
+
+    set_enabled(state().workspace(), name, False)
+    _account_command(name, "Disabled")
+
+
+@review_group.command("enable-user")
+@click.argument("name")
+def enable_user_command(name: str) -> None:
+    """Allow account NAME to sign in again after `disable-user`."""
+    from msm.review_app.accounts import set_enabled
+
+    set_enabled(state().workspace(), name, True)
+    _account_command(name, "Enabled")
+
+
+@review_group.command("unlock-user")
+@click.argument("name")
+def unlock_user_command(name: str) -> None:
+    """Lift the lockout (and backoff) of NAME after repeated failed sign-ins; the lock survives restarts until then."""
+    from msm.review_app.accounts import unlock_user
+
+    failures = unlock_user(state().workspace(), name)
+    _account_command(name, f"Unlocked ({failures} failed sign-ins cleared)")
