@@ -89,15 +89,10 @@ def add_user_command(name: str, role: str, password_stdin: bool, oidc: bool) -> 
     if oidc:
         password = None
     elif password_stdin:
-        # Bytes, decoded here: a text stdin would fail mid-read (or, in the C locale, smuggle in surrogates).
-        binary = getattr(sys.stdin, "buffer", None)
-        raw = binary.readline() if binary is not None else sys.stdin.readline().encode("utf-8", "surrogateescape")
-        if not raw:
+        line = sys.stdin.readline()
+        password = line.rstrip("\r\n")
+        if not line:
             raise BadInput("--password-stdin: stdin is empty (expected one line with the password)")
-        try:
-            password = raw.decode("utf-8").rstrip("\r\n")
-        except UnicodeDecodeError as exc:
-            raise BadInput(f"--password-stdin: not UTF-8 (byte 0x{raw[exc.start]:02x} at position {exc.start + 1})") from None
     else:
         password = click.prompt(f"Password for {name}", hide_input=True, confirmation_prompt=True)
     user = add_user(ws, name, password, role, oidc=oidc)
