@@ -81,10 +81,24 @@ def record(con, name: str, client: str, outcome: str, now: datetime) -> None:
                 [now, name[:64], client[:128], outcome])
 
 
-def is_enabled(con, name: str) -> bool:
+# Names whose latest state row is 'removed' (a removed account never comes back: add-user refuses the name).
+REMOVED_NAMES_SQL = ("SELECT name FROM review_account_states WHERE state = 'removed'")
+
+
+def _state(con, name: str) -> str:
     row = con.execute("SELECT state FROM review_account_states WHERE name = ? ORDER BY seq DESC LIMIT 1",
                       [name]).fetchone()
-    return row is None or row[0] == "enabled"
+    return row[0] if row else "enabled"
+
+
+def is_enabled(con, name: str) -> bool:
+    """Neither disabled nor removed."""
+    return _state(con, name) == "enabled"
+
+
+def is_removed(con, name: str) -> bool:
+    return con.execute("SELECT 1 FROM review_account_states WHERE name = ? AND state = 'removed' LIMIT 1",
+                       [name]).fetchone() is not None
 
 
 def set_state(con, name: str, state: str, actor: str, now: datetime) -> None:

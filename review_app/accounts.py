@@ -79,12 +79,13 @@ def add_user(ws: Workspace, name: str, password: str | None, role: str = "review
         stored = hash_password(password)
     with ws.catalog() as con:
         if con.execute("SELECT 1 FROM review_users WHERE name = ?", [name]).fetchone():
+            if access.is_removed(con, name):
+                raise BadInput(f"user {name!r} was removed from {ws.catalog_path}; names are not reused (the "
+                               f"review history names it): choose another name")
             raise BadInput(f"user {name!r} already exists in {ws.catalog_path}")
         now = utc_now()
         con.execute("INSERT INTO review_users VALUES (?, ?, ?, ?)", [name, role, stored, now])
-        # A new account starts enabled and unlocked, whatever a removed one of the same name, or guesses at the
-        # name before it existed, left behind.
-        access.set_state(con, name, "enabled", "cli", now)
+        # A new account starts unlocked, whatever guesses at the name before it existed left behind.
         access.record(con, name, "cli", "reset", now)
         insert_audit(con, "cli", "add-user", {"name": name, "role": role, "sign_in": "oidc" if oidc else "password"})
     return ReviewUser(name=name, role=role, sign_in="oidc" if oidc else "password")  # type: ignore[arg-type]
@@ -120,6 +121,8 @@ def sign_in(ws: Workspace, name: str, password: str, client: str = "?") -> SignI
                 insert_audit(con, name, f"login-{refused.outcome}", {"client": client})
                 return SignIn(message=refused.message)
             row = con.execute("SELECT role, password_hash FROM review_users WHERE name = ?", [name]).fetchone()
+            if row is not None and access.is_removed(con, name):
+                row = None                          # a removed account answers like a name that never existed
         # Hash even for an unknown name so timing does not tell which names exist.
         # An OIDC account has no password: hash against the dummy so it fails in the same time as any other.
         local = row is not None and row[1] != OIDC_MARKER
@@ -151,17 +154,20 @@ def current_account(ws: Workspace, name: str) -> ReviewUser | None:
 
 
 def _existing(con, ws: Workspace, name: str) -> None:
-    if not con.execute("SELECT 1 FROM review_users WHERE name = ?", [name]).fetchone():
+    if not con.execute("SELECT 1 FROM review_users WHERE name = ?", [name]).fetchone() or access.is_removed(con, name):
         raise BadInput(f"user {name!r}: no such review account in {ws.catalog_path} (see `msm review users`)")
 
 
 def remove_user(ws: Workspace, name: str) -> None:
-    """Delete the account (its decisions and audit rows stay); its open sessions end at their next click."""
+    """Remove the account: it can no longer sign in, is not listed, and its open sessions end at their next click.
+
+    Review tables are append-only, so this is a 'removed' state row, not a DELETE: the account's decisions keep
+    naming it, and the name is never given to someone else (`add-user` refuses it), so the history stays
+    unambiguous about who decided what."""
     check_user_name(name)
     with ws.catalog() as con:
         _existing(con, ws, name)
-        con.execute("DELETE FROM review_users WHERE name = ?", [name])
-        access.set_state(con, name, "disabled", "cli", utc_now())
+        access.set_state(con, name, "removed", "cli", utc_now())
         insert_audit(con, "cli", "remove-user", {"name": name})
 
 
@@ -196,14 +202,17 @@ def authenticate_oidc(ws: Workspace, identity: str | None, provider: str | None)
         with ws.catalog(read_only=True) as con:
             row = con.execute("SELECT role FROM review_users WHERE name = ? AND password_hash = ?",
                               [identity, OIDC_MARKER]).fetchone()
+            if row is not None and not access.is_enabled(con, identity):
+                row = None                          # disabled or removed: the provider's word is not enough
     audit(ws, identity or "?", "login-oidc" if row else "login-oidc-denied", {"provider": provider or "default"})
     return ReviewUser(name=identity, role=row[0], sign_in="oidc") if row and identity else None  # type: ignore[arg-type]
 
 
 def list_users(ws: Workspace) -> list[ReviewUser]:
+    """The accounts that exist (removed ones are not listed)."""
     with ws.catalog(read_only=True) as con:
-        rows = con.execute("SELECT name, role, password_hash = ? FROM review_users ORDER BY name",
-                           [OIDC_MARKER]).fetchall()
+        rows = con.execute(f"SELECT name, role, password_hash = ? FROM review_users WHERE name NOT IN "
+                           f"({access.REMOVED_NAMES_SQL}) ORDER BY name", [OIDC_MARKER]).fetchall()
     return [ReviewUser(name=n, role=r, sign_in="oidc" if oidc else "password") for n, r, oidc in rows]
 
 

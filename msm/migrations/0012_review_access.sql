@@ -13,11 +13,12 @@ CREATE TABLE review_sign_ins (
 );
 CREATE INDEX review_sign_ins_name ON review_sign_ins (name);
 
--- An account's state changes; the latest row for a name is in force ('enabled' is written when it is created).
+-- An account's state changes; the latest row for a name is in force (none: enabled). 'removed' is final: review
+-- tables are never UPDATEd or DELETEd from, so a removed account's row stays and its name is not reused.
 CREATE TABLE review_account_states (
     seq         BIGINT NOT NULL DEFAULT nextval('review_event_seq'),
     occurred_at TIMESTAMP NOT NULL,
     name        VARCHAR NOT NULL,
-    state       VARCHAR NOT NULL,            -- 'enabled' | 'disabled'
+    state       VARCHAR NOT NULL,            -- 'enabled' | 'disabled' | 'removed'
     actor       VARCHAR NOT NULL
 );

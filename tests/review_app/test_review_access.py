@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from msm.errors import BadInput
 from msm.review_app import access, accounts
 from msm.workspace import Workspace
 
@@ -104,9 +105,10 @@ def test_remove_disable_enable(ws, msm):
     result = msm("review", "remove-user", "carol")
     assert result.code == 2 and "no such review account" in result.err
     assert msm("review", "disable-user", "../x").code == 2
-    # a new account of the same name starts enabled and unlocked
-    accounts.add_user(ws, "carol", "carol-pass-2", "reviewer")
-    assert accounts.current_account(ws, "carol") is not None
+    assert msm("review", "enable-user", "carol").code == 2          # removal is final
+    # the name is not given to someone else: the review history keeps naming the removed account
+    with pytest.raises(BadInput, match="names are not reused"):
+        accounts.add_user(ws, "carol", "carol-pass-2", "reviewer")
     with ws.catalog(read_only=True) as con:
         events = [e for (e,) in con.execute("SELECT event FROM review_audit WHERE actor = 'cli' ORDER BY seq").fetchall()]
-    assert events[-4:] == ["disable-user", "enable-user", "remove-user", "add-user"]
+    assert events[-3:] == ["disable-user", "enable-user", "remove-user"]
