@@ -1,4 +1,4 @@
-"""`msm review` — launch the Streamlit review app; `msm review add-user`."""
+"""`msm review` — launch the Streamlit review app; manage its accounts (add/remove/disable/enable/unlock-user)."""
 
 from __future__ import annotations
 
@@ -118,7 +118,7 @@ def _account_command(name: str, done: str) -> None:
 @review_group.command("remove-user")
 @click.argument("name")
 def remove_user_command(name: str) -> None:
-    """Delete account NAME (its decisions stay); its open sessions are signed out at their next click."""
+    """Remove account NAME for good: its decisions stay, the name is not reused, open sessions end at the next click."""
     from msm.review_app.accounts import remove_user
 
     remove_user(state().workspace(), name)
