@@ -15,7 +15,7 @@ import streamlit as st
 from msm.errors import BadInput, MsmError
 from msm.review_app import accounts
 from msm.review_app.accounts import ReviewUser
-from msm.review_app.session import current_user, workspace
+from msm.review_app.session import current_user, recheck_user, workspace
 from msm.review_app.sign_in_config import SignInConfig, identity_of, load_sign_in_config
 
 
@@ -25,12 +25,21 @@ def login_form() -> None:
         password = st.text_input("Password", type="password")
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
-        user = accounts.authenticate(workspace(), name.strip(), password)
-        if user is None:
-            st.error("Wrong user name or password.")
+        result = accounts.sign_in(workspace(), name.strip(), password, client=client_address())
+        if result.user is None:
+            st.error(result.message)
         else:
-            st.session_state["user"] = user
+            st.session_state["user"] = result.user
             st.rerun()
+
+
+def client_address() -> str:
+    """The address the request came from, for the per-client throttle ('?' when Streamlit cannot tell)."""
+    try:
+        address = st.context.ip_address
+    except Exception:   # noqa: BLE001 - an older Streamlit without st.context.ip_address: one shared budget
+        return "?"
+    return address if isinstance(address, str) and address else "?"   # (a stand-in object under AppTest)
 
 
 def oidc_sign_in(config: SignInConfig) -> None:
@@ -94,7 +103,12 @@ def main() -> None:
         # Signed out of the identity provider in another tab, or its cookie expired: the session ends too.
         st.session_state.clear()
         user = None
+    if user is not None:
+        user = recheck_user()
     if user is None:
+        reason = st.session_state.pop("signed_out_reason", None)
+        if reason:
+            st.warning(reason)
         sign_in_page(config)
         st.stop()
 

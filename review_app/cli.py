@@ -1,4 +1,4 @@
-"""`msm review` — launch the Streamlit review app; `msm review add-user`."""
+"""`msm review` — launch the Streamlit review app; manage its accounts (add/remove/disable/enable/unlock-user)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ from msm.cli_support import emit, info, json_option, require_extra, state, table
 from msm.errors import BadInput
 
 APP_SCRIPT = Path(__file__).with_name("app.py")
+# What `streamlit run` is given: an ASGI `App` around APP_SCRIPT that does not serve /_stcore/metrics (server.py).
+SERVER_SCRIPT = Path(__file__).with_name("server.py")
 
 
 def streamlit_command(port: int, host: str, secrets_file: Path | None = None) -> list[str]:
-    command = [sys.executable, "-m", "streamlit", "run", str(APP_SCRIPT), "--server.port", str(port),
+    command = [sys.executable, "-m", "streamlit", "run", str(SERVER_SCRIPT), "--server.port", str(port),
                "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false",
                "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal"]
     if secrets_file is not None:
@@ -101,8 +103,53 @@ def add_user_command(name: str, role: str, password_stdin: bool, oidc: bool) -> 
 @review_group.command("users")
 @json_option
 def users_command() -> None:
-    """List review accounts and their roles."""
-    from msm.review_app.accounts import list_users
+    """List review accounts: role, sign-in, whether enabled, consecutive failed sign-ins and lockout."""
+    from msm.review_app.accounts import account_status
 
-    rows = [u.model_dump() for u in list_users(state().workspace())]
-    emit(rows, lambda r: table(r, ["name", "role", "sign_in"]))
+    rows = account_status(state().workspace())
+    emit(rows, lambda r: table(r, ["name", "role", "sign_in", "enabled", "failed_sign_ins", "locked"]))
+
+
+def _account_command(name: str, done: str) -> None:
+    emit({"name": name, "workspace": str(state().workspace().root), "done": done},
+         lambda d: click.echo(f"{d['done']} {d['name']} in {d['workspace']}"))
+
+
+@review_group.command("remove-user")
+@click.argument("name")
+def remove_user_command(name: str) -> None:
+    """Remove account NAME for good: its decisions stay, the name is not reused, open sessions end at the next click."""
+    from msm.review_app.accounts import remove_user
+
+    remove_user(state().workspace(), name)
+    _account_command(name, "Removed")
+
+
+@review_group.command("disable-user")
+@click.argument("name")
+def disable_user_command(name: str) -> None:
+    """Refuse sign-in for account NAME and sign out its open sessions at their next click (`enable-user` undoes)."""
+    from msm.review_app.accounts import set_enabled
+
+    set_enabled(state().workspace(), name, False)
+    _account_command(name, "Disabled")
+
+
+@review_group.command("enable-user")
+@click.argument("name")
+def enable_user_command(name: str) -> None:
+    """Allow account NAME to sign in again after `disable-user`."""
+    from msm.review_app.accounts import set_enabled
+
+    set_enabled(state().workspace(), name, True)
+    _account_command(name, "Enabled")
+
+
+@review_group.command("unlock-user")
+@click.argument("name")
+def unlock_user_command(name: str) -> None:
+    """Lift the lockout (and backoff) of NAME after repeated failed sign-ins; the lock survives restarts until then."""
+    from msm.review_app.accounts import unlock_user
+
+    failures = unlock_user(state().workspace(), name)
+    _account_command(name, f"Unlocked ({failures} failed sign-ins cleared)")

@@ -14,7 +14,7 @@ from msm.corpus.records import DocumentRecord
 from msm.corpus import decisions
 from msm.review_app.accounts import ReviewUser
 from msm.corpus.decisions import Decision
-from msm.review_app.session import choose_run, require_user, run_curation, run_documents, run_spec, workspace
+from msm.review_app.session import choose_run, recheck_user, require_user, run_curation, run_documents, run_spec, workspace
 
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
 
@@ -130,6 +130,8 @@ def cluster_panel(run: str, doc: DocumentRecord, docs: Mapping[str, DocumentReco
 # Actions are on_click callbacks: Streamlit runs them before the script, so one rerun records the decision and
 # renders the next document (a handler in the script body would need a second, full rerun via st.rerun()).
 def _decide(action: str, base: dict) -> None:
+    if recheck_user() is None:      # removed or disabled since the page was drawn: nothing is recorded
+        return
     _record(Decision(action=action, **base))     # made at click time: its created_at is when it was decided
 
 
@@ -145,11 +147,15 @@ def _moved_on(message: str) -> None:
 
 
 def _reject(base: dict) -> None:
+    if recheck_user() is None:      # removed or disabled since the page was drawn: nothing is recorded
+        return
     note = (st.session_state.get("reject_note") or "").strip()
     _record(Decision(action="reject", reason=st.session_state["reject_reason"], note=note or None, **base))
 
 
 def _save_edit(base: dict, text: str, key: str) -> None:
+    if recheck_user() is None:      # removed or disabled since the page was drawn: nothing is recorded
+        return
     edited = st.session_state.get(f"{key}-text", text)
     if edited == text:
         st.session_state["flash_warning"] = "The text is unchanged: use Accept instead."
@@ -161,6 +167,8 @@ def _save_edit(base: dict, text: str, key: str) -> None:
 
 
 def _tag(base: dict) -> None:
+    if recheck_user() is None:      # removed or disabled since the page was drawn: nothing is recorded
+        return
     parsed = [t.strip() for t in (st.session_state.get("tags_input") or "").split(",") if t.strip()]
     if parsed:
         decisions.record(workspace(), Decision(action="tag", tags=parsed, **base))

@@ -11,6 +11,7 @@ import streamlit as st
 from msm.corpus.records import DocumentRecord
 from msm.corpus.curate.store import current_curation_dir
 from msm.review_app import curation_view, review_data
+from msm.review_app import accounts
 from msm.review_app.accounts import ReviewUser
 from msm.workspace import Workspace
 
@@ -26,6 +27,23 @@ def workspace() -> Workspace:
 
 def current_user() -> ReviewUser | None:
     return st.session_state.get("user")
+
+
+def recheck_user() -> ReviewUser | None:
+    """The signed-in user as the catalog has the account now. Called on every rerun (app.main) and by every
+    callback that writes (callbacks run before the script): a removed or disabled account's session is signed
+    out at its next interaction, and a role change applies at once."""
+    user = current_user()
+    if user is None:
+        return None
+    fresh = accounts.current_account(workspace(), user.name)
+    if fresh is None or fresh.sign_in != user.sign_in:
+        st.session_state.clear()
+        st.session_state["signed_out_reason"] = f"The account {user.name!r} was removed or disabled: you are signed out."
+        return None
+    if fresh.role != user.role:
+        st.session_state["user"] = fresh
+    return fresh
 
 
 def require_user() -> ReviewUser:

@@ -105,6 +105,7 @@ class CompiledRule:
     sql: str                      # regenerated from the checked syntax tree, parameters renamed
     params: dict[str, Any]        # renamed parameter -> value
     action: str
+    origin: str = ""              # "<config file>: filters[i] (rule 'name')", for errors found while it runs
 
 
 def default_config_path(name: str = DEFAULT_CONFIG_NAME) -> Path:
@@ -151,6 +152,11 @@ def compile_rules(config: CurationConfig, signal_columns: dict[str, str], source
     con = duckdb.connect()
     try:
         con.execute("CREATE TABLE signals (" + ", ".join(f'"{c}" {t}' for c, t in signal_columns.items()) + ")")
+        # One row to evaluate each rule on: over an empty table DuckDB never casts, so `word_count > 'abc'` would
+        # pass here and fail on the documents with an error naming neither file nor rule. Ones (not zeros), so
+        # ln/log/sqrt of a count stay defined.
+        con.execute("INSERT INTO signals VALUES (" + ", ".join(
+            "true" if t == "BOOLEAN" else "1" for t in signal_columns.values()) + ")")
         compiled = []
         for index, rule in enumerate(config.filters):
             where = f"{source}: filters[{index}] (rule {rule.name!r})"
@@ -177,7 +183,7 @@ def compile_rules(config: CurationConfig, signal_columns: dict[str, str], source
                 con.execute(f"SELECT CAST(({expression_sql}) AS BOOLEAN) FROM signals", params).fetchall()
             except duckdb.Error as exc:
                 raise BadInput(f"{where}: {first_line(exc)}") from None
-            compiled.append(CompiledRule(rule.name, expression_sql, params, rule.action))
+            compiled.append(CompiledRule(rule.name, expression_sql, params, rule.action, where))
         return compiled
     finally:
         con.close()

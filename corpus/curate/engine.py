@@ -21,6 +21,7 @@ smallest doc_id. The diversity report is computed on demand (`store.kept_diversi
 
 from __future__ import annotations
 
+import tempfile
 import time
 from contextlib import AbstractContextManager, ExitStack
 from typing import Any, Callable, Iterator, Protocol
@@ -154,7 +155,7 @@ def curate_run(ws: Workspace, run: str, config_path: str | None = None, steps: l
     # The staging directory carries an owner lock for as long as this process lives, so a kill anywhere leaves
     # nothing that `msm doctor` (or the next command) cannot tell from a live curation and clear.
     with ExitStack() as owned:
-        con = duckdb.connect()
+        con = bounded_connection(owned)
         try:
             with runner:
                 n_docs = runner.load(con)
@@ -201,6 +202,22 @@ def curate_run(ws: Workspace, run: str, config_path: str | None = None, steps: l
             seconds={k: round(v, 3) for k, v in timings.items()})
         commit_curation(ws, summary, staging, config.canonical_json())
     return summary
+
+
+# The in-process DuckDB holds the documents, their signals and the marks: ~1-2 KB per tiny document, several GB
+# at a million if it may use what it likes (its default is 80% of RAM). Capped, it spills its tables to a scratch
+# directory instead, so curation's memory stays flat as the corpus grows (benchmarks/bench_memory_scale.py).
+DUCKDB_MEMORY_LIMIT = "1GB"
+
+
+def bounded_connection(owned: ExitStack) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection capped at DUCKDB_MEMORY_LIMIT that spills to a temporary directory
+    (removed when `owned` closes; under $TMPDIR, never inside the workspace's committed folders)."""
+    spill = owned.enter_context(tempfile.TemporaryDirectory(prefix="msm-curate-spill-"))
+    con = duckdb.connect(config={"memory_limit": DUCKDB_MEMORY_LIMIT, "temp_directory": spill})
+    # Inserts keep doc_idx order only if DuckDB keeps insertion order, which it does under a memory cap too
+    # (preserve_insertion_order is on by default); every read of the tables orders explicitly anyway.
+    return con
 
 
 def _rule_stats(con: duckdb.DuckDBPyConnection, rules: list, n_docs: int, steps: list[str],

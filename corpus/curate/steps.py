@@ -21,7 +21,7 @@ from msm.corpus.curate.config import CompiledRule
 from msm.corpus.curate.signals import compute_signals
 from msm.corpus.curate.spec_signals import SPEC_GRAM_WORDS
 from msm.corpus.run_store import RunStore
-from msm.errors import MsmError
+from msm.errors import BadInput, MsmError, first_line
 
 DOC_COLUMNS = {"doc_idx": "BIGINT", "doc_id": "VARCHAR", "text": "VARCHAR", "spec_id": "VARCHAR",
                "spec_hash": "VARCHAR", "clause_id": "VARCHAR", "doc_type": "VARCHAR", "finish_reason": "VARCHAR",
@@ -244,8 +244,23 @@ def apply_rules(con: duckdb.DuckDBPyConnection, rules: list[CompiledRule]) -> No
             return "CAST([] AS VARCHAR[])"
         return f"list_filter([{', '.join(items)}], lambda x: x IS NOT NULL)"
 
-    con.execute(f"CREATE OR REPLACE TEMP TABLE rule_marks AS SELECT doc_idx, {as_list(drop_items)} AS dropped_by, "
-                f"{as_list(flag_items)} AS flagged_by FROM signals", params)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE rule_marks AS SELECT doc_idx, {as_list(drop_items)} AS dropped_by, "
+                    f"{as_list(flag_items)} AS flagged_by FROM signals", params)
+    except duckdb.Error as exc:
+        raise _failing_rule(con, rules, exc) from None
+
+
+def _failing_rule(con: duckdb.DuckDBPyConnection, rules: list[CompiledRule], exc: duckdb.Error) -> BadInput:
+    """A rule that passed `compile_rules` but fails on these documents (e.g. ln() of a zero count): BadInput
+    naming the config file and the rule, found by running the rules one at a time on the same rows."""
+    for rule in rules:
+        try:
+            con.execute(f"SELECT count(*) FROM signals WHERE coalesce(CAST(({rule.sql}) AS BOOLEAN), false)",
+                        rule.params).fetchall()
+        except duckdb.Error as rule_exc:
+            return BadInput(f"{rule.origin or repr(rule.name)}: fails on the documents: {first_line(rule_exc)}")
+    return BadInput(f"filter rules fail on the documents: {first_line(exc)}")
 
 
 

@@ -66,3 +66,31 @@ def test_shipped_default_config_compiles_and_every_rule_cites_a_source() -> None
     rules = compile_rules(config, SIGNAL_COLUMNS, source)
     assert len(rules) == len(config.filters) >= 20
     assert all(r.source for r in config.filters)
+
+
+@pytest.mark.parametrize("expr, params", [
+    ("word_count > 'abc'", {}),                 # a number compared to a string constant
+    ("word_count > $x", {"x": "lots"}),         # ... or to a string parameter
+])
+def test_number_compared_to_a_string_exits_2_naming_file_and_rule(tmp_path: Path, msm, expr: str,
+                                                                   params: dict) -> None:
+    docs = tmp_path / "d.jsonl"
+    docs.write_text(json.dumps({"text": "one two three"}) + "\n")
+    assert msm("corpus", "import", str(docs), "--run", "r").code == 0
+    path = write_config(tmp_path, [{"name": "ok_rule", "expr": "word_count < 1"},
+                                   {"name": "string_rule", "expr": expr, "params": params}])
+    result = msm("curate", "--run", "r", "--config", str(path))
+    assert result.code == 2, result.err
+    assert "string_rule" in result.err and str(path) in result.err and len(result.err.strip().splitlines()) == 1
+
+
+def test_rule_that_fails_only_on_the_documents_exits_2_naming_it(tmp_path: Path, msm) -> None:
+    """A cast that holds for the one-row check (counts of 1) and overflows on a 3-word document: still exit 2
+    naming the file and the rule, not a DuckDB error."""
+    docs = tmp_path / "d.jsonl"
+    docs.write_text(json.dumps({"text": "one two three"}) + "\n")
+    assert msm("corpus", "import", str(docs), "--run", "r").code == 0
+    path = write_config(tmp_path, [{"name": "log_rule", "expr": "CAST(2 - word_count AS UTINYINT) > 0"}])
+    result = msm("curate", "--run", "r", "--config", str(path))
+    assert result.code == 2, result.err
+    assert "log_rule" in result.err and str(path) in result.err and len(result.err.strip().splitlines()) == 1
