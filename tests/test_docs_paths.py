@@ -63,6 +63,8 @@ def _importable(name: str) -> bool:
             found = False
         if not found:
             continue
+        if parts[cut - 1] == "__main__":  # importing a launcher would run it: that it exists is enough
+            return cut == len(parts)
         target = importlib.import_module(module_name)
         for attribute in parts[cut:]:
             if not hasattr(target, attribute):
