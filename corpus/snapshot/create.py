@@ -14,7 +14,6 @@ DIR/manifest.json — built in a temporary sibling directory and renamed into pl
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,8 @@ from msm.corpus.curate.engine import curate_run
 from msm.corpus.curate.store import current_curation_dir, read_summary
 from msm.corpus.exporter import load_full_documents, review_states
 from msm.corpus.run_store import RunStore
-from msm.corpus.snapshot.store import MANIFEST_FILE, SnapshotManifest, open_verified_snapshot, write_snapshot
+from msm.corpus.snapshot.store import (DOCUMENTS_FILE, MANIFEST_FILE, SnapshotManifest, load_verified_snapshot,
+                                       write_snapshot)
 from msm.errors import BadInput
 from msm.workspace import Workspace, check_name
 
@@ -140,16 +140,17 @@ def export_snapshot(ws: Workspace, name: str, to_dir: Path) -> dict[str, Any]:
     import datasets
 
     datasets.disable_progress_bars()   # msm's own output stays one line; the copy is quick
-    manifest, parquet = open_verified_snapshot(ws, name)
+    verified = load_verified_snapshot(ws, name)   # the bytes written below are the ones that were hashed
+    manifest = verified.manifest
     to_dir = Path(to_dir)
     if to_dir.exists() and (not to_dir.is_dir() or any(to_dir.iterdir())):
         raise BadInput(f"--to {to_dir}: exists and is not an empty directory")
     if to_dir.exists():
         to_dir.rmdir()
     with atomic_directory(to_dir) as staging:
-        shutil.copyfile(parquet, staging / "documents.parquet")
-        shutil.copyfile(ws.snapshot_dir(name) / MANIFEST_FILE, staging / MANIFEST_FILE)
-        dataset = datasets.Dataset(pq.read_table(staging / "documents.parquet"))
+        (staging / DOCUMENTS_FILE).write_bytes(verified.documents)
+        (staging / MANIFEST_FILE).write_bytes(verified.manifest_bytes)
+        dataset = datasets.Dataset(verified.table())
         dataset.save_to_disk(str(staging / "dataset"))
     return {"snapshot": name, "to": str(to_dir), "documents": manifest.n_documents,
             "dataset": str(to_dir / "dataset"), "parquet": str(to_dir / "documents.parquet")}
