@@ -109,9 +109,12 @@ def export_run(ws: Workspace, run: str, out: Path, *, force: bool = False) -> di
         if files is not None:
             marks, signals = files
             con.register("marks", pq.read_table(marks))
-            con.register("signals", pq.read_table(signals))
-            selects += ["m.* EXCLUDE (doc_id)", "s.* EXCLUDE (doc_id)"]
-            joins += ["LEFT JOIN marks m USING (doc_id)", "LEFT JOIN signals s USING (doc_id)"]
+            selects.append("m.* EXCLUDE (doc_id)")
+            joins.append("LEFT JOIN marks m USING (doc_id)")
+            if signals.exists():    # a curation without the filters step (`--steps dedup`) computes no signals
+                con.register("signals", pq.read_table(signals))
+                selects.append("s.* EXCLUDE (doc_id)")
+                joins.append("LEFT JOIN signals s USING (doc_id)")
         con.register("review_rows", review_states(ws, run))
         selects.append("r.review_status, r.review_text_version")
         joins.append("LEFT JOIN review_rows r USING (doc_id)")
