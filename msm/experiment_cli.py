@@ -7,7 +7,7 @@ import time
 
 import click
 
-from msm.cli_support import emit, info, json_option, state, table
+from msm.cli_support import BoundedInt, MAX_OPTION_INT, emit, info, json_option, state, table
 from msm.experiment_runner import STAGE_ORDER
 
 
@@ -27,7 +27,7 @@ def _load(file: str, only: tuple[str, ...], seeds: tuple[int, ...] = (), *, crea
     return ws, plan_experiment(experiment, ws, only or None, seeds or None)
 
 
-_seed_option = click.option("--seed", "seeds", type=int, multiple=True,
+_seed_option = click.option("--seed", "seeds", type=BoundedInt(min=-MAX_OPTION_INT), multiple=True,
                             help="Only this replicate seed of an experiment with `seeds` (repeatable).")
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from msm.cli_support import emit, info, json_option, require_extra, state, table
+from msm.cli_support import BoundedInt, emit, info, json_option, require_extra, state, table
 from msm.errors import BadInput
 
 APP_SCRIPT = Path(__file__).with_name("app.py")
@@ -30,7 +30,7 @@ def _require_authlib(path: Path | None) -> None:
 
 
 @click.group("review", invoke_without_command=True)
-@click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True, help="Port to serve on.")
+@click.option("--port", type=BoundedInt(1, 65535), default=8501, show_default=True, help="Port to serve on.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to bind (0.0.0.0 to serve other machines; put TLS in front of it).")
 @click.pass_context

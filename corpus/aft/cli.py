@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from msm.cli_support import emit, info, json_option, progress, state, table
+from msm.cli_support import BoundedInt, FiniteFloat, MAX_OPTION_INT, emit, info, json_option, progress, state, table
 from msm.corpus.lmrun.cli_options import lm_run_options
 
 
@@ -22,7 +22,7 @@ def aft_group() -> None:
 @aft_group.command("generate")
 @click.option("--spec", "spec", required=True, help="Spec file or shipped spec id.")
 @click.option("--run", "run_name", required=True, help="Run name; rerunning the same command resumes it.")
-@click.option("--n", "n", type=click.IntRange(min=1, max=10_000_000), required=True,
+@click.option("--n", "n", type=BoundedInt(min=1, max=10_000_000), required=True,
               help="Number of judged chats to keep (the judge's INCLUDEs).")
 @click.option("--lm", default="local:smollm2-135m", show_default=True,
               help="LM: local:smollm2-135m, a model dir, or a dspy/LiteLLM string such as openai/gpt-4.1-mini.")
@@ -35,30 +35,30 @@ def aft_group() -> None:
                    "that passes the deterministic checks is kept (for LMs whose verdicts carry no signal).")
 @click.option("--program", type=click.Path(dir_okay=False), default=None,
               help="Optimized chat program JSON from `msm optimize --program-kind aft`.")
-@click.option("--concurrency", type=click.IntRange(min=1, max=256), default=None,
+@click.option("--concurrency", type=BoundedInt(min=1, max=256), default=None,
               help="Items in flight: parallel API calls, or the batch size of a local model. [default: 8 API, 32 local]")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the cell order, fallbacks and sampling.")
+@click.option("--seed", type=BoundedInt(min=-MAX_OPTION_INT), default=0, show_default=True, help="Seed for the cell order, fallbacks and sampling.")
 @click.option("--profile", type=click.Choice(["auto", "weak", "strong"]), default="auto", show_default=True,
               help="weak: plain prompts, lenient parsing, the clause (not the whole spec) in context, short outputs "
                    "(auto for local models); strong: the whole spec in context (auto for API models).")
 @click.option("--question-types", callback=_comma_list, default=None,
               help="Comma-separated kinds of user message [default: advice,opinion,task,dilemma,agentic,challenge].")
-@click.option("--domains-per-clause", type=click.IntRange(min=1, max=100), default=None,
+@click.option("--domains-per-clause", type=BoundedInt(min=1, max=100), default=None,
               help="Conversation areas brainstormed per clause [default: 4 weak, 6 strong].")
-@click.option("--questions-per-ask", type=click.IntRange(min=1, max=50), default=None,
+@click.option("--questions-per-ask", type=BoundedInt(min=1, max=50), default=None,
               help="User messages asked for per (clause, area, type) cell [default: 3].")
-@click.option("--dedup-threshold", type=click.FloatRange(min=0.0, max=1.0, min_open=True, max_open=True),
+@click.option("--dedup-threshold", type=FiniteFloat(min=0.0, max=1.0, min_open=True, max_open=True),
               default=None, help="MinHash Jaccard (word 2-grams) at or above which a message is a near-duplicate of "
                                  "an earlier one and dropped [default: 0.6].")
-@click.option("--max-rounds", type=click.IntRange(min=1, max=50), default=None,
+@click.option("--max-rounds", type=BoundedInt(min=1, max=50), default=None,
               help="Question rounds per clause: the first plus backfills, which stop early once a round adds no "
                    "accepted chat [default: 4].")
-@click.option("--attempts", type=click.IntRange(min=1, max=20), default=None,
+@click.option("--attempts", type=BoundedInt(min=1, max=20), default=None,
               help="Tries per user message when a check fails or a verdict is unreadable (an EXCLUDE is final) "
                    "[default: 2].")
-@click.option("--max-failures", type=click.IntRange(min=0), default=None,
+@click.option("--max-failures", type=BoundedInt(min=0), default=None,
               help="Stop cleanly once more than this many messages have failed or been rejected (rerun resumes).")
-@click.option("--max-cost-usd", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--max-cost-usd", type=FiniteFloat(min=0, min_open=True), default=None,
               help="Stop cleanly (exit 1, resumable) once the run's recorded LM cost reaches this.")
 @lm_run_options
 @json_option

@@ -4,42 +4,37 @@ from __future__ import annotations
 
 import click
 
-from msm.cli_support import emit, info, json_option, progress, state
+from msm.cli_support import BoundedInt, FiniteFloat, MAX_OPTION_INT, bounded_int_list, emit, info, json_option, progress, state
 from msm.corpus.lmrun.cli_options import lm_run_options
 
 
 def _int_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
     if value is None:
         return None
-    try:
-        numbers = [int(part) for part in value.split(",") if part.strip()]
-    except ValueError:
-        raise click.BadParameter(f"{value!r}: expected whole numbers separated by commas, e.g. 600,900,1200") from None
-    if not numbers or min(numbers) < 10:
-        raise click.BadParameter(f"{value!r}: each length must be at least 10 words")
-    return numbers
+    # a document of more than 100k words is beyond any LM's output; a 20-digit length is refused here
+    return bounded_int_list(value, "--length-words", minimum=10, maximum=100_000)
 
 
 @click.command("generate")
 @click.option("--spec", "spec", required=True, help="Spec file or shipped spec id.")
 @click.option("--run", "run_name", required=True, help="Run name; rerunning the same command resumes it.")
-@click.option("--n-docs", type=click.IntRange(min=1, max=10_000_000), default=None,
+@click.option("--n-docs", type=BoundedInt(min=1, max=10_000_000), default=None,
               help="Number of documents to write [default: the plan's size, clauses x --types-per-clause x "
                    "--ideas-per-type].")
 @click.option("--lm", default="local:smollm2-135m", show_default=True,
               help="LM: local:smollm2-135m, a model dir, or a dspy/LiteLLM string such as openai/gpt-4.1-mini.")
 @click.option("--api-base", default=None, help="Base URL of an OpenAI-compatible server (e.g. http://127.0.0.1:8000/v1).")
 @click.option("--program", type=click.Path(dir_okay=False), default=None, help="Optimized program JSON from `msm optimize`.")
-@click.option("--concurrency", type=click.IntRange(min=1, max=256), default=None,
+@click.option("--concurrency", type=BoundedInt(min=1, max=256), default=None,
               help="Items in flight: parallel API calls, or the batch size of a local model. [default: 8 API, 32 local]")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for plan, levers, anchors and sampling.")
+@click.option("--seed", type=BoundedInt(min=-MAX_OPTION_INT), default=0, show_default=True, help="Seed for plan, levers, anchors and sampling.")
 @click.option("--profile", type=click.Choice(["auto", "weak", "strong"]), default="auto", show_default=True,
               help="weak: plain prompts, lenient parsing, clause-only context, scaffolded documents, no revise (auto "
                    "for local models); strong: the paper's pipeline — full spec in context, a plan step before each "
                    "long document, critique and revise (auto for API models).")
-@click.option("--types-per-clause", type=click.IntRange(min=1, max=200), default=None,
+@click.option("--types-per-clause", type=BoundedInt(min=1, max=200), default=None,
               help="Document types brainstormed per clause [default: 6 weak, 20 strong (the paper's)].")
-@click.option("--ideas-per-type", type=click.IntRange(min=1, max=1000), default=None,
+@click.option("--ideas-per-type", type=BoundedInt(min=1, max=1000), default=None,
               help="Ideas per document type; with --types-per-clause it sizes the plan when --n-docs is not given "
                    "[default: 4 weak, 25 strong (the paper's)].")
 @click.option("--length-words", callback=_int_list, default=None, metavar="N[,N...]",
@@ -55,7 +50,7 @@ def _int_list(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option("--opening/--no-opening", default=None,
               help="Without the scaffold: weak models continue a template opening (title, the clause's rule and one "
                    "quoted sentence of its reason) recorded as metadata.opening_chars.")
-@click.option("--value-share", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+@click.option("--value-share", type=FiniteFloat(0, 1, min_open=True, max_open=True), default=None,
               help="Share of the documents for the spec's value clauses (see --value-clauses) [default: by clause "
                    "weights].")
 @click.option("--value-clauses", default=None, metavar="PATTERN[,PATTERN...]",
@@ -63,13 +58,13 @@ def _int_list(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option("--plan-only", "--dry-run", "plan_only", is_flag=True,
               help="Print the plan (clauses, types, ideas, documents), projected tokens and cost at LiteLLM's price, "
                    "and stop: no LM call, nothing written.")
-@click.option("--max-cost-usd", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--max-cost-usd", type=FiniteFloat(min=0, min_open=True), default=None,
               help="Stop cleanly (exit 1, resumable) once the run's recorded cost reaches this.")
-@click.option("--max-failures", type=click.IntRange(min=0), default=None,
+@click.option("--max-failures", type=BoundedInt(min=0), default=None,
               help="Stop cleanly once more than this many items have failed permanently (rerun resumes).")
-@click.option("--attempts", type=click.IntRange(min=1, max=20), default=3, show_default=True,
+@click.option("--attempts", type=BoundedInt(min=1, max=20), default=3, show_default=True,
               help="Tries per document before it is recorded as a permanent failure.")
-@click.option("--max-tokens", type=click.IntRange(min=16), default=None,
+@click.option("--max-tokens", type=BoundedInt(min=16), default=None,
               help="Token limit of the write stage [default: 240 weak, 5000 strong].")
 @lm_run_options
 @json_option

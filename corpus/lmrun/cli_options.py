@@ -7,8 +7,10 @@ from typing import Callable
 
 import click
 
+from msm.cli_support import FiniteFloat
+
 LM_RUN_OPTIONS = (
-    click.option("--request-timeout", type=click.FloatRange(min=1), default=120.0, show_default=True,
+    click.option("--request-timeout", type=FiniteFloat(min=1), default=120.0, show_default=True,
                  help="Seconds before an API call counts as timed out (and is retried)."),
     click.option("--batch", "batch", is_flag=True,
                  help="Run each stage as rounds of OpenAI Batch API requests (half price, up to 24 h a round); batch "
@@ -19,7 +21,7 @@ LM_RUN_OPTIONS = (
     click.option("--ingest-batch-output", "ingest_outputs", type=click.Path(exists=True, dir_okay=False),
                  multiple=True,
                  help="Read a batch output file (OpenAI or `vllm run-batch` format) into the run first; repeatable."),
-    click.option("--poll-interval", type=click.FloatRange(min=0.01), default=30.0, show_default=True,
+    click.option("--poll-interval", type=FiniteFloat(min=0.01), default=30.0, show_default=True,
                  help="Seconds between status checks of running batches (--batch)."),
 )
 
