@@ -17,6 +17,7 @@ from msm.atomic import atomic_directory, write_json_atomic
 from msm.corpus.records import DocumentRecord, stable_id
 from msm.corpus.run_store import RunStore
 from msm.errors import BadInput
+from msm.input_files import MAX_DEPTH, check_input_path, deeper_than, non_finite
 from msm.workspace import Workspace, check_name, utc_now
 
 MAX_TEXT_BYTES = 1_000_000         # one document; far above any generated document, guards against blobs
@@ -37,9 +38,16 @@ def _jsonl_records(path: Path) -> Iterator[tuple[str, Any]]:
             if not line.strip():
                 continue
             try:
-                yield where, json.loads(line)
+                value = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise BadInput(f"{where}: (line): not valid JSON: {exc.msg} at column {exc.colno}") from None
+            except RecursionError:
+                raise BadInput(f"{where}: (line): nested deeper than {MAX_DEPTH} levels") from None
+            except ValueError as exc:   # an integer with more digits than Python converts
+                raise BadInput(f"{where}: (line): not usable JSON: {str(exc).splitlines()[0][:100]}") from None
+            if deeper_than(value, MAX_DEPTH):
+                raise BadInput(f"{where}: (line): nested deeper than {MAX_DEPTH} levels")
+            yield where, value
 
 
 def _parquet_records(path: Path) -> Iterator[tuple[str, Any]]:
@@ -50,6 +58,10 @@ def _parquet_records(path: Path) -> Iterator[tuple[str, Any]]:
         parquet = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as exc:
         raise BadInput(f"{path}: (file): not a readable Parquet file: {str(exc).splitlines()[0]}") from None
+    names = parquet.schema_arrow.names
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:    # to_pylist keeps one of them, silently: which `text` is the document would be a guess
+        raise BadInput(f"{path}: (file): column {repeated[0]!r} appears {names.count(repeated[0])} times")
     row = 0
     try:
         for batch in parquet.iter_batches(batch_size=2048):
@@ -62,8 +74,7 @@ def _parquet_records(path: Path) -> Iterator[tuple[str, Any]]:
 
 def read_documents(path: Path, run: str, spec_id: str | None, spec_hash: str | None) -> list[DocumentRecord]:
     """Validate every record of `path` into DocumentRecords; BadInput names file:line:field at the first problem."""
-    if not path.is_file():
-        raise BadInput(f"{path}: no such file")
+    check_input_path(path, what="corpus", max_bytes=1 << 62)   # a FIFO or directory is named as what it is
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json", ".ndjson"):
         records = _jsonl_records(path)
@@ -107,6 +118,8 @@ def read_documents(path: Path, run: str, spec_id: str | None, spec_hash: str | N
                 raise BadInput(f"{where}: {name}: expected a string, got {type(value).__name__}")
             provenance[name] = value
         metadata = {k: v for k, v in record.items() if k not in ("text", "id", *PROVENANCE_FIELDS)}
+        if (problem := non_finite(metadata)) is not None:    # NaN/Infinity would turn into null on the way out
+            raise BadInput(f"{where}: {problem}")
         try:
             json.dumps(metadata, allow_nan=False)
         except (TypeError, ValueError):

@@ -87,7 +87,11 @@ def add_user_command(name: str, role: str, password_stdin: bool, oidc: bool) -> 
     if oidc:
         password = None
     elif password_stdin:
-        line = sys.stdin.readline()
+        raw = sys.stdin.buffer.readline(4097)    # bytes: a non-UTF-8 password is refused in one line, not decoded
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadInput(f"--password-stdin: not UTF-8 (byte 0x{raw[exc.start]:02x} at position {exc.start + 1})") from None
         password = line.rstrip("\r\n")
         if not line:
             raise BadInput("--password-stdin: stdin is empty (expected one line with the password)")

@@ -105,6 +105,12 @@ def generate_command(spec: str, run_name: str, n_docs: int | None, lm: str, api_
     result = generate(state().workspace(create=True), request,
                       progress=lambda description, total: progress(description, total=total), log=info)
     emit(result.model_dump(mode="json", exclude_none=True), _print_result)
+    if result.mode == "items" and result.documents == 0 and result.target:
+        # a run that produced nothing (a dead API, a wrong key) is a failure, not a success with 0 documents
+        from msm.errors import MsmError
+
+        raise MsmError(f"run {run_name}: no documents were produced ({result.failed_items} of {result.target} items "
+                       f"failed); check the LM settings (--lm, --api-base, the API key) and `msm runs show {run_name}`")
 
 
 def _print_preview(d: dict) -> None:
