@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -24,6 +23,7 @@ from msm.corpus.curate.store import curation_files
 from msm.corpus.records import DocumentRecord
 from msm.corpus.run_store import RunStore
 from msm.errors import BadInput
+from msm.export_temps import export_temp
 from msm.workspace import Workspace
 
 _BATCH = 5000
@@ -119,15 +119,12 @@ def export_run(ws: Workspace, run: str, out: Path, *, force: bool = False) -> di
         selects.append("r.review_status, r.review_text_version")
         joins.append("LEFT JOIN review_rows r USING (doc_id)")
         out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
+        # the temp file is listed in the workspace, so a kill here leaves nothing `msm doctor` cannot remove
+        with export_temp(ws.root, out) as temp:
+            tmp = str(temp)
             con.execute(f"COPY (SELECT {', '.join(selects)} FROM documents d {' '.join(joins)} ORDER BY d.doc_id) "
                         f"TO '{tmp.replace(chr(39), chr(39) * 2)}' (FORMAT {fmt})")
             os.replace(tmp, out)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
     finally:
         con.close()
     return {"run": run, "documents": n, "out": str(out), "curated": files is not None}

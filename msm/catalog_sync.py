@@ -260,4 +260,7 @@ def reconcile(ws, con: duckdb.DuckDBPyConnection) -> RepairReport:
         raise
     for cache in (ws.cache_dir / "models",):
         _clean_staging(cache, ws.root, report)
+    from msm.export_temps import clean_abandoned_exports
+
+    report.removed += clean_abandoned_exports(ws.root)
     return report

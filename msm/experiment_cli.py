@@ -18,6 +18,7 @@ def experiment_group() -> None:
 
 def _load(file: str, only: tuple[str, ...], seeds: tuple[int, ...] = (), *, create: bool = True):
     from msm.experiment_config import load_experiment
+    from msm.errors import BadInput
     from msm.experiment_runner import plan_experiment
     from msm.workspace import Workspace, default_workspace_path
 
@@ -181,10 +182,19 @@ def status_command(file: str, only: tuple[str, ...], seeds: tuple[int, ...]) -> 
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 def validate_command(files: tuple[str, ...]) -> None:
     """Validate experiment FILES (exit 2 with `file: field: problem`)."""
+    from pathlib import Path
+
+    from msm.errors import BadInput
     from msm.experiment_config import load_experiment
+    from msm.experiment_runner import plan_experiment
+    from msm.workspace import Workspace
 
     for file in files:
         experiment = load_experiment(file)
+        try:
+            plan_experiment(experiment, Workspace(Path(".")))   # the names it derives must be valid (nothing opened)
+        except BadInput as exc:
+            raise BadInput(f"{file}: {exc}") from None
         kinds = ", ".join(f"{sum(1 for c in experiment.conditions if c.kind == k)} {k}"
                           for k in ("base", "identity", "aft_only", "msm_only", "msm_aft")
                           if any(c.kind == k for c in experiment.conditions))
