@@ -221,3 +221,14 @@ def test_a_killed_export_leaves_a_temp_file_doctor_removes(tmp_path, msm, isolat
     msm("doctor")
     assert (isolated_workspace / LEDGER).read_text() == ""
     assert time is not None
+
+
+@pytest.mark.slow
+def test_generate_against_a_dead_api_exits_1(tmp_path, msm_process):
+    # port 9 (discard) on loopback: nothing listens, every call is refused; LiteLLM's own retries take ~90 s
+    result = msm_process("--workspace", str(tmp_path / "ws"), "generate", "--spec", "cheese_affordability",
+                         "--run", "dead", "--lm", "openai/gpt-4.1-mini", "--api-base", "http://127.0.0.1:9/v1",
+                         "--n-docs", "1", "--attempts", "1", "--concurrency", "1", "--request-timeout", "5",
+                         env={"OPENAI_API_KEY": "not-a-key"}, timeout=400)
+    assert result.code == 1, result.err
+    assert "no documents were produced (1 of 1 items failed)" in result.err.strip().splitlines()[-1]
