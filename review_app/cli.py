@@ -87,9 +87,12 @@ def add_user_command(name: str, role: str, password_stdin: bool, oidc: bool) -> 
     if oidc:
         password = None
     elif password_stdin:
-        raw = sys.stdin.buffer.readline(4097)    # bytes: a non-UTF-8 password is refused in one line, not decoded
+        # bytes, decoded here: a non-UTF-8 password is refused in one line (a text stream without bytes, as in
+        # tests, is already decoded)
+        buffer = getattr(sys.stdin, "buffer", None)
+        raw = buffer.readline(4097) if buffer is not None else sys.stdin.readline(4097)
         try:
-            line = raw.decode("utf-8")
+            line = raw.decode("utf-8") if isinstance(raw, bytes) else raw
         except UnicodeDecodeError as exc:
             raise BadInput(f"--password-stdin: not UTF-8 (byte 0x{raw[exc.start]:02x} at position {exc.start + 1})") from None
         password = line.rstrip("\r\n")
