@@ -197,3 +197,18 @@ def test_exports_after_a_dedup_only_curation(tmp_path, msm, isolated_workspace):
     snap = msm("snapshot", "export", "s", "--to", str(tmp_path / "snap"))
     assert snap.code == 0, snap.err
     assert pq.read_table(tmp_path / "snap" / "documents.parquet").num_rows == 4
+
+
+def test_a_verified_snapshot_is_read_from_the_bytes_that_were_hashed(tmp_path, msm, isolated_workspace):
+    from msm.corpus.snapshot.store import load_verified_snapshot
+    from msm.train.chat_data import snapshot_demonstrations  # noqa: F401  (the SFT reader goes through it too)
+
+    make_run(tmp_path, msm)
+    assert msm("snapshot", "create", "s", "--from", "r").code == 0
+    ws = Workspace(isolated_workspace)
+    verified = load_verified_snapshot(ws, "s")
+    before = verified.table(columns=["text"]).column("text").to_pylist()
+    parquet = isolated_workspace / "snapshots" / "s" / "documents.parquet"
+    pq.write_table(pa.table({"doc_id": ["x"], "text": ["swapped after the check"]}), parquet)
+    assert verified.table(columns=["text"]).column("text").to_pylist() == before
+    assert hashlib.sha256(verified.documents).hexdigest() == verified.manifest.files["documents.parquet"]
