@@ -17,6 +17,11 @@ row (by deleting the row afterwards) and check that the workspace is back in agr
 Record probes damage msm's own files in a workspace (a line inside documents.jsonl, run.json, curation/CURRENT,
 a snapshot manifest) or aim an export at an existing file: each must be refused in one line naming the file
 (`snapshot verify` with exit 1, its reasons on stderr), never skipped or overwritten silently.
+Integrity probes (issue 27) check data that would pass its checks while being wrong and bad input that used to
+get through: NaN/infinite/20-digit option values, `.inf` and duplicate keys in a spec, `version: 1.10`, NaN in
+imported records, two `text` columns, a SQLite file or a newer msm's catalog, experiment names whose derived names
+msm refuses, a snapshot edited consistently after its catalog row was lost, lines lost / a doc_id reused / marks
+edited under a curation, exports after a dedup-only curation, and the temp file a killed export left.
 The script prints one line per probe and the totals; it changes nothing outside its scratch directory.
 """
 
