@@ -89,11 +89,7 @@ class RunStore:
             earlier = seen.get(doc.doc_id)
             if earlier is not None:
                 if earlier[0] != digest:
-                    raise InputFileError(self.documents_path,
-                                         f"doc_id {doc.doc_id!r} is used again with other content (first at byte "
-                                         f"{earlier[1]}, line {line_number(self.documents_path, earlier[1])}); "
-                                         "refusing to pick one", line=line_number(self.documents_path, offset),
-                                         scope="document")
+                    raise reused_id_error(self.documents_path, doc.doc_id, earlier[1], offset)
                 continue
             seen[doc.doc_id] = (digest, offset)
             count += 1
@@ -125,6 +121,17 @@ class RunStore:
     def failures(self) -> Iterator[FailureRecord]:
         for raw in read_jsonl(self.failures_path):
             yield FailureRecord.model_validate(raw)
+
+
+def reused_id_error(path: Path, doc_id: str, first_offset: int, offset: int) -> InputFileError:
+    """A doc_id written a second time with other content: which line is the document would be a guess."""
+    return InputFileError(path, f"doc_id {doc_id!r} is used again with other content (first at line "
+                          f"{line_number(path, first_offset)}); refusing to pick one",
+                          line=line_number(path, offset), scope="document")
+
+
+def same_content(a: DocumentRecord, b: DocumentRecord) -> bool:
+    return a.text == b.text and a.messages == b.messages
 
 
 def list_runs(ws: Workspace) -> list[dict[str, Any]]:
