@@ -1,6 +1,6 @@
 """Temp files of exports, which live beside a user's --out path (outside the workspace), made findable again.
 
-An export writes `.OUT.<random>.tmp` next to OUT and renames it into place; a kill in between leaves that file in a
+An export writes `.OUT.<random>.tmp` (a file, or for `snapshot export` a staging directory) next to OUT and renames it into place; a kill in between leaves that file in a
 folder no workspace scan covers. So each export first appends {path, pid, host} to
 `<workspace>/exports-pending.jsonl`, and reconcile (every workspace open, `msm init`, `msm doctor`) removes the
 listed temp files whose process is gone — only those exact paths, never anything else in the user's folder — and
@@ -12,13 +12,14 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import socket
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from msm.atomic import TEMP_SUFFIX
+from msm.atomic import OWNER_SUFFIX, TEMP_SUFFIX
 
 LEDGER = "exports-pending.jsonl"
 
@@ -51,13 +52,18 @@ def export_temp(ws_root: Path, out: Path) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=TEMP_SUFFIX)
     os.close(fd)
     try:
-        with _locked(Path(ws_root) / LEDGER) as ledger:
-            os.write(ledger, (json.dumps({"path": str(Path(tmp).resolve()), "pid": os.getpid(),
-                                          "host": socket.gethostname()}) + "\n").encode())
+        register_export_temp(ws_root, Path(tmp))
         yield Path(tmp)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def register_export_temp(ws_root: Path, temp: Path) -> None:
+    """List `temp` (a temp file or staging directory of this process, outside the workspace) in the ledger."""
+    with _locked(Path(ws_root) / LEDGER) as ledger:
+        os.write(ledger, (json.dumps({"path": str(Path(temp).resolve()), "pid": os.getpid(),
+                                      "host": socket.gethostname()}) + "\n").encode())
 
 
 def clean_abandoned_exports(ws_root: Path) -> list[str]:
@@ -76,12 +82,16 @@ def clean_abandoned_exports(ws_root: Path) -> list[str]:
                 temp, pid, entry_host = Path(entry["path"]), int(entry["pid"]), entry.get("host")
             except (ValueError, KeyError, TypeError):
                 continue    # a torn or damaged line: nothing to act on safely
-            if not (temp.is_file() and temp.name.endswith(TEMP_SUFFIX)):
+            if not ((temp.is_file() or temp.is_dir()) and not temp.is_symlink() and temp.name.endswith(TEMP_SUFFIX)):
                 continue    # renamed into place, or already gone: settled
             if entry_host != host or _alive(pid):
                 keep.append(raw)
                 continue
-            temp.unlink(missing_ok=True)
+            if temp.is_dir():     # a staging directory (`snapshot export`), with the owner file beside it
+                shutil.rmtree(temp, ignore_errors=True)
+                Path(str(temp) + OWNER_SUFFIX).unlink(missing_ok=True)
+            else:
+                temp.unlink(missing_ok=True)
             removed.append(str(temp))
         os.ftruncate(fd, 0)
         if keep:

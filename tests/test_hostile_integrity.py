@@ -10,7 +10,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import duckdb
@@ -220,7 +219,6 @@ def test_a_killed_export_leaves_a_temp_file_doctor_removes(tmp_path, msm, isolat
         os.replace(live, out)
     msm("doctor")
     assert (isolated_workspace / LEDGER).read_text() == ""
-    assert time is not None
 
 
 @pytest.mark.slow
@@ -232,3 +230,20 @@ def test_generate_against_a_dead_api_exits_1(tmp_path, msm_process):
                          env={"OPENAI_API_KEY": "not-a-key"}, timeout=400)
     assert result.code == 1, result.err
     assert "no documents were produced (1 of 1 items failed)" in result.err.strip().splitlines()[-1]
+
+
+def test_a_killed_snapshot_export_leaves_a_staging_directory_doctor_removes(tmp_path, msm, isolated_workspace):
+    assert msm("init").code == 0
+    script = ("import sys, time\nfrom pathlib import Path\nfrom msm.atomic import staging_directory\n"
+              "from msm.export_temps import register_export_temp\n"
+              "with staging_directory(Path(sys.argv[2]), 'snap') as s:\n"
+              "    register_export_temp(Path(sys.argv[1]), s); (s / 'documents.parquet').write_text('half')\n"
+              "    print(s, flush=True); time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script, str(isolated_workspace), str(tmp_path)],
+                            stdout=subprocess.PIPE, text=True)
+    staging = Path(proc.stdout.readline().strip())
+    assert staging.is_dir()
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert msm("doctor").code == 0
+    assert not staging.exists() and not Path(str(staging) + ".owner").exists()

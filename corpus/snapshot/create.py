@@ -30,6 +30,7 @@ from msm.corpus.run_store import RunStore
 from msm.corpus.snapshot.store import (DOCUMENTS_FILE, MANIFEST_FILE, SnapshotManifest, load_verified_snapshot,
                                        write_snapshot)
 from msm.errors import BadInput, MsmError
+from msm.export_temps import register_export_temp
 from msm.workspace import Workspace, check_name
 
 SNAPSHOT_COLUMNS = ("doc_id", "run", "text", "spec_id", "spec_hash", "clause_id", "domain", "doc_type", "idea",
@@ -172,6 +173,7 @@ def export_snapshot(ws: Workspace, name: str, to_dir: Path) -> dict[str, Any]:
     if to_dir.exists():
         to_dir.rmdir()
     with atomic_directory(to_dir) as staging:
+        register_export_temp(ws.root, staging)     # a kill leaves it to `msm doctor`, not to the user's folder
         (staging / DOCUMENTS_FILE).write_bytes(verified.documents)
         (staging / MANIFEST_FILE).write_bytes(verified.manifest_bytes)
         dataset = datasets.Dataset(verified.table())

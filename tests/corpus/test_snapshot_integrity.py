@@ -201,7 +201,6 @@ def test_exports_after_a_dedup_only_curation(tmp_path, msm, isolated_workspace):
 
 def test_a_verified_snapshot_is_read_from_the_bytes_that_were_hashed(tmp_path, msm, isolated_workspace):
     from msm.corpus.snapshot.store import load_verified_snapshot
-    from msm.train.chat_data import snapshot_demonstrations  # noqa: F401  (the SFT reader goes through it too)
 
     make_run(tmp_path, msm)
     assert msm("snapshot", "create", "s", "--from", "r").code == 0
