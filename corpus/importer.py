@@ -58,10 +58,12 @@ def _parquet_records(path: Path) -> Iterator[tuple[str, Any]]:
         parquet = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as exc:
         raise BadInput(f"{path}: (file): not a readable Parquet file: {str(exc).splitlines()[0]}") from None
-    names = parquet.schema_arrow.names
-    repeated = sorted({n for n in names if names.count(n) > 1})
+    from collections import Counter
+
+    counts = Counter(parquet.schema_arrow.names)
+    repeated = sorted(name for name, n in counts.items() if n > 1)
     if repeated:    # to_pylist keeps one of them, silently: which `text` is the document would be a guess
-        raise BadInput(f"{path}: (file): column {repeated[0]!r} appears {names.count(repeated[0])} times")
+        raise BadInput(f"{path}: (file): column {repeated[0]!r} appears {counts[repeated[0]]} times")
     row = 0
     try:
         for batch in parquet.iter_batches(batch_size=2048):
