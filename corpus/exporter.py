@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -24,6 +23,7 @@ from msm.corpus.curate.store import curation_files
 from msm.corpus.records import DocumentRecord
 from msm.corpus.run_store import RunStore
 from msm.errors import BadInput
+from msm.export_temps import export_temp
 from msm.workspace import Workspace
 
 _BATCH = 5000
@@ -109,22 +109,22 @@ def export_run(ws: Workspace, run: str, out: Path, *, force: bool = False) -> di
         if files is not None:
             marks, signals = files
             con.register("marks", pq.read_table(marks))
-            con.register("signals", pq.read_table(signals))
-            selects += ["m.* EXCLUDE (doc_id)", "s.* EXCLUDE (doc_id)"]
-            joins += ["LEFT JOIN marks m USING (doc_id)", "LEFT JOIN signals s USING (doc_id)"]
+            selects.append("m.* EXCLUDE (doc_id)")
+            joins.append("LEFT JOIN marks m USING (doc_id)")
+            if signals.exists():    # a curation without the filters step (`--steps dedup`) computes no signals
+                con.register("signals", pq.read_table(signals))
+                selects.append("s.* EXCLUDE (doc_id)")
+                joins.append("LEFT JOIN signals s USING (doc_id)")
         con.register("review_rows", review_states(ws, run))
         selects.append("r.review_status, r.review_text_version")
         joins.append("LEFT JOIN review_rows r USING (doc_id)")
         out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
+        # the temp file is listed in the workspace, so a kill here leaves nothing `msm doctor` cannot remove
+        with export_temp(ws.root, out) as temp:
+            tmp = str(temp)
             con.execute(f"COPY (SELECT {', '.join(selects)} FROM documents d {' '.join(joins)} ORDER BY d.doc_id) "
                         f"TO '{tmp.replace(chr(39), chr(39) * 2)}' (FORMAT {fmt})")
             os.replace(tmp, out)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
     finally:
         con.close()
     return {"run": run, "documents": n, "out": str(out), "curated": files is not None}

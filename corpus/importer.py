@@ -20,6 +20,7 @@ from msm.atomic import atomic_directory, write_json_atomic
 from msm.corpus.records import DocumentRecord, stable_id
 from msm.corpus.run_store import RunStore
 from msm.errors import BadInput
+from msm.input_files import MAX_DEPTH, check_input_path, deeper_than, non_finite
 from msm.workspace import Workspace, check_name, utc_now
 
 MAX_TEXT_BYTES = 1_000_000         # one document; far above any generated document, guards against blobs
@@ -41,9 +42,16 @@ def _jsonl_records(path: Path) -> Iterator[tuple[str, Any]]:
             if not line.strip():
                 continue
             try:
-                yield where, json.loads(line)
+                value = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise BadInput(f"{where}: (line): not valid JSON: {exc.msg} at column {exc.colno}") from None
+            except RecursionError:
+                raise BadInput(f"{where}: (line): nested deeper than {MAX_DEPTH} levels") from None
+            except ValueError as exc:   # an integer with more digits than Python converts
+                raise BadInput(f"{where}: (line): not usable JSON: {str(exc).splitlines()[0][:100]}") from None
+            if deeper_than(value, MAX_DEPTH):
+                raise BadInput(f"{where}: (line): nested deeper than {MAX_DEPTH} levels")
+            yield where, value
 
 
 def _parquet_records(path: Path) -> Iterator[tuple[str, Any]]:
@@ -54,6 +62,12 @@ def _parquet_records(path: Path) -> Iterator[tuple[str, Any]]:
         parquet = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as exc:
         raise BadInput(f"{path}: (file): not a readable Parquet file: {str(exc).splitlines()[0]}") from None
+    from collections import Counter
+
+    counts = Counter(parquet.schema_arrow.names)
+    repeated = sorted(name for name, n in counts.items() if n > 1)
+    if repeated:    # to_pylist keeps one of them, silently: which `text` is the document would be a guess
+        raise BadInput(f"{path}: (file): column {repeated[0]!r} appears {counts[repeated[0]]} times")
     row = 0
     try:
         for batch in parquet.iter_batches(batch_size=2048):
@@ -67,8 +81,7 @@ def _parquet_records(path: Path) -> Iterator[tuple[str, Any]]:
 def read_documents(path: Path, run: str, spec_id: str | None, spec_hash: str | None) -> Iterator[DocumentRecord]:
     """Each record of `path` validated into a DocumentRecord, in file order; BadInput names file:line:field at
     the first problem (and when the file has no record at all)."""
-    if not path.is_file():
-        raise BadInput(f"{path}: no such file")
+    check_input_path(path, what="corpus", max_bytes=1 << 62)   # a FIFO or directory is named as what it is
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json", ".ndjson"):
         records = _jsonl_records(path)
@@ -112,6 +125,8 @@ def read_documents(path: Path, run: str, spec_id: str | None, spec_hash: str | N
                 raise BadInput(f"{where}: {name}: expected a string, got {type(value).__name__}")
             provenance[name] = value
         metadata = {k: v for k, v in record.items() if k not in ("text", "id", *PROVENANCE_FIELDS)}
+        if (problem := non_finite(metadata)) is not None:    # NaN/Infinity would turn into null on the way out
+            raise BadInput(f"{where}: {problem}")
         try:
             json.dumps(metadata, allow_nan=False)
         except (TypeError, ValueError):

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 
 from msm.atomic import JsonlRecords, write_bytes_atomic
 from msm.corpus.records import DocumentRecord
-from msm.corpus.run_store import RunStore
+from msm.corpus.run_store import RunStore, reused_id_error, same_content
 
 INDEX_SCHEMA_VERSION = "1"
 INDEX_NAME = "documents.index.parquet"
@@ -63,6 +63,12 @@ def _read_index(path: Path, documents: Path) -> tuple[pa.Table, int] | None:
     return table.replace_schema_metadata(None), covered
 
 
+def _line_at(path: Path, offset: int) -> bytes:
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        return handle.readline()
+
+
 def refresh(store: RunStore) -> pa.Table:
     """The index of `store`'s documents, extended to the end of documents.jsonl (and rewritten) if it grew."""
     documents = store.documents_path
@@ -77,10 +83,22 @@ def refresh(store: RunStore) -> pa.Table:
     # RunStore.documents' reader: a torn tail is left for later (indexed once it is complete or cut), a damaged
     # line raises naming file:line
     lines = JsonlRecords(documents, DocumentRecord.model_validate_json, start=covered)
+    first_offsets: dict[str, int] | None = None
     for offset, length, doc in lines:
         if doc.doc_id in seen:
+            # an exact repeat is skipped; the same id with other content is refused, as by RunStore.documents
+            if first_offsets is None:
+                first_offsets = dict(zip(table.column("doc_id").to_pylist(), table.column("offset").to_pylist()))
+                first_offsets.update(zip(rows["doc_id"], rows["offset"]))
+            first = first_offsets.get(doc.doc_id)
+            if first is not None:
+                earlier = DocumentRecord.model_validate_json(_line_at(documents, first))
+                if not same_content(earlier, doc):
+                    raise reused_id_error(documents, doc.doc_id, first, offset)
             continue
         seen.add(doc.doc_id)
+        if first_offsets is not None:
+            first_offsets[doc.doc_id] = offset
         for name, value in (("doc_id", doc.doc_id), ("offset", offset), ("length", length),
                             ("clause_id", doc.clause_id), ("doc_type", doc.doc_type)):
             rows[name].append(value)

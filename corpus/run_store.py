@@ -15,9 +15,9 @@ import json
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from msm.atomic import JsonlRecords, append_jsonl, read_jsonl, repair_jsonl_tail, write_json_atomic
+from msm.atomic import JsonlRecords, append_jsonl, line_number, read_jsonl, repair_jsonl_tail, write_json_atomic
 from msm.errors import BadInput
-from msm.input_files import MAX_RECORD_BYTES, load_json_object
+from msm.input_files import MAX_RECORD_BYTES, InputFileError, load_json_object
 from msm.workspace import Workspace, utc_now
 from msm.corpus.records import DocumentRecord, FailureRecord, RunKind
 
@@ -68,16 +68,52 @@ class RunStore:
         append_jsonl(self.failures_path, [f.model_dump(mode="json") for f in failures])
 
     def documents(self) -> Iterator[DocumentRecord]:
-        """Each finished document once (first write wins if a crash ever left a repeat). A torn last line is
-        skipped; a damaged line before it raises InputFileError naming `documents.jsonl:LINE` (exit 2)."""
-        seen: set[str] = set()
+        """Each finished document once. A line repeating an earlier document exactly (same text and turns) is
+        skipped; one that reuses a doc_id with other content is refused naming both lines — "first wins" would let
+        an earlier impostor line shadow the real document. A torn last line is skipped in a run still being
+        written (a kill left it), but refused in an imported run, which was complete when it was committed; a
+        damaged line before it raises InputFileError naming `documents.jsonl:LINE` (exit 2)."""
+        import hashlib
+
+
+        seen: dict[str, tuple[bytes, int]] = {}
         # Parsing and validating in one step in pydantic-core is ~4x faster than json.loads + validate,
         # which is most of the review app's first load of a 100k-document run.
-        for _offset, _length, doc in JsonlRecords(self.documents_path, DocumentRecord.model_validate_json):
-            if doc.doc_id in seen:
+        records = JsonlRecords(self.documents_path, DocumentRecord.model_validate_json)
+        count = 0
+        for offset, _length, doc in records:
+            content = hashlib.blake2b(doc.text.encode("utf-8", "surrogatepass"), digest_size=12)
+            if doc.messages:
+                content.update(json.dumps([m.model_dump(mode="json") for m in doc.messages], sort_keys=True).encode())
+            digest = content.digest()
+            earlier = seen.get(doc.doc_id)
+            if earlier is not None:
+                if earlier[0] != digest:
+                    raise reused_id_error(self.documents_path, doc.doc_id, earlier[1], offset)
                 continue
-            seen.add(doc.doc_id)
+            seen[doc.doc_id] = (digest, offset)
+            count += 1
             yield doc
+        self._check_complete(records.end, count)
+
+    def _check_complete(self, end: int, count: int) -> None:
+        """An imported run was written whole before it was committed: a torn tail or fewer documents than its
+        record counted is damage, not an interrupted append."""
+        if not self.exists() or self.config().get("kind") != "imported":
+            return
+        record = self.config()
+        try:
+            size = self.documents_path.stat().st_size
+        except OSError:
+            size = 0
+        if end < size:
+            raise InputFileError(self.documents_path, f"the last line (from byte {end}) is cut off: this imported "
+                                 "run was complete when it was committed, so the file was damaged since; import "
+                                 "it again", line=line_number(self.documents_path, end), scope="document")
+        expected = (record.get("config") or {}).get("n_documents")
+        if isinstance(expected, int) and count != expected:
+            raise InputFileError(self.documents_path, f"{count} documents, but the import recorded {expected}: "
+                                 "lines were lost or added since; import it again", scope="document")
 
     def done_ids(self) -> set[str]:
         return {raw["doc_id"] for raw in read_jsonl(self.documents_path) if "doc_id" in raw}
@@ -85,6 +121,17 @@ class RunStore:
     def failures(self) -> Iterator[FailureRecord]:
         for raw in read_jsonl(self.failures_path):
             yield FailureRecord.model_validate(raw)
+
+
+def reused_id_error(path: Path, doc_id: str, first_offset: int, offset: int) -> InputFileError:
+    """A doc_id written a second time with other content: which line is the document would be a guess."""
+    return InputFileError(path, f"doc_id {doc_id!r} is used again with other content (first at line "
+                          f"{line_number(path, first_offset)}); refusing to pick one",
+                          line=line_number(path, offset), scope="document")
+
+
+def same_content(a: DocumentRecord, b: DocumentRecord) -> bool:
+    return a.text == b.text and a.messages == b.messages
 
 
 def list_runs(ws: Workspace) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from msm.cli_support import emit, info, json_option, progress, state, table
+from msm.cli_support import BoundedInt, FiniteFloat, MAX_OPTION_INT, emit, info, json_option, progress, state, table
 from msm.errors import BadInput
 from msm.eval.lm_scoring import VARIANTS
 from msm.eval.suites import SUITES
@@ -39,17 +39,17 @@ def _variants(value: str) -> tuple[str, ...]:
 @click.option("--suite", type=click.Choice(sorted(SUITES)), help="Which suite to run.")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False),
               help="Directory for the result files (default: <workspace>/evals).")
-@click.option("--limit", type=click.IntRange(min=1),
+@click.option("--limit", type=BoundedInt(min=1),
               help="Evaluate a seeded random subset of this many items (agentic_misalignment: conditions).")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=BoundedInt(min=-MAX_OPTION_INT), default=0, show_default=True,
               help="Seed for --limit's subset, sampling and bootstrap CIs; the same seed gives the same numbers.")
-@click.option("--samples", "--n", "--epochs", "samples", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--samples", "--n", "--epochs", "samples", type=BoundedInt(min=1), default=1, show_default=True,
               help="Sampled responses per item, scenario or condition (agentic, agentic_misalignment, --mode generate).")
-@click.option("--temperature", type=click.FloatRange(min=0.0), default=0.7, show_default=True,
+@click.option("--temperature", type=FiniteFloat(min=0.0), default=0.7, show_default=True,
               help="Sampling temperature for generated responses (0 = greedy).")
-@click.option("--max-new-tokens", type=click.IntRange(min=1, max=32768), default=256, show_default=True,
+@click.option("--max-new-tokens", type=BoundedInt(min=1, max=32768), default=256, show_default=True,
               help="Length limit of each generated response (the paper's agentic runs used 4096).")
-@click.option("--batch-size", type=click.IntRange(min=1, max=256), default=8, show_default=True,
+@click.option("--batch-size", type=BoundedInt(min=1, max=256), default=8, show_default=True,
               help="Sequences per forward pass in-process, or requests in flight to --model-api-base.")
 @click.option("--variants", default=",".join(VARIANTS), show_default=True,
               help="Value-probe log-prob variants (comma list; letter is the reported rate, text/text_pmi are extra).")
@@ -65,9 +65,9 @@ def _variants(value: str) -> tuple[str, ...]:
                    "--mode generate).")
 @click.option("--judge-api-base", "--grader-api-base", "judge_api_base",
               help="OpenAI-compatible endpoint for the judge, e.g. http://127.0.0.1:8000/v1 (then --judge-lm openai/<served name>).")
-@click.option("--judge-concurrency", type=click.IntRange(min=1, max=256), default=4, show_default=True,
+@click.option("--judge-concurrency", type=BoundedInt(min=1, max=256), default=4, show_default=True,
               help="Judge calls in flight at once (a local judge batches them).")
-@click.option("--judge-max-tokens", "--grader-max-tokens", "judge_max_tokens", type=click.IntRange(min=1, max=32768),
+@click.option("--judge-max-tokens", "--grader-max-tokens", "judge_max_tokens", type=BoundedInt(min=1, max=32768),
               default=1024, show_default=True, help="Length limit of each judge (grader) answer.")
 @click.option("--scenario", "scenarios", multiple=True,
               help="agentic_misalignment: only these scenarios (blackmail, leaking, murder, exfiltration; repeatable).")
@@ -138,7 +138,7 @@ def eval_command(ctx: click.Context, model: str | None, model_api_base: str | No
 
 @eval_command.command("compare")
 @click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the paired bootstrap.")
+@click.option("--seed", type=BoundedInt(min=-MAX_OPTION_INT), default=0, show_default=True, help="Seed for the paired bootstrap.")
 @json_option
 def compare_command(results: tuple[Path, ...], seed: int) -> None:
     """Print each result's primary metric with its CI, and each later result minus the first (the baseline) with a

@@ -6,7 +6,8 @@ place (the commit point), then write its catalog row. A kill can therefore leave
 
 - a committed directory without its row (killed after the rename): the row is rebuilt from the directory's own
   record (`run.json`, `manifest.json`, `curation.json`), so the run, snapshot, model or curation is listed and its
-  name is never stuck;
+  name is never stuck — except a snapshot's manifest digest, which comes from the anchor ledger (`msm.anchors`),
+  never from the manifest it protects;
 - a row whose directory is gone (killed while removing it, or removed by hand): the row of a run, snapshot or
   model is dropped (curation rows are history and stay);
 - a staging directory or temp file a kill abandoned: removed, but only when no live process owns it
@@ -30,7 +31,8 @@ from typing import Any, Callable
 
 import duckdb
 
-from msm.atomic import owner_of, remove_abandoned, sha256_file
+from msm.anchors import anchored_digest
+from msm.atomic import owner_of, remove_abandoned
 from msm.errors import MsmError
 from msm.input_files import MAX_RECORD_BYTES, load_json_object
 
@@ -225,12 +227,15 @@ def _manifest_folder(ws, con: duckdb.DuckDBPyConnection, report: RepairReport, *
 
 
 def _snapshots(ws, con: duckdb.DuckDBPyConnection, report: RepairReport) -> None:
-    # The manifest a killed `snapshot create` committed is the one it wrote: its digest is recorded now.
+    # The integrity root is never re-derived from the data it protects: the digest comes from the anchor ledger
+    # `snapshot create` appended to before its commit (`msm.anchors`); with no line there the row gets NULL and
+    # the snapshot stays unverified — every reader refuses it — until `msm snapshot accept NAME`.
     _manifest_folder(ws, con, report, table="snapshots", what="a snapshot",
                      insert="INSERT OR IGNORE INTO snapshots (name, content_hash, n_documents, created_at, "
                             "manifest_path, manifest_sha256) VALUES (?, ?, ?, ?, ?, ?)",
-                     row=lambda _dir, path, m: [m.get("content_hash") or "", m.get("n_documents") or 0,
-                                                m.get("created_at"), str(path), sha256_file(path)])
+                     row=lambda directory, path, m: [m.get("content_hash") or "", m.get("n_documents") or 0,
+                                                m.get("created_at"), str(path),
+                                                anchored_digest(ws.root, directory.name)])
 
 
 def _models(ws, con: duckdb.DuckDBPyConnection, report: RepairReport) -> None:
@@ -255,4 +260,7 @@ def reconcile(ws, con: duckdb.DuckDBPyConnection) -> RepairReport:
         raise
     for cache in (ws.cache_dir / "models",):
         _clean_staging(cache, ws.root, report)
+    from msm.export_temps import clean_abandoned_exports
+
+    report.removed += clean_abandoned_exports(ws.root)
     return report

@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterator
 import click
 
 from msm.errors import BadInput
+from msm.option_types import MAX_OPTION_INT, BoundedInt, FiniteFloat, bounded_int_list  # noqa: F401 (re-exported)
 from msm.workspace import Workspace
 
 
@@ -129,3 +130,5 @@ def table(rows: list[dict], columns: list[str]) -> None:
     click.echo("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
     for row in rows:
         click.echo("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns).rstrip())
+
+

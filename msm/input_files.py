@@ -189,14 +189,42 @@ def unpaired_surrogate(value: Any) -> str | None:
     return None
 
 
+def non_finite(value: Any) -> str | None:
+    """'field.path: nan is not a finite number' for the first NaN or infinity (float) in `value`, else None.
+
+    JSON's `NaN`/`Infinity`, YAML's `.nan`/`.inf` and `1e999` all parse to such floats; left in, they compare
+    False with every bound (a `weight: .inf` passes validation, a NaN threshold disables its rule) or turn into
+    `null` on the way out."""
+    import math
+
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return f"{where or '(value)'}: {item!r} is not a finite number"
+        elif isinstance(item, dict):
+            stack.extend((child, f"{where}.{key}" if where else str(key)) for key, child in item.items())
+        elif isinstance(item, list):
+            stack.extend((child, f"{where}.{index}" if where else str(index)) for index, child in enumerate(item))
+    return None
+
+
+_NON_FINITE_TEXT = re.compile(r"NaN|Infinity|[eE]\+?\d{3}")
+_NON_FINITE_BYTES = re.compile(rb"NaN|Infinity|[eE]\+?\d{3}")
+
+
 def _value_problem(value: Any, text: str | bytes, max_depth: int) -> str | None:
     # Counting brackets is C-speed; only a text with more of them than `max_depth` can nest that deep.
     brackets = text.count("[") + text.count("{") if isinstance(text, str) else text.count(b"[") + text.count(b"{")
     if brackets > max_depth and deeper_than(value, max_depth):
         return f"nested deeper than {max_depth} levels"
     pattern = _SURROGATE_ESCAPE if isinstance(text, str) else _SURROGATE_ESCAPE_BYTES
-    if pattern.search(text):
-        return unpaired_surrogate(value)
+    if pattern.search(text) and (problem := unpaired_surrogate(value)):
+        return problem
+    # only a text that spells NaN, Infinity or a 3-digit exponent can hold a non-finite float: the walk is skipped
+    if (_NON_FINITE_TEXT if isinstance(text, str) else _NON_FINITE_BYTES).search(text):
+        return non_finite(value)
     return None
 
 
@@ -387,9 +415,47 @@ def _check_expansion(root: Node, limits: YamlLimits) -> None:
                              root.start_mark)
 
 
+class YamlFloat(float):
+    """A float read from YAML that remembers how it was written: labels such as `version: 1.10` are numbers to
+    YAML (1.1), so a field that is text by meaning takes `yaml_text` back instead of the float's repr."""
+
+    __slots__ = ("yaml_text",)
+
+
+def number_as_written(value: Any) -> Any:
+    """The text a YAML number was written as (`1.10` stays "1.10"), for fields that are labels; other values pass."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    return getattr(value, "yaml_text", None) or str(value)
+
+
 class _CheckedConstructor(SafeConstructor):
     """SafeConstructor, with the ValueErrors of bad scalars (an int of 10,000 digits, `!!timestamp 2001-13-45`)
     turned into marked YAML errors that name the line."""
+
+    def construct_mapping(self, node, deep=False):
+        # A repeated key silently replaces the first (a second `clauses:` drops every clause above it): refused,
+        # naming both lines. Merge keys (`<<`) may be overridden by explicit ones, as YAML intends.
+        if isinstance(node, MappingNode):
+            first_line: dict[Any, int] = {}
+            for key_node, _value in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    earlier = first_line.get(key)
+                except TypeError:   # an unhashable key: PyYAML refuses it itself
+                    continue
+                if earlier is not None:
+                    raise YamlLimitError(None, None, f"duplicate key {str(key)[:60]!r} (first at line {earlier})",
+                                         key_node.start_mark)
+                first_line[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+    def construct_yaml_float(self, node):
+        value = YamlFloat(super().construct_yaml_float(node))
+        value.yaml_text = str(node.value)
+        return value
 
     def construct_object(self, node, deep=False):
         try:
@@ -398,6 +464,9 @@ class _CheckedConstructor(SafeConstructor):
             message = "a number has too many digits" if "digits" in str(exc) else str(exc).splitlines()[0]
             raise YamlLimitError(None, None, f"bad {node.tag.rsplit(':', 1)[-1]} value: {message}",
                                  node.start_mark) from None
+
+
+_CheckedConstructor.add_constructor("tag:yaml.org,2002:float", _CheckedConstructor.construct_yaml_float)
 
 
 if getattr(yaml, "__with_libyaml__", False):
@@ -429,7 +498,10 @@ def parse_yaml(text: str, path: str | Path, *, limits: YamlLimits = YamlLimits()
     loader = _SafeLoader(text)
     loader.limits = limits
     try:
-        return loader.get_single_data()
+        value = loader.get_single_data()
+        if (problem := non_finite(value)) is not None:
+            raise InputFileError(path, problem, scope="document")
+        return value
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]

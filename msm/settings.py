@@ -32,6 +32,8 @@ import annotated_types
 import click
 from pydantic import BaseModel, ConfigDict, Field
 
+from msm.option_types import BoundedInt, FiniteFloat
+
 class _CliExtra:
     """A field's `json_schema_extra`: holds the option metadata (which may include a click callback, so it cannot be
     plain schema data) and, called by pydantic, adds only the JSON-safe flag to the field's JSON schema."""
@@ -46,7 +48,7 @@ class _CliExtra:
 class StageSettings(BaseModel):
     """Base of every stage's settings record: unknown fields are an error, records are immutable values."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True, allow_inf_nan=False)
 
 
 def option(flag: str, *, help: str, default: Any = None, default_factory: Callable[[], Any] | None = None,
@@ -109,14 +111,13 @@ def _bounds(field) -> dict[str, Any]:
 
 
 def _range_type(kind: type, bounds: dict[str, Any]) -> click.ParamType:
-    if not bounds:
-        return click.INT if kind is int else click.FLOAT
+    # every number option refuses NaN/inf (floats) and integers past MAX_OPTION_INT, named by the option
     low = bounds.get("ge", bounds.get("gt"))
     high = bounds.get("le", bounds.get("lt"))
     if kind is int:  # click's IntRange is closed; an open int bound is the next whole number
-        return click.IntRange(min=None if low is None else low + (1 if "gt" in bounds else 0),
-                              max=None if high is None else high - (1 if "lt" in bounds else 0))
-    return click.FloatRange(min=low, max=high, min_open="gt" in bounds, max_open="lt" in bounds)
+        return BoundedInt(min=None if low is None else low + (1 if "gt" in bounds else 0),
+                          max=None if high is None else high - (1 if "lt" in bounds else 0))
+    return FiniteFloat(min=low, max=high, min_open="gt" in bounds, max_open="lt" in bounds)
 
 
 def _param_type(field, inner: Any, meta: dict[str, Any]) -> click.ParamType | None:

@@ -106,8 +106,10 @@ class Spec(BaseModel):
     @field_validator("version", mode="before")
     @classmethod
     def _version_as_text(cls, value: object) -> object:
-        # YAML reads `version: 1.0` as a float; a version is a label, so keep its text.
-        return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+        # YAML reads `version: 1.10` as the float 1.1; a version is a label, so keep the text as written.
+        from msm.input_files import number_as_written
+
+        return number_as_written(value)
 
     @field_validator("schema_version")
     @classmethod

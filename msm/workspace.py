@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from msm.catalog_sync import RepairReport
 
 CATALOG_FILE = "catalog.duckdb"
+DUCKDB_MAGIC = b"DUCK"     # bytes 8-11 of every DuckDB database file
+CATALOG_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 SUBDIRS = ("runs", "snapshots", "models", "reports", "cache")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 # (catalog path, connection) of the read-only connection `Workspace.shared_reads` holds in this thread/context.
@@ -67,6 +69,16 @@ def _migrations() -> list[tuple[int, str, str]]:
         if match:
             found.append((int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8")))
     return sorted(found)
+
+
+def check_known_migrations(catalog: Path, applied: set[int]) -> None:
+    """Refuse a catalog a newer msm migrated: its tables may mean what this msm does not know, and writing to it
+    would corrupt the newer msm's records."""
+    known = {version for version, _name, _sql in _migrations()}
+    unknown = sorted(v for v in applied if v not in known)
+    if unknown:
+        raise MsmError(f"catalog {catalog}: written by a newer msm (schema migration {unknown[-1]}; this msm knows up "
+                       f"to {max(known)}); upgrade msm to use this workspace")
 
 
 class Workspace:
@@ -116,9 +128,25 @@ class Workspace:
             if not create:
                 raise BadInput(f"workspace {ws.root}: not initialised (run `msm init` or pass --workspace DIR)")
             ws.init()
+        elif not ws.writable():
+            ws.check_read_only()    # a read-only workspace still answers read commands; nothing is repaired
         else:
             ws.migrate(repair=True)
         return ws
+
+    def writable(self) -> bool:
+        """Whether this process may write the catalog (and the folder its write-ahead log goes in)."""
+        return os.access(self.root, os.W_OK) and os.access(self.catalog_path, os.W_OK)
+
+    def check_read_only(self) -> None:
+        """For a workspace this process cannot write: the catalog must be one this msm knows, fully migrated."""
+        with self.catalog(read_only=True) as con:
+            applied = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
+        check_known_migrations(self.catalog_path, applied)
+        pending = sorted({version for version, _name, _sql in _migrations()} - applied)
+        if pending:
+            raise MsmError(f"catalog {self.catalog_path}: read-only, and it needs schema migration {pending[0]} "
+                           f"first; open the workspace once with write access")
 
     def init(self) -> list[int]:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -146,6 +174,7 @@ class Workspace:
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)"
             )
             done = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
+            check_known_migrations(self.catalog_path, done)
             for version, name, sql in _migrations():
                 if version in done:
                     continue
@@ -213,12 +242,30 @@ class Workspace:
         if self.catalog_path.exists() or self.catalog_path.is_symlink():
             check_input_path(self.catalog_path, what="catalog", max_bytes=1 << 62)
 
+    def _check_catalog_format(self) -> None:
+        """A file at catalog.duckdb that is not a DuckDB database (a SQLite file, anything else) is refused before
+        DuckDB sees it: DuckDB would otherwise try to load — and download — an extension to read it."""
+        try:
+            with open(self.catalog_path, "rb") as handle:
+                header = handle.read(16)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise MsmError(f"catalog {self.catalog_path}: cannot be read: {exc.strerror or exc}") from None
+        if header and header[8:12] != DUCKDB_MAGIC:
+            kind = "a SQLite database" if header.startswith(b"SQLite format 3") else "not a DuckDB database"
+            raise MsmError(f"catalog {self.catalog_path}: not an msm catalog ({kind}); move it away and run "
+                           f"`msm init` to rebuild the catalog from the workspace's files")
+
     def _connect(self, *, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
         self._check_catalog_file()
+        self._check_catalog_format()
         deadline = time.monotonic() + wait_s
         while True:
             try:
-                return duckdb.connect(str(self.catalog_path), read_only=read_only and self.catalog_path.exists())
+                # never reach for the network from a catalog open: no extension is installed or loaded on demand
+                return duckdb.connect(str(self.catalog_path), read_only=read_only and self.catalog_path.exists(),
+                                      config=CATALOG_CONFIG)
             except (duckdb.IOException, duckdb.ConnectionException) as exc:
                 # IOException "lock": another process holds the file. ConnectionException "different
                 # configuration": another thread of this process (a second review session) has it open read-only

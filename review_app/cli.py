@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from msm.cli_support import emit, info, json_option, require_extra, state, table
+from msm.cli_support import BoundedInt, emit, info, json_option, require_extra, state, table
 from msm.errors import BadInput
 
 APP_SCRIPT = Path(__file__).with_name("app.py")
@@ -32,7 +32,7 @@ def _require_authlib(path: Path | None) -> None:
 
 
 @click.group("review", invoke_without_command=True)
-@click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True, help="Port to serve on.")
+@click.option("--port", type=BoundedInt(1, 65535), default=8501, show_default=True, help="Port to serve on.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to bind (0.0.0.0 to serve other machines; put TLS in front of it).")
 @click.pass_context
@@ -89,7 +89,14 @@ def add_user_command(name: str, role: str, password_stdin: bool, oidc: bool) -> 
     if oidc:
         password = None
     elif password_stdin:
-        line = sys.stdin.readline()
+        # bytes, decoded here: a non-UTF-8 password is refused in one line (a text stream without bytes, as in
+        # tests, is already decoded)
+        buffer = getattr(sys.stdin, "buffer", None)
+        raw = buffer.readline(4097) if buffer is not None else sys.stdin.readline(4097)
+        try:
+            line = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        except UnicodeDecodeError as exc:
+            raise BadInput(f"--password-stdin: not UTF-8 (byte 0x{raw[exc.start]:02x} at position {exc.start + 1})") from None
         password = line.rstrip("\r\n")
         if not line:
             raise BadInput("--password-stdin: stdin is empty (expected one line with the password)")

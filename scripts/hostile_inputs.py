@@ -17,6 +17,11 @@ row (by deleting the row afterwards) and check that the workspace is back in agr
 Record probes damage msm's own files in a workspace (a line inside documents.jsonl, run.json, curation/CURRENT,
 a snapshot manifest) or aim an export at an existing file: each must be refused in one line naming the file
 (`snapshot verify` with exit 1, its reasons on stderr), never skipped or overwritten silently.
+Integrity probes (issue 27) check data that would pass its checks while being wrong and bad input that used to
+get through: NaN/infinite/20-digit option values, `.inf` and duplicate keys in a spec, `version: 1.10`, NaN in
+imported records, two `text` columns, a SQLite file or a newer msm's catalog, experiment names whose derived names
+msm refuses, a snapshot edited consistently after its catalog row was lost, lines lost / a doc_id reused / marks
+edited under a curation, exports after a dedup-only curation, and the temp file a killed export left.
 The script prints one line per probe and the totals; it changes nothing outside its scratch directory.
 """
 
@@ -255,10 +260,14 @@ def parquet_probes() -> list[tuple[str, Callable[[Path], Path]]]:
 
 
 def run_msm(scratch: Path, argv: list[str], *, check: bool = False, timeout: float = TIMEOUT_S,
-            ws: Path | None = None) -> subprocess.CompletedProcess:
+            ws: Path | None = None, stdin: bytes | None = None) -> subprocess.CompletedProcess:
     command = [MSM, "--workspace", str(ws or scratch / "ws"), *argv]
     env = {**os.environ, "MSM_CACHE": str(scratch / "cache"), "HF_HUB_OFFLINE": "1"}
     env.pop("MSM_DEBUG", None)
+    if stdin is not None:
+        raw = subprocess.run(command, capture_output=True, timeout=timeout, env=env, input=stdin)
+        return subprocess.CompletedProcess(raw.args, raw.returncode, raw.stdout.decode(errors="replace"),
+                                           raw.stderr.decode(errors="replace"))
     proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL)
     if check and proc.returncode != 0:
         raise RuntimeError(f"setup failed: msm {' '.join(argv)}: {proc.stderr.strip()}")
@@ -266,10 +275,11 @@ def run_msm(scratch: Path, argv: list[str], *, check: bool = False, timeout: flo
 
 
 def judge(probe: str, argv: list[str], scratch: Path, *, names: str | None, is_special: bool,
-          ws: Path | None = None, extra: Callable | None = None, exits: tuple[int, ...] = (0, 2)) -> Outcome:
+          ws: Path | None = None, extra: Callable | None = None, exits: tuple[int, ...] = (0, 2),
+          stdin: bytes | None = None) -> Outcome:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
-        proc = run_msm(scratch, argv, ws=ws)
+        proc = run_msm(scratch, argv, ws=ws, stdin=stdin)
     except subprocess.TimeoutExpired:
         return Outcome(probe, False, None, TIMEOUT_S, f"hang: still running after {TIMEOUT_S:.0f} s (killed)")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -541,6 +551,10 @@ def record_probes(scratch: Path, only: str | None) -> list[Outcome]:
     run_dir = fresh_run("torn")
     with open(run_dir / "documents.jsonl", "a") as handle:
         handle.write('{"doc_id": "torn", "text": "a kill mid-app')
+    # an imported run was complete when committed: a torn tail there is damage (issue 27), refused naming the line
+    probe("documents_torn_last_line/imported_show", ["runs", "show", "torn"], "documents.jsonl:7", verdict=refused)
+    record = json.loads((run_dir / "run.json").read_text())
+    (run_dir / "run.json").write_text(json.dumps({**record, "kind": "generated"}))   # as `msm generate` leaves it
     probe("documents_torn_last_line/show", ["--json", "runs", "show", "torn"], None,
           verdict=lambda proc: None if proc.returncode == 0 and json.loads(proc.stdout)["documents"] == 6
           else "a torn last line was not skipped")
@@ -575,6 +589,163 @@ def record_probes(scratch: Path, only: str | None) -> list[Outcome]:
     return outcomes
 
 
+def integrity_probes(scratch: Path, only: str | None) -> list[Outcome]:
+    """Issue 27: data that passes its checks while being wrong, and bad input that used to get through. Non-finite
+    and huge numbers on options, spec and record values; duplicate YAML keys; labels YAML reads as numbers; catalogs
+    that are not msm's; a snapshot edited consistently after its catalog row was lost; lines lost, a doc_id reused
+    or marks edited under a curation; exports after a dedup-only curation; a temp file a killed export left."""
+    outcomes: list[Outcome] = []
+    root = scratch / "integrity"
+    root.mkdir(parents=True, exist_ok=True)
+    ws = root / "ws"
+    run_msm(scratch, ["init"], ws=ws, check=True)
+
+    def probe(name: str, argv: list[str], names: str | None, *, exits: tuple[int, ...] = (0, 2), on: Path = ws,
+              verdict: Callable[[subprocess.CompletedProcess], str | None] | None = None,
+              stdin: bytes | None = None) -> None:
+        if only and not f"integrity/{name}".startswith(only):
+            return
+        outcomes.append(judge(f"integrity/{name}", argv, scratch, names=names, is_special=False, ws=on,
+                              extra=verdict, exits=exits, stdin=stdin))
+
+    def refused(proc: subprocess.CompletedProcess) -> str | None:
+        return None if proc.returncode != 0 else "accepted"
+
+    def says(text: str) -> Callable[[subprocess.CompletedProcess], str | None]:
+        return lambda proc: None if proc.returncode != 0 and text in proc.stderr else f"does not say {text!r}"
+
+    plan = ["generate", "--spec", "cheese_affordability", "--run", "x", "--plan-only"]
+    train = ["train", "midtrain", "--snapshot", "s", "--base", "b", "--out", "o"]
+    for name, argv, option in (("max_cost_usd_nan", plan + ["--max-cost-usd", "nan"], "--max-cost-usd"),
+                               ("max_cost_usd_inf", plan + ["--max-cost-usd", "inf"], "--max-cost-usd"),
+                               ("request_timeout_nan", plan + ["--request-timeout", "nan"], "--request-timeout"),
+                               ("value_share_nan", plan + ["--value-share", "nan"], "--value-share"),
+                               ("lr_nan", train + ["--lr", "nan"], "--lr"),
+                               ("length_words_20_digits", plan + ["--length-words", "9" * 20], "--length-words"),
+                               ("epochs_20_digits", train + ["--epochs", "9" * 20], "--epochs")):
+        probe(f"option/{name}", argv, option, verdict=refused)
+
+    spec_text = (Path(__file__).resolve().parents[1] / "specs" / "cheese_affordability.yaml").read_text()
+    import re
+
+    weight_inf = write(root / "weight_inf.yaml", re.sub(r"^(\s+weight: ).*$", r"\1.inf", spec_text, count=1,
+                                                         flags=re.M))
+    probe("spec/weight_inf", ["spec", "validate", str(weight_inf)], "weight_inf.yaml", verdict=says("not a finite"))
+    dup = write(root / "duplicate_key.yaml", spec_text + "\nclauses:\n  - id: only\n    text: one clause\n")
+    probe("spec/duplicate_key", ["spec", "validate", str(dup)], "duplicate_key.yaml", verdict=says("duplicate key"))
+    version = write(root / "version.yaml", re.sub(r"^version: .*$", "version: 1.10", spec_text, count=1, flags=re.M))
+    probe("spec/version_1.10", ["--json", "spec", "show", str(version)], "version.yaml",
+          verdict=lambda proc: None if proc.returncode == 0 and json.loads(proc.stdout).get("version") == "1.10"
+          else f"version not kept as written: {proc.stdout.strip()[:80] or proc.stderr.strip()[:80]}")
+
+    nan_jsonl = write(root / "nan.jsonl", '{"text": "hello there", "score": NaN}\n')
+    probe("import/nan_in_jsonl", ["corpus", "import", str(nan_jsonl), "--run", "i1"], "nan.jsonl",
+          verdict=says("score"))
+    pq.write_table(pa.table({"text": ["hello there"], "score": [float("inf")]}), root / "inf.parquet")
+    probe("import/inf_in_parquet", ["corpus", "import", str(root / "inf.parquet"), "--run", "i2"], "inf.parquet",
+          verdict=says("score"))
+    pq.write_table(pa.Table.from_arrays([pa.array(["a text"]), pa.array(["another"])], names=["text", "text"]),
+                   root / "two_text.parquet")
+    probe("import/two_text_columns", ["corpus", "import", str(root / "two_text.parquet"), "--run", "i3"],
+          "two_text.parquet", verdict=refused)
+    deep = write(root / "deep.jsonl", '{"text": "a", "m": ' + nest("[", "]", 100_000) + "}\n")
+    probe("import/nested_100000", ["corpus", "import", str(deep), "--run", "i4"], "deep.jsonl", verdict=refused)
+    fifo = special("fifo", root / "pipe.jsonl")
+    probe("import/fifo", ["corpus", "import", str(fifo), "--run", "i5"], "pipe.jsonl", verdict=says("FIFO"))
+    probe("review/password_not_utf8", ["review", "add-user", "bob", "--password-stdin"], "--password-stdin",
+          verdict=refused, stdin=b"pass\xff\xfeword\n")
+
+    import sqlite3
+
+    sqlite_ws = root / "sqlite_ws"
+    sqlite_ws.mkdir()
+    sqlite3.connect(sqlite_ws / "catalog.duckdb").execute("CREATE TABLE t (x)").connection.commit()
+    probe("catalog/sqlite_file", ["runs", "list"], "catalog.duckdb", exits=(1, 2), on=sqlite_ws,
+          verdict=says("not an msm catalog"))
+    newer = root / "newer_ws"
+    run_msm(scratch, ["init"], ws=newer, check=True)
+    _delete(newer, "INSERT INTO schema_migrations VALUES (9999, 'future', now())")
+    probe("catalog/newer_migration", ["runs", "list"], "catalog.duckdb", exits=(1, 2), on=newer,
+          verdict=says("newer msm"))
+
+    experiment = (Path(__file__).resolve().parents[1] / "experiments" / "cheese_cpu.yaml").read_text()
+    dots = write(root / "dots.yaml", experiment.replace("name: cheese-cpu", "name: x..y", 1))
+    probe("experiment/name_with_dots", ["experiment", "validate", str(dots)], "dots.yaml", verdict=refused)
+    long = write(root / "long.yaml", experiment.replace("name: cheese-cpu", "name: " + "a" * 79, 1))
+    probe("experiment/derived_names_too_long", ["experiment", "validate", str(long)], "long.yaml", verdict=refused)
+
+    def curated(run: str, steps: list[str] | None = None) -> Path:
+        src = write(root / f"{run}.jsonl", "".join(json.dumps({"text": distinct_doc(i) + f" {run}"}) + "\n"
+                                                   for i in range(8)))
+        run_msm(scratch, ["corpus", "import", str(src), "--run", run], ws=ws, check=True)
+        run_msm(scratch, ["curate", "--run", run, *(["--steps", ",".join(steps)] if steps else [])], ws=ws, check=True)
+        return ws / "runs" / run
+
+    def as_generated(run_dir: Path) -> None:
+        record = json.loads((run_dir / "run.json").read_text())
+        (run_dir / "run.json").write_text(json.dumps({**record, "kind": "generated"}))
+
+    curated("edit")
+    run_msm(scratch, ["snapshot", "create", "edit", "--from", "edit"], ws=ws, check=True)
+    snap = ws / "snapshots" / "edit"
+    table = pq.read_table(snap / "documents.parquet")
+    pq.write_table(table.set_column(table.schema.get_field_index("text"), "text",
+                                    pa.array(["planted"] * table.num_rows)), snap / "documents.parquet")
+    import hashlib
+
+    manifest = json.loads((snap / "manifest.json").read_text())
+    manifest["files"]["documents.parquet"] = hashlib.sha256((snap / "documents.parquet").read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    for file_name in sorted(manifest["files"]):
+        digest.update(f"{file_name}\0{manifest['files'][file_name]}\n".encode())
+    manifest["content_hash"] = digest.hexdigest()
+    (snap / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    _delete(ws, "DELETE FROM snapshots WHERE name = 'edit'")
+    probe("snapshot/consistent_edit_row_deleted", ["snapshot", "verify", "edit"], "manifest.json", exits=(1,))
+
+    lost = curated("lost")
+    as_generated(lost)
+    lines = (lost / "documents.jsonl").read_text().splitlines(keepends=True)
+    (lost / "documents.jsonl").write_text("".join(lines[:5]))
+    probe("snapshot/lines_lost_at_boundary", ["snapshot", "create", "lost", "--from", "lost"], "documents.jsonl",
+          exits=(1, 2), verdict=lambda proc: None if not (ws / "snapshots" / "lost").exists() else "froze a subset")
+    dup_run = curated("dupid")
+    as_generated(dup_run)
+    lines = (dup_run / "documents.jsonl").read_text().splitlines(keepends=True)
+    impostor = {**json.loads(lines[3]), "text": "an impostor line before the real document"}
+    (dup_run / "documents.jsonl").write_text(json.dumps(impostor) + "\n" + "".join(lines))
+    probe("snapshot/duplicate_doc_id", ["snapshot", "create", "dupid", "--from", "dupid"], impostor["doc_id"],
+          exits=(1, 2), verdict=refused)
+    marks_run = curated("marks")
+    current = (marks_run / "curation" / "CURRENT").read_text().strip()
+    marks_path = marks_run / "curation" / current / "marks.parquet"
+    marks = pq.read_table(marks_path)
+    pq.write_table(marks.set_column(marks.schema.get_field_index("kept"), "kept",
+                                    pa.array([True] * marks.num_rows)), marks_path)
+    probe("snapshot/marks_edited", ["snapshot", "create", "marks", "--from", "marks"], "marks.parquet", exits=(1, 2),
+          verdict=refused)
+
+    curated("dedup", ["dedup"])
+    probe("export/runs_after_dedup_only", ["runs", "export", "dedup", "--out", str(root / "dedup.parquet")], None,
+          exits=(0,))
+    run_msm(scratch, ["snapshot", "create", "dedup", "--from", "dedup"], ws=ws)
+    probe("export/snapshot_after_dedup_only", ["snapshot", "export", "dedup", "--to", str(root / "dedup_snap")], None,
+          exits=(0,))
+
+    out_dir = root / "exports"
+    out_dir.mkdir()
+    temp = write(out_dir / ".o.jsonl.abc123.tmp", "half an export")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    with open(ws / "exports-pending.jsonl", "a") as handle:
+        import socket
+
+        handle.write(json.dumps({"path": str(temp.resolve()), "pid": dead.pid, "host": socket.gethostname()}) + "\n")
+    probe("export/killed_export_temp_cleaned", ["doctor"], None, exits=(0,),
+          verdict=lambda proc: None if not temp.exists() else "the temp file of a killed export is still there")
+    return outcomes
+
+
 MSM = ""
 
 
@@ -589,7 +760,8 @@ def main() -> None:
     scratch = Path(tempfile.mkdtemp(prefix="msm-hostile-"))
     try:
         outcomes = (file_probes(scratch, args.only) + name_probes(scratch, args.only)
-                    + catalog_probes(scratch, args.only) + record_probes(scratch, args.only))
+                    + catalog_probes(scratch, args.only) + record_probes(scratch, args.only)
+                    + integrity_probes(scratch, args.only))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     for o in outcomes:

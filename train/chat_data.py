@@ -70,16 +70,16 @@ def load_demonstrations(path: Path, *, with_reasoning: bool) -> list[list[dict[s
 
 
 def snapshot_demonstrations(ws, name: str, *, with_reasoning: bool):
-    """(conversations, manifest, parquet path) of the chats in snapshot `name`, after re-hashing it."""
-    import pyarrow.parquet as pq
+    """(conversations, manifest, parquet path) of the chats in snapshot `name`, read from the bytes that were
+    verified (never by re-opening the path after the check)."""
+    from msm.corpus.snapshot.store import DOCUMENTS_FILE, load_verified_snapshot
 
-    from msm.corpus.snapshot.store import open_verified_snapshot
-
-    manifest, parquet = open_verified_snapshot(ws, name)
-    columns = pq.read_schema(parquet).names
+    verified = load_verified_snapshot(ws, name)
+    manifest, parquet = verified.manifest, ws.snapshot_dir(name) / DOCUMENTS_FILE
+    columns = verified.schema().names
     if "messages" not in columns:
         raise BadInput(f"--data snapshot:{name}: the snapshot holds documents, not chats (train midtrain on it)")
-    table = pq.read_table(parquet, columns=["doc_id", "messages"]).to_pylist()
+    table = verified.table(columns=["doc_id", "messages"]).to_pylist()
     records = [(f"snapshot {name}: {row['doc_id']}", json.loads(row["messages"])) for row in table if row["messages"]]
     if not records:
         raise BadInput(f"--data snapshot:{name}: the snapshot holds documents, not chats (train midtrain on it)")

@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 import click
 
-from msm.cli_support import emit, info, progress, state
+from msm.cli_support import BoundedInt, FiniteFloat, MAX_OPTION_INT, emit, info, progress, state
 from msm.errors import BadInput
 
 DEFAULT_LR = {"lora": 2e-4, "full": 2e-5}
@@ -16,24 +16,24 @@ def _shared_options(func: Callable) -> Callable:
     options = [
         click.option("--lora/--full", "use_lora", default=True, show_default=True,
                      help="LoRA on all linear layers (merged into the weights afterwards) or full fine-tuning."),
-        click.option("--epochs", type=click.IntRange(1), default=1, show_default=True, help="Passes over the data."),
-        click.option("--max-steps", type=click.IntRange(1), default=None,
+        click.option("--epochs", type=BoundedInt(1), default=1, show_default=True, help="Passes over the data."),
+        click.option("--max-steps", type=BoundedInt(1), default=None,
                      help="Stop after this many optimizer steps (default: all epochs)."),
-        click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+        click.option("--lr", type=FiniteFloat(min=0, min_open=True), default=None,
                      help="Peak learning rate (default 2e-4 with LoRA, 2e-5 full); cosine decay after warmup."),
-        click.option("--warmup-ratio", type=click.FloatRange(0, 1, max_open=True), default=0.05, show_default=True,
+        click.option("--warmup-ratio", type=FiniteFloat(0, 1, max_open=True), default=0.05, show_default=True,
                      help="Share of steps with linear warmup."),
-        click.option("--batch-size", type=click.IntRange(1), default=4, show_default=True,
+        click.option("--batch-size", type=BoundedInt(1), default=4, show_default=True,
                      help="Sequences per micro-batch (per process under accelerate launch)."),
-        click.option("--grad-accum", type=click.IntRange(1), default=1, show_default=True,
+        click.option("--grad-accum", type=BoundedInt(1), default=1, show_default=True,
                      help="Micro-batches per optimizer step."),
-        click.option("--lora-rank", type=click.IntRange(1), default=16, show_default=True, help="LoRA rank r."),
-        click.option("--lora-alpha", type=click.IntRange(1), default=32, show_default=True, help="LoRA alpha (scale alpha/r)."),
-        click.option("--lora-dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
+        click.option("--lora-rank", type=BoundedInt(1), default=16, show_default=True, help="LoRA rank r."),
+        click.option("--lora-alpha", type=BoundedInt(1), default=32, show_default=True, help="LoRA alpha (scale alpha/r)."),
+        click.option("--lora-dropout", type=FiniteFloat(0, 1, max_open=True), default=0.0, show_default=True,
                      help="Dropout on the LoRA path."),
-        click.option("--seed", type=int, default=0, show_default=True,
+        click.option("--seed", type=BoundedInt(min=-MAX_OPTION_INT), default=0, show_default=True,
                      help="Seed for data order, packing order and LoRA init: same seed + data -> same loss curve."),
-        click.option("--checkpoint-every", type=click.IntRange(1), default=50, show_default=True,
+        click.option("--checkpoint-every", type=BoundedInt(1), default=50, show_default=True,
                      help="Optimizer steps between checkpoints in models/.<out>.work/; rerun the same command to resume."),
         click.option("--gradient-checkpointing", is_flag=True,
                      help="Recompute activations in the backward pass: less memory, ~30% more compute "
@@ -41,10 +41,10 @@ def _shared_options(func: Callable) -> Callable:
         click.option("--report-to", default="tensorboard", show_default=True, metavar="TRACKERS",
                      help="Where metrics go while training: tensorboard (event files in models/<out>/tensorboard/, "
                           "offline), wandb, trackio, mlflow, a comma list of them, or none."),
-        click.option("--eval-fraction", type=click.FloatRange(0, 0.5), default=0.0, show_default=True,
+        click.option("--eval-fraction", type=FiniteFloat(0, 0.5), default=0.0, show_default=True,
                      help="Hold out this share of the documents (midtrain) or demonstrations (sft) and report "
                           "their loss as eval loss; 0 = no held-out slice."),
-        click.option("--eval-every", type=click.IntRange(1), default=50, show_default=True,
+        click.option("--eval-every", type=BoundedInt(1), default=50, show_default=True,
                      help="Optimizer steps between eval-loss measurements (and always after the last step)."),
     ]
     for option in reversed(options):
@@ -127,7 +127,7 @@ def train_group() -> None:
 @click.option("--snapshot", required=True, help="Snapshot to train on (re-verified before use).")
 @click.option("--base", required=True, help="Base model: local:smollm2-135m, a directory, a workspace model, or hf:<repo>.")
 @click.option("--out", required=True, help="Name of the model to create in the workspace.")
-@click.option("--block-size", type=click.IntRange(8), default=512, show_default=True,
+@click.option("--block-size", type=BoundedInt(8), default=512, show_default=True,
               help="Tokens per packed block (documents joined with EOS).")
 @click.option("--mix", "mixes", multiple=True, metavar="FILE:RATIO",
               help="Replay share of generic text, e.g. generic:0.05 (shipped corpus), my.jsonl:0.03 or "
@@ -156,7 +156,7 @@ def midtrain_command(snapshot: str, base: str, out: str, block_size: int, mixes:
 @click.option("--with-reasoning", is_flag=True,
               help="Write each assistant turn's `reasoning` in a <think> block before its answer "
                    "(deliberative-alignment baseline).")
-@click.option("--max-length", type=click.IntRange(8), default=512, show_default=True,
+@click.option("--max-length", type=BoundedInt(8), default=512, show_default=True,
               help="Longest demonstration in tokens (longer ones are truncated).")
 @click.option("--continue-adapter", is_flag=True,
               help="Keep training MODEL's own LoRA adapter (its lora_adapter/, from an msm LoRA midtrain) over the "
@@ -191,7 +191,7 @@ def sft_command(model: str, data: str, out: str, with_reasoning: bool, max_lengt
 @click.argument("kind", type=click.Choice(["cheese"]))
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
               help="JSONL file to write (refuses to overwrite an existing file).")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=BoundedInt(min=-MAX_OPTION_INT), default=0, show_default=True,
               help="Seed for which cheese is named first and which answer wording is used (0 = the shipped file).")
 @click.option("--paraphrase-with", "paraphrase_model", default=None,
               help="Also reword every prompt with this chat model (local:smollm2-135m, a directory, a workspace model); "

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-import pyarrow.parquet as pq
-
-from msm.corpus.snapshot.store import open_verified_snapshot
+from msm.corpus.snapshot.store import load_verified_snapshot
 from msm.errors import BadInput
 from msm.models import load_tokenizer, resolve
 from msm.train import replay
@@ -26,14 +24,17 @@ def run_midtrain(ws: Workspace, *, snapshot: str, base: str, out: str, hp: Hyper
                  on_step: Callable[[int, int, float], None] = lambda *_: None,
                  gradient_checkpointing: bool = False, monitoring: Monitoring | None = None) -> ModelManifest | None:
     final, work = output_paths(ws, out)
-    snapshot_manifest, parquet = open_verified_snapshot(ws, snapshot)  # MsmError (exit 1) on any tampering
+    # read into memory and verified there (MsmError, exit 1, on any tampering): the texts below come from the very
+    # bytes that were hashed, never from re-opening the file
+    verified = load_verified_snapshot(ws, snapshot)
+    snapshot_manifest = verified.manifest
     resolved = resolve(base, ws)
     check_context_length(resolved, hp.block_size, "--block-size")
     tokenizer = load_tokenizer(resolved)
     if tokenizer.eos_token_id is None:
         raise BadInput(f"{base}: tokenizer has no EOS token to separate documents")
 
-    texts = [t for t in pq.read_table(parquet, columns=["text"]).column("text").to_pylist() if t and t.strip()]
+    texts = [t for t in verified.table(columns=["text"]).column("text").to_pylist() if t and t.strip()]
     # whole documents are held out before packing, so no held-out text is ever trained on
     doc_tokens, held_tokens = hold_out(tokenizer(texts, add_special_tokens=False)["input_ids"], hp.eval_fraction, hp.seed)
     corpus_tokens = sum(len(t) + 1 for t in doc_tokens)

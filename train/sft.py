@@ -145,7 +145,9 @@ def run_sft(ws: Workspace, *, model: str, data: str, out: str, hp: Hyperparamete
                    "max_length": max(lengths)}
     log(f"{len(examples)} demonstrations, {token_stats['assistant_tokens']} of {token_stats['tokens']} tokens carry loss")
 
-    provenance = DataProvenance(kind="aft", aft_data_path=str(path), aft_data_sha256=sha256_file(path),
+    # a snapshot's data hash is that of the bytes verified and trained on, never a re-hash of the path afterwards
+    data_sha256 = snapshot.files["documents.parquet"] if snapshot else sha256_file(path)
+    provenance = DataProvenance(kind="aft", aft_data_path=str(path), aft_data_sha256=data_sha256,
                                 snapshot_name=snapshot.name if snapshot else None,
                                 snapshot_content_hash=snapshot.content_hash if snapshot else None,
                                 with_reasoning=with_reasoning, n_examples=len(conversations), replay=mix_records,

@@ -13,15 +13,16 @@ atomically: FILE is either the old file or the complete new one.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
-from msm.atomic import write_text_atomic
 from msm.corpus.chats import reasoning_answer
 from msm.corpus.exporter import check_output_file
 from msm.corpus.records import DocumentRecord
 from msm.corpus.run_store import RunStore
 from msm.errors import BadInput
+from msm.export_temps import export_temp
 from msm.workspace import Workspace
 
 def chat_line(chat: DocumentRecord, *, with_reasoning: bool) -> dict[str, Any]:
@@ -47,5 +48,11 @@ def export_chats(ws: Workspace, run: str, out: Path, *, with_reasoning: bool, fo
     out = Path(out)
     check_output_file(out, force=force)
     lines = [json.dumps(chat_line(c, with_reasoning=with_reasoning), ensure_ascii=False) + "\n" for c in chats]
-    write_text_atomic(out, "".join(lines))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with export_temp(ws.root, out) as temp:     # listed in the workspace: a kill leaves nothing doctor misses
+        with open(temp, "w", encoding="utf-8") as handle:
+            handle.write("".join(lines))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, out)
     return {"run": run, "chats": len(chats), "out": str(out), "with_reasoning": with_reasoning}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from msm.cli_support import emit, info, json_option, progress, state, table
+from msm.cli_support import BoundedInt, emit, info, json_option, progress, state, table
 from msm.corpus.curate.request import CurateRequest
 from msm.settings import from_cli, settings_options
 
@@ -50,7 +50,7 @@ def curate_group(ctx: click.Context, **values) -> None:
 
 @curate_group.command("report")
 @click.option("--run", "run_name", required=True, help="Run whose current curation to report.")
-@click.option("--examples", default=3, show_default=True, type=click.IntRange(0, 50), help="Examples per rule.")
+@click.option("--examples", default=3, show_default=True, type=BoundedInt(0, 50), help="Examples per rule.")
 @json_option
 def report_command(run_name: str, examples: int) -> None:
     """Per-rule drop counts with examples, dedup clusters, and the diversity report of the kept documents."""

@@ -25,7 +25,7 @@ import duckdb
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
-from msm.atomic import write_json_atomic, write_text_atomic
+from msm.atomic import sha256_file, write_json_atomic, write_text_atomic
 from msm.corpus.run_store import RunStore
 from msm.catalog_sync import read_curation_pointer
 from msm.errors import BadInput
@@ -33,6 +33,8 @@ from msm.input_files import load_json_record
 from msm.workspace import Workspace
 
 CURATION_SUMMARY_SCHEMA_VERSION = 1
+MARKS_FILE = "marks.parquet"
+SIGNALS_FILE = "signals.parquet"
 MARK_COLUMNS = ("doc_id", "kept", "rules", "dropped_by", "flagged_by", "cluster_id", "is_representative",
                 "duplicate_of", "exact_key")
 
@@ -57,6 +59,9 @@ class CurationSummary(BaseModel):
         "empty: the diversity report is computed on demand (kept_diversity); curations of older msm versions "
         "stored it here"))
     seconds: dict[str, float]
+    files: dict[str, str] = Field(default_factory=dict, description=(
+        "file name -> sha256 of the curation's outputs (marks.parquet, signals.parquet), recorded at commit and "
+        "checked by `msm snapshot create`; empty for curations of msm versions before it"))
 
 
 def curation_root(ws: Workspace, run: str) -> Path:
@@ -73,6 +78,9 @@ def current_curation_dir(ws: Workspace, run: str) -> Path | None:
 def commit_curation(ws: Workspace, summary: CurationSummary, staging: Path, config_json: str) -> Path:
     """Move a finished staging directory into place, make it current and record it in the catalog."""
     directory = curation_root(ws, summary.run) / summary.curation_id
+    # hashed before the commit, so an edited marks.parquet is caught when a snapshot is made from it
+    summary.files = {name: sha256_file(staging / name) for name in (MARKS_FILE, SIGNALS_FILE)
+                     if (staging / name).is_file()}
     write_json_atomic(staging / "curation.json", summary.model_dump(mode="json"))
     staging.rename(directory)
     write_text_atomic(curation_root(ws, summary.run) / "CURRENT", summary.curation_id + "\n")
@@ -88,7 +96,38 @@ def read_summary(ws: Workspace, run: str) -> CurationSummary:
     directory = current_curation_dir(ws, run)
     if directory is None:
         raise BadInput(f"run {run!r} has not been curated yet (run `msm curate --run {run}`)")
+    return summary_in(directory)
+
+
+def summary_in(directory: Path) -> CurationSummary:
+    """The summary of the curation in `directory` (one resolved curation, not whatever CURRENT says now)."""
     return load_json_record(directory / "curation.json", CurationSummary, what="curation summary")
+
+
+def verified_marks(directory: Path, summary: CurationSummary) -> pa.Table:
+    """marks.parquet of the curation in `directory`, read once and checked against what its commit recorded: the
+    sha256 (when recorded), the row count and the kept count. MsmError (exit 1) on any difference — damage, or an
+    edit, to a file msm wrote."""
+    import hashlib
+
+    import pyarrow.parquet as pq
+
+    from msm.errors import MsmError
+
+    path = directory / MARKS_FILE
+    if not path.is_file():
+        raise MsmError(f"{path}: missing; the curation is incomplete (run `msm curate` again)")
+    data = path.read_bytes()
+    expected = summary.files.get(MARKS_FILE)
+    if expected is not None and (got := hashlib.sha256(data).hexdigest()) != expected:
+        raise MsmError(f"{path}: sha256 {got[:12]}… differs from the {expected[:12]}… recorded when curation "
+                       f"{summary.curation_id} was committed (the marks were edited); run `msm curate` again")
+    table = pq.read_table(pa.BufferReader(data))
+    kept = sum(1 for k in table.column("kept").to_pylist() if k)
+    if table.num_rows != summary.n_documents or kept != summary.n_kept:
+        raise MsmError(f"{path}: {table.num_rows} marks with {kept} kept, but curation {summary.curation_id} recorded "
+                       f"{summary.n_documents} documents with {summary.n_kept} kept; run `msm curate` again")
+    return table
 
 
 def read_marks(ws: Workspace, run: str) -> pa.Table:

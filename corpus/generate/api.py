@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from msm.corpus.lmrun.cli_options import LmRunSettings
 from msm.errors import BadInput
+from msm.option_types import bounded_int_list
 from msm.progress import no_progress
 from msm.settings import option
 from msm.spec import Spec, load_spec, resolve_spec_path
@@ -35,13 +36,8 @@ API_CONCURRENCY = 8
 def _int_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
     if value is None:
         return None
-    try:
-        numbers = [int(part) for part in value.split(",") if part.strip()]
-    except ValueError:
-        raise click.BadParameter(f"{value!r}: expected whole numbers separated by commas, e.g. 600,900,1200") from None
-    if not numbers or min(numbers) < 10:
-        raise click.BadParameter(f"{value!r}: each length must be at least 10 words")
-    return numbers
+    # a document of more than 100k words is beyond any LM's output; a 20-digit length is refused here
+    return bounded_int_list(value, "--length-words", minimum=10, maximum=100_000)
 
 
 class GenerateOptions(LmRunSettings):

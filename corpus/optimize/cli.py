@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from msm.cli_support import emit, info, json_option, state, table
+from msm.cli_support import BoundedInt, MAX_OPTION_INT, emit, info, json_option, state, table
 
 
 def _comma_list(_ctx: click.Context, _param: click.Parameter, value: str | None) -> list[str] | None:
@@ -25,18 +25,18 @@ def _comma_list(_ctx: click.Context, _param: click.Parameter, value: str | None)
 @click.option("--train-clauses", callback=_comma_list, default=None,
               help="Comma-separated clause ids to train on; the others form the held-out valset "
                    "[default: a seeded split, a third of the clauses held out].")
-@click.option("--budget", type=click.IntRange(min=1), default=None,
+@click.option("--budget", type=BoundedInt(min=1), default=None,
               help="Optimizer budget: bootstrap = train items tried, mipro = trials, gepa = metric calls "
                    "[default: 3 / 2 / 8 on local models, 12 / 12 / 120 on API models].")
-@click.option("--n-train", type=click.IntRange(min=1), default=None, help="Train items [default: 3 local, 12 API].")
-@click.option("--n-val", type=click.IntRange(min=1), default=None, help="Valset items [default: 3 local, 12 API].")
-@click.option("--max-tokens", type=click.IntRange(min=16), default=None,
+@click.option("--n-train", type=BoundedInt(min=1), default=None, help="Train items [default: 3 local, 12 API].")
+@click.option("--n-val", type=BoundedInt(min=1), default=None, help="Valset items [default: 3 local, 12 API].")
+@click.option("--max-tokens", type=BoundedInt(min=16), default=None,
               help="Token limit of the write stage [default: the generation profile's, 240 local, 1600 API].")
-@click.option("--threads", type=click.IntRange(min=1, max=256), default=None,
+@click.option("--threads", type=BoundedInt(min=1, max=256), default=None,
               help="Items evaluated in parallel (the batch size of a local model) [default: 16 local, 8 API].")
 @click.option("--novelty-runs", callback=_comma_list, default=None,
               help="Comma-separated runs whose documents count as accepted for novelty [default: all runs of SPEC].")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the split, items and optimizers.")
+@click.option("--seed", type=BoundedInt(min=-MAX_OPTION_INT), default=0, show_default=True, help="Seed for the split, items and optimizers.")
 @click.option("--program-kind", type=click.Choice(["documents", "aft"]), default="documents", show_default=True,
               help="documents: the document generator (`msm generate`) against the corpus-quality metric; aft: the "
                    "chat writer (`msm aft generate`) against judge-INCLUDE rate and question diversity.")

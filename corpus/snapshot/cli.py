@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from msm.cli_support import emit, info, json_option, state, table
+from msm.cli_support import emit, json_option, state, table
 
 
 @click.group("snapshot")
@@ -63,15 +63,25 @@ def verify_command(name: str) -> None:
     ws = state().workspace()
     problems = verify_snapshot(ws, name)
     recorded = recorded_manifest_digest(ws, name) is not None
-    if not recorded:
-        info(f"{name}: no manifest digest recorded (created before msm recorded one): the data files are checked "
-             "against manifest.json, manifest.json itself is not")
     for problem in problems:
         click.echo(f"{name}: {problem}", err=True)
     emit({"name": name, "ok": not problems, "problems": problems, "manifest_digest_checked": recorded},
          lambda d: click.echo(f"ok  {name}") if d["ok"] else None)
     if problems:
         raise click.exceptions.Exit(1)
+
+
+@snapshot_group.command("accept")
+@click.argument("name")
+@json_option
+def accept_command(name: str) -> None:
+    """Trust snapshot NAME as it is on disk now: for a snapshot reconcile re-adopted without an anchored digest
+    (its catalog row was lost), after you have inspected it. Its files must still match its manifest; the
+    manifest's digest is recorded in the catalog and the workspace's anchor ledger."""
+    from msm.corpus.snapshot.store import accept_snapshot
+
+    result = accept_snapshot(state().workspace(), name)
+    emit(result, lambda d: click.echo(f"accepted {d['name']}: manifest sha256 {d['manifest_sha256'][:16]}… anchored"))
 
 
 @snapshot_group.command("export")

@@ -14,22 +14,22 @@ DIR/manifest.json — built in a temporary sibling directory and renamed into pl
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from msm.atomic import atomic_directory
 from msm.corpus.chats import messages_from_json, messages_json, render_chat, with_reply
 from msm.corpus.curate.engine import curate_run
-from msm.corpus.curate.store import current_curation_dir, read_summary
+from msm.corpus.curate.store import curation_root, current_curation_dir, summary_in, verified_marks
 from msm.corpus.exporter import load_full_documents, review_states
 from msm.corpus.run_store import RunStore
-from msm.corpus.snapshot.store import MANIFEST_FILE, SnapshotManifest, open_verified_snapshot, write_snapshot
-from msm.errors import BadInput
+from msm.corpus.snapshot.store import (DOCUMENTS_FILE, MANIFEST_FILE, SnapshotManifest, load_verified_snapshot,
+                                       write_snapshot)
+from msm.errors import BadInput, MsmError
+from msm.export_temps import register_export_temp
 from msm.workspace import Workspace, check_name
 
 SNAPSHOT_COLUMNS = ("doc_id", "run", "text", "spec_id", "spec_hash", "clause_id", "domain", "doc_type", "idea",
@@ -59,6 +59,18 @@ def with_edited_replies(table: pa.Table) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=table.schema) if changed else table
 
 
+def _check_kept_present(con: duckdb.DuckDBPyConnection, run: str, curation_id: str) -> None:
+    """Every document the curation kept must still be in the run: lines lost from documents.jsonl (cut at a line
+    boundary, so nothing looks torn) would otherwise shrink the snapshot silently under a manifest that says the
+    curation covered them all."""
+    missing = con.execute("""SELECT count(*), min(m.doc_id) FROM marks m ANTI JOIN documents d USING (doc_id)
+                             WHERE m.kept""").fetchall()[0]
+    if missing[0]:
+        raise MsmError(f"run {run!r}: {missing[0]} document(s) curation {curation_id} kept are missing from "
+                       f"{run}/documents.jsonl (e.g. {missing[1]}): the run lost lines since it was curated; restore "
+                       f"it, or run `msm curate --run {run}` again to curate what is there now")
+
+
 def create_snapshot(ws: Workspace, name: str, runs: list[str], require_review: bool = False,
                     config_path: str | None = None, progress=None) -> SnapshotManifest:
     check_name("snapshot", name)
@@ -68,31 +80,40 @@ def create_snapshot(ws: Workspace, name: str, runs: list[str], require_review: b
         raise BadInput("--from: name at least one run")
     if len(set(runs)) != len(runs):
         raise BadInput(f"--from: run listed twice in {','.join(runs)}")
+    chosen: dict[str, Path] = {}
     for run in runs:
         RunStore(ws, run).config()
-        if config_path is None and current_curation_dir(ws, run) is None:
-            raise BadInput(f"run {run!r} has not been curated (run `msm curate --run {run}` or pass --config FILE)")
+        if config_path is None:
+            # CURRENT is resolved once, here: everything below reads this curation's directory, so a curation
+            # committed meanwhile cannot slip its documents under this one's record
+            directory = current_curation_dir(ws, run)
+            if directory is None:
+                raise BadInput(f"run {run!r} has not been curated (run `msm curate --run {run}` or pass --config FILE)")
+            chosen[run] = directory
     if config_path is not None:
         for run in runs:
-            curate_run(ws, run, config_path, progress=progress)
+            chosen[run] = curation_root(ws, run) / curate_run(ws, run, config_path, progress=progress).curation_id
     tables, curation, review = [], {}, {"required": require_review}
     con = duckdb.connect()
     try:
         for run in runs:
-            summary = read_summary(ws, run)
+            summary = summary_in(chosen[run])
             curation[run] = {"curation_id": summary.curation_id, "config_hash": summary.config_hash,
                              "steps": summary.steps, "config": summary.config, "n_kept": summary.n_kept,
                              "n_documents": summary.n_documents, "rule_counts": summary.rule_counts}
             con.execute("DROP TABLE IF EXISTS documents")
-            load_full_documents(con, RunStore(ws, run))
-            marks = current_curation_dir(ws, run) / "marks.parquet"   # type: ignore[operator]
+            if not load_full_documents(con, RunStore(ws, run)):
+                raise MsmError(f"run {run!r}: documents.jsonl holds no documents, but curation {summary.curation_id} "
+                               f"covered {summary.n_documents}")
+            con.register("marks", verified_marks(chosen[run], summary))
+            _check_kept_present(con, run, summary.curation_id)
             con.register("review_rows", review_states(ws, run))
             con.register("edited_rows", _edited_texts(ws, run))
             where = "m.kept"
             if require_review:
                 counts = dict(con.execute("""SELECT coalesce(r.review_status, 'unreviewed'), count(*) FROM documents d
-                    JOIN read_parquet(?) m USING (doc_id) LEFT JOIN review_rows r USING (doc_id) WHERE m.kept GROUP BY 1""",
-                    [str(marks)]).fetchall())
+                    JOIN marks m USING (doc_id) LEFT JOIN review_rows r USING (doc_id) WHERE m.kept GROUP BY 1"""
+                                          ).fetchall())
                 counts["edited"] = con.execute("""SELECT count(*) FROM review_rows WHERE review_status = 'accepted'
                                                   AND review_text_version > 0""").fetchall()[0][0]
                 review[run] = counts
@@ -102,13 +123,16 @@ def create_snapshot(ws: Workspace, name: str, runs: list[str], require_review: b
                        d.doc_type, d.idea, d.persona, d.lm, d.program_hash, d.source_id, d.finish_reason, d.created_at,
                        m.cluster_id, coalesce(r.review_text_version, 0) AS text_version, d.metadata,
                        d.messages
-                FROM documents d JOIN read_parquet($marks) m USING (doc_id)
+                FROM documents d JOIN marks m USING (doc_id)
                 LEFT JOIN review_rows r USING (doc_id)
                 LEFT JOIN edited_rows e ON e.doc_id = d.doc_id AND e.version = r.review_text_version
-                WHERE {where} ORDER BY d.doc_id""", params={"marks": str(marks)}).to_arrow_table()
+                WHERE {where} ORDER BY d.doc_id""").to_arrow_table()
+            if not require_review and table.num_rows != summary.n_kept:   # the join above lost or doubled a row
+                raise MsmError(f"run {run!r}: {table.num_rows} documents to freeze, but curation "
+                               f"{summary.curation_id} kept {summary.n_kept}; refusing a snapshot that differs")
             tables.append(with_edited_replies(table))
-            con.unregister("review_rows")
-            con.unregister("edited_rows")
+            for view in ("marks", "review_rows", "edited_rows"):
+                con.unregister(view)
     finally:
         con.close()
     documents = pa.concat_tables([t.cast(tables[0].schema) for t in tables])
@@ -140,16 +164,18 @@ def export_snapshot(ws: Workspace, name: str, to_dir: Path) -> dict[str, Any]:
     import datasets
 
     datasets.disable_progress_bars()   # msm's own output stays one line; the copy is quick
-    manifest, parquet = open_verified_snapshot(ws, name)
+    verified = load_verified_snapshot(ws, name)   # the bytes written below are the ones that were hashed
+    manifest = verified.manifest
     to_dir = Path(to_dir)
     if to_dir.exists() and (not to_dir.is_dir() or any(to_dir.iterdir())):
         raise BadInput(f"--to {to_dir}: exists and is not an empty directory")
     if to_dir.exists():
         to_dir.rmdir()
     with atomic_directory(to_dir) as staging:
-        shutil.copyfile(parquet, staging / "documents.parquet")
-        shutil.copyfile(ws.snapshot_dir(name) / MANIFEST_FILE, staging / MANIFEST_FILE)
-        dataset = datasets.Dataset(pq.read_table(staging / "documents.parquet"))
+        register_export_temp(ws.root, staging)     # a kill leaves it to `msm doctor`, not to the user's folder
+        (staging / DOCUMENTS_FILE).write_bytes(verified.documents)
+        (staging / MANIFEST_FILE).write_bytes(verified.manifest_bytes)
+        dataset = datasets.Dataset(verified.table())
         dataset.save_to_disk(str(staging / "dataset"))
     return {"snapshot": name, "to": str(to_dir), "documents": manifest.n_documents,
             "dataset": str(to_dir / "dataset"), "parquet": str(to_dir / "documents.parquet")}

@@ -6,13 +6,16 @@
 A snapshot is written into a temporary sibling directory and renamed into place only when complete, so
 a kill mid-write leaves no snapshot; an existing name is never overwritten. The sha256 of manifest.json itself is
 recorded in the catalog (`snapshots.manifest_sha256`) when the snapshot is created, so an edited manifest — its
-counts, provenance or the file hashes it lists — is caught too. `verify_snapshot` checks that digest and re-hashes
-every file against the manifest; `open_verified_snapshot` is how downstream stages read one.
+counts, provenance or the file hashes it lists — is caught too. The same digest is appended to the workspace's anchor ledger (`msm.anchors`), so a lost catalog row is rebuilt
+from it rather than from the manifest it protects. `verify_snapshot` checks that digest and re-hashes every file
+against the manifest; `load_verified_snapshot` is how downstream stages read one: the files are read into memory
+once and hashed from those bytes, so what is trained on is what was verified.
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
+from msm.anchors import anchor_snapshot
 from msm.atomic import atomic_directory, sha256_file, write_json_atomic
 from msm.errors import BadInput, MsmError, first_line
 from msm.input_files import load_json_record
@@ -77,6 +81,9 @@ def write_snapshot(ws: Workspace, name: str, table: pa.Table, **manifest_fields:
                                     files=files, content_hash=combined_hash(files), **manifest_fields)
         write_json_atomic(staging / MANIFEST_FILE, manifest.model_dump(mode="json"))
         manifest_sha256 = sha256_file(staging / MANIFEST_FILE)
+        # anchored before the rename: a kill after it leaves a committed snapshot whose digest reconcile finds here
+        anchor_snapshot(ws.root, name, manifest_sha256, manifest.content_hash, how="created",
+                        at=manifest.created_at.isoformat())
     with ws.catalog() as con:
         con.execute("INSERT OR REPLACE INTO snapshots (name, content_hash, n_documents, created_at, manifest_path, "
                     "manifest_sha256) VALUES (?, ?, ?, ?, ?, ?)",
@@ -96,44 +103,115 @@ def read_manifest(ws: Workspace, name: str) -> SnapshotManifest:
 
 
 def recorded_manifest_digest(ws: Workspace, name: str) -> str | None:
-    """The sha256 of manifest.json recorded in the catalog when snapshot `name` was created (None for snapshots
-    made before msm recorded it)."""
+    """The sha256 of manifest.json recorded in the catalog when snapshot `name` was created (or accepted); None when
+    there is none: a snapshot reconcile re-adopted without an anchored digest (`msm.anchors`), or one made before msm
+    recorded digests — such a snapshot is unverified until `msm snapshot accept NAME`."""
     with ws.catalog(read_only=True) as con:
         row = con.execute("SELECT manifest_sha256 FROM snapshots WHERE name = ?", [name]).fetchone()
     return row[0] if row else None
 
 
-def verify_snapshot(ws: Workspace, name: str) -> list[str]:
-    """Check manifest.json against the digest recorded at creation, then re-hash every file against the manifest;
-    return the problems found (empty list = intact)."""
+def unverified_problem(name: str) -> str:
+    return (f"unverified: no digest of its manifest was anchored when it was created (its catalog row was lost and "
+            f"the anchor ledger has no line for it, or it predates digests); inspect it, then run "
+            f"`msm snapshot accept {name}` to trust what is on disk now")
+
+
+@dataclass(frozen=True)
+class VerifiedSnapshot:
+    """A snapshot read once into memory and checked there: `documents` are the bytes of documents.parquet whose
+    sha256 matched the manifest, so whatever reads `table()` reads exactly the verified data — a file swapped on
+    disk after the check cannot reach training (the check-then-use gap of re-opening the path)."""
+
+    name: str
+    manifest: SnapshotManifest
+    manifest_bytes: bytes
+    documents: bytes
+
+    def table(self, columns: list[str] | None = None) -> pa.Table:
+        return pq.read_table(pa.BufferReader(self.documents), columns=columns)
+
+    def schema(self) -> pa.Schema:
+        return pq.read_schema(pa.BufferReader(self.documents))
+
+
+def _check(ws: Workspace, name: str) -> tuple[list[str], bytes | None, dict[str, bytes]]:
+    """(problems, manifest bytes, {file name: bytes}) — every file read exactly once, hashed from those bytes."""
     root = ws.snapshot_dir(name)
-    problems = []
-    recorded = recorded_manifest_digest(ws, name)
     manifest_path = root / MANIFEST_FILE
-    if recorded is not None and manifest_path.is_file() and (got := sha256_file(manifest_path)) != recorded:
+    if not manifest_path.is_file():
+        raise BadInput(f"snapshot {name!r}: no such snapshot in {ws.root} (see `msm snapshot list`)")
+    problems = []
+    manifest_bytes = manifest_path.read_bytes()
+    recorded = recorded_manifest_digest(ws, name)
+    if recorded is None:
+        problems.append(unverified_problem(name))
+    elif (got := hashlib.sha256(manifest_bytes).hexdigest()) != recorded:
         problems.append(f"{MANIFEST_FILE}: sha256 {got[:12]}… differs from the {recorded[:12]}… recorded when the "
                         "snapshot was created (the manifest was edited)")
-    manifest = read_manifest(ws, name)
+    manifest = _parse_manifest(name, manifest_path, manifest_bytes)
     present = {p.name for p in root.iterdir() if p.is_file()} - {MANIFEST_FILE}
     for extra in sorted(present - set(manifest.files)):
         problems.append(f"{extra}: file not in manifest")
+    contents: dict[str, bytes] = {}
     for file_name, expected in sorted(manifest.files.items()):
         path = root / file_name
-        if not path.exists():
+        if not path.is_file():
             problems.append(f"{file_name}: missing")
-        elif (got := sha256_file(path)) != expected:
+            continue
+        data = path.read_bytes()
+        if (got := hashlib.sha256(data).hexdigest()) != expected:
             problems.append(f"{file_name}: sha256 {got[:12]}… differs from manifest {expected[:12]}…")
+        contents[file_name] = data
     if combined_hash(manifest.files) != manifest.content_hash:
         problems.append("manifest: content_hash does not match its file hashes")
-    return problems
+    return problems, manifest_bytes, contents
 
 
-def open_verified_snapshot(ws: Workspace, name: str) -> tuple[SnapshotManifest, Path]:
-    """(manifest, path of documents.parquet) — after re-hashing; MsmError (exit 1) on any mismatch."""
-    problems = verify_snapshot(ws, name)
+def _parse_manifest(name: str, path: Path, data: bytes) -> SnapshotManifest:
+    from pydantic import ValidationError
+
+    from msm.input_files import decode_utf8, parse_json
+
+    try:
+        return SnapshotManifest.model_validate(parse_json(decode_utf8(data, path), path))
+    except (BadInput, ValidationError, ValueError) as exc:   # damage to a file msm wrote: exit 1, not bad input
+        raise MsmError(f"snapshot {name!r}: manifest unreadable: {first_line(exc)}") from None
+
+
+def verify_snapshot(ws: Workspace, name: str) -> list[str]:
+    """Check manifest.json against the digest recorded at creation, then re-hash every file against the manifest;
+    return the problems found (empty list = intact)."""
+    return _check(ws, name)[0]
+
+
+def load_verified_snapshot(ws: Workspace, name: str) -> VerifiedSnapshot:
+    """Snapshot `name` read into memory and verified there; MsmError (exit 1) on any mismatch or when it is
+    unverified. How every downstream stage reads a snapshot: never re-open the files by path after this."""
+    problems, manifest_bytes, contents = _check(ws, name)
     if problems:
         raise MsmError(f"snapshot {name!r} failed verification, refusing to read it: {'; '.join(problems)}")
-    return read_manifest(ws, name), ws.snapshot_dir(name) / DOCUMENTS_FILE
+    assert manifest_bytes is not None
+    manifest = _parse_manifest(name, ws.snapshot_dir(name) / MANIFEST_FILE, manifest_bytes)
+    return VerifiedSnapshot(name=name, manifest=manifest, manifest_bytes=manifest_bytes,
+                            documents=contents[DOCUMENTS_FILE])
+
+
+def accept_snapshot(ws: Workspace, name: str) -> dict[str, Any]:
+    """Anchor what is on disk now for snapshot `name` — a person's decision after inspecting it: its data must
+    match its manifest; the manifest's digest goes into the catalog row and the anchor ledger."""
+    problems = [p for p in verify_snapshot(ws, name) if not p.startswith("unverified:")
+                and not p.startswith(f"{MANIFEST_FILE}: sha256")]
+    if problems:
+        raise MsmError(f"snapshot {name!r}: its files do not match its manifest, not accepting: {'; '.join(problems)}")
+    data = (ws.snapshot_dir(name) / MANIFEST_FILE).read_bytes()
+    manifest = _parse_manifest(name, ws.snapshot_dir(name) / MANIFEST_FILE, data)
+    digest = hashlib.sha256(data).hexdigest()
+    previous = recorded_manifest_digest(ws, name)
+    anchor_snapshot(ws.root, name, digest, manifest.content_hash, how="accepted", at=utc_now().isoformat())
+    with ws.catalog() as con:
+        con.execute("UPDATE snapshots SET manifest_sha256 = ? WHERE name = ?", [digest, name])
+    return {"name": name, "manifest_sha256": digest, "previous": previous, "content_hash": manifest.content_hash}
 
 
 def list_snapshots(ws: Workspace) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ import time
 
 import click
 
-from msm.cli_support import emit, info, json_option, state, table
+from msm.cli_support import BoundedInt, MAX_OPTION_INT, emit, info, json_option, state, table
 from msm.experiment.runner import STAGE_ORDER
 
 
@@ -27,7 +27,7 @@ def _load(file: str, only: tuple[str, ...], seeds: tuple[int, ...] = (), *, crea
     return ws, plan_experiment(experiment, ws, only or None, seeds or None)
 
 
-_seed_option = click.option("--seed", "seeds", type=int, multiple=True,
+_seed_option = click.option("--seed", "seeds", type=BoundedInt(min=-MAX_OPTION_INT), multiple=True,
                             help="Only this replicate seed of an experiment with `seeds` (repeatable).")
 
 
@@ -181,10 +181,19 @@ def status_command(file: str, only: tuple[str, ...], seeds: tuple[int, ...]) -> 
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 def validate_command(files: tuple[str, ...]) -> None:
     """Validate experiment FILES (exit 2 with `file: field: problem`)."""
+    from pathlib import Path
+
+    from msm.errors import BadInput
     from msm.experiment.config import load_experiment
+    from msm.experiment.runner import plan_experiment
+    from msm.workspace import Workspace
 
     for file in files:
         experiment = load_experiment(file)
+        try:
+            plan_experiment(experiment, Workspace(Path(".")))   # the names it derives must be valid (nothing opened)
+        except BadInput as exc:
+            raise BadInput(f"{file}: {exc}") from None
         kinds = ", ".join(f"{sum(1 for c in experiment.conditions if c.kind == k)} {k}"
                           for k in ("base", "identity", "aft_only", "msm_only", "msm_aft")
                           if any(c.kind == k for c in experiment.conditions))

@@ -314,6 +314,8 @@ class Experiment(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> "Experiment":
+        if ".." in self.name:   # every run, snapshot and model it derives starts with it: msm refuses '..' in names
+            raise ValueError(f"name: {self.name!r} contains '..'")
         names = [c.name for c in self.conditions]
         for index, name in enumerate(names):
             if name in names[:index]:

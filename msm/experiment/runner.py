@@ -145,7 +145,24 @@ def plan_experiment(experiment: Experiment, ws: Workspace, only: Iterable[str] |
             models[label] = _plan_replicate(experiment, condition, seed, ws, lambda stage, lb=label: add(stage, lb),
                                             stages)
     ordered = {k: stages[k] for kind in STAGE_ORDER for k in stages if stages[k].kind == kind}
+    check_output_names(experiment, ordered.values())
     return Plan(experiment, ordered, by_condition, models, replicates)
+
+
+def check_output_names(experiment: Experiment, stages: Iterable[Stage]) -> None:
+    """Every run, snapshot and model name the plan derives must be a name msm accepts (length, no '..'), so
+    `msm experiment validate` refuses what would otherwise fail stages into the run."""
+    from msm.workspace import check_name
+
+    for stage in stages:
+        if stage.kind == "eval":
+            continue    # an eval result directory, not a workspace name
+        try:
+            check_name(stage.kind, stage.output)
+        except BadInput as exc:
+            raise BadInput(f"experiment {experiment.name}: stage {stage.label} would be named {stage.output!r} "
+                           f"({len(stage.output)} characters), which msm refuses: {str(exc).split(': use ', 1)[-1]}; "
+                           f"shorten the experiment name") from None
 
 
 def _plan_replicate(experiment: Experiment, condition: Condition, seed: int | None, ws: Workspace,

@@ -46,13 +46,15 @@ def push_files(repo_id: str, repo_type: str, files: dict[str, Path | bytes], *, 
 
 def push_snapshot(ws: Workspace, name: str, repo: str, *, private: bool = False, license: str | None = None) -> dict[str, Any]:
     """Push a verified snapshot as a dataset repo with a card built from its manifest."""
-    from msm.corpus.snapshot.store import MANIFEST_FILE, open_verified_snapshot
+    from msm.corpus.snapshot.store import DOCUMENTS_FILE, MANIFEST_FILE, load_verified_snapshot
     from msm.hub.cards import dataset_card
 
     check_repo_id(repo)
-    manifest, parquet = open_verified_snapshot(ws, name)  # MsmError (exit 1) if it no longer matches its hashes
+    # MsmError (exit 1) if it no longer matches its hashes; the bytes pushed are the bytes verified
+    verified = load_verified_snapshot(ws, name)
+    manifest, parquet = verified.manifest, ws.snapshot_dir(name) / DOCUMENTS_FILE
     card = dataset_card(ws, manifest, parquet, repo_id=repo, license=license)
-    files: dict[str, Path | bytes] = {parquet.name: parquet, MANIFEST_FILE: ws.snapshot_dir(name) / MANIFEST_FILE,
+    files: dict[str, Path | bytes] = {DOCUMENTS_FILE: verified.documents, MANIFEST_FILE: verified.manifest_bytes,
                                       "README.md": str(card).encode()}
     result = push_files(repo, "dataset", files, private=private,
                         message=f"msm snapshot {name} (content hash {manifest.content_hash[:16]})")

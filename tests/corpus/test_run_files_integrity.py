@@ -55,6 +55,13 @@ def test_only_a_torn_last_line_is_skipped(tmp_path: Path, msm, isolated_workspac
     documents = isolated_workspace / "runs" / "r" / "documents.jsonl"
     with open(documents, "a", encoding="utf-8") as handle:
         handle.write('{"doc_id": "torn", "text": "a write cut by a ki')     # no newline: a kill mid-append
+    # an imported run was complete when committed: its torn tail is damage, refused naming the line
+    refused = msm("runs", "show", "r")
+    assert refused.code == 2 and f"{documents}:7: the last line" in refused.err, refused.err
+    # a generated run is appended to as documents finish: a torn tail is what a kill leaves, skipped
+    record_path = isolated_workspace / "runs" / "r" / "run.json"
+    record = json.loads(record_path.read_text())
+    record_path.write_text(json.dumps({**record, "kind": "generated"}))
     shown = msm("runs", "show", "r", "--json")
     assert shown.code == 0, shown.err
     assert json.loads(shown.out)["documents"] == 6

@@ -37,12 +37,21 @@ def test_index_matches_the_run_store_and_grows_with_it(tmp_path: Path) -> None:
     covered = int(__import__("pyarrow.parquet", fromlist=["x"]).read_schema(index_path(store)).metadata[b"covered"])
     assert covered == store.documents_path.stat().st_size
 
-    # appended documents (one repeating an id: first write wins)
-    store.append([doc(5), doc(1, "a later copy of d1")])
+    # appended documents (one repeating a document exactly: skipped)
+    store.append([doc(5), doc(1)])
     store.append([doc(6)])
     docs = open_documents(store)
     assert list(docs) == [d.doc_id for d in store.documents()] == [f"d{i}" for i in range(7)]
     assert docs["d1"].text.startswith("Document number 1")
+    # an id reused with other content is refused by the index as by the store, naming both lines
+    original = store.documents_path.read_bytes()
+    store.append([doc(1, "a different d1")])
+    with pytest.raises(InputFileError, match=r"documents\.jsonl:9: doc_id 'd1' is used again .*first at line 2"):
+        open_documents(store)
+    with pytest.raises(InputFileError, match=r"documents\.jsonl:9: doc_id 'd1' is used again"):
+        list(store.documents())
+    store.documents_path.write_bytes(original)
+    index_path(store).unlink()
 
     # a damaged line inside the file (not a torn tail) is an error naming file:line, for the index as for the store
     with open(store.documents_path, "ab") as handle:

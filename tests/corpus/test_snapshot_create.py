@@ -97,20 +97,27 @@ def test_verify_and_every_reader_catch_an_edited_manifest(tmp_path: Path, msm, i
     assert exported.code == 1 and "failed verification" in exported.err and "manifest.json" in exported.err
 
 
-def test_a_snapshot_without_a_recorded_digest_is_verified_on_its_data(tmp_path: Path, msm,
-                                                                       isolated_workspace: Path) -> None:
+def test_a_snapshot_without_a_recorded_digest_is_unverified_until_accepted(tmp_path: Path, msm,
+                                                                          isolated_workspace: Path) -> None:
     make_run(tmp_path, msm)
     assert msm("snapshot", "create", "s", "--from", "r").code == 0
     _catalog(isolated_workspace, "UPDATE snapshots SET manifest_sha256 = NULL")   # as made by an older msm
     result = msm("snapshot", "verify", "s", "--json")
-    assert result.code == 0, result.err
-    assert json.loads(result.out) == {"name": "s", "ok": True, "problems": [], "manifest_digest_checked": False}
-    assert "no manifest digest recorded" in result.err
+    assert result.code == 1
+    assert json.loads(result.out)["problems"][0].startswith("unverified:")
+    assert "msm snapshot accept s" in result.err
+    exported = msm("snapshot", "export", "s", "--to", str(tmp_path / "out"))
+    assert exported.code == 1 and "unverified" in exported.err
+    accepted = msm("snapshot", "accept", "s", "--json")
+    assert accepted.code == 0, accepted.err
+    assert msm("snapshot", "verify", "s").code == 0
     parquet = isolated_workspace / "snapshots" / "s" / "documents.parquet"
     data = bytearray(parquet.read_bytes())
     data[len(data) // 2] ^= 0x01
     parquet.write_bytes(bytes(data))
     assert msm("snapshot", "verify", "s").code == 1
+    again = msm("snapshot", "accept", "s")           # accept anchors a manifest, never data that contradicts it
+    assert again.code == 1 and "do not match its manifest" in again.err
 
 
 def test_a_snapshot_indexed_after_a_kill_gets_its_digest(tmp_path: Path, msm, isolated_workspace: Path) -> None:
