@@ -44,7 +44,10 @@ def _diversity(store) -> dict:
 
     clause_ids = None
     spec_id = store.config().get("spec_id")
-    if spec_id:
+    carried = store.spec()
+    if carried is not None:
+        clause_ids = [c.id for c in carried.clauses]
+    elif spec_id:
         try:
             clause_ids = [c.id for c in load_spec(resolve_spec_path(spec_id)).clauses]
         except Exception:  # an imported run may name a spec this machine does not have; coverage still works

@@ -191,9 +191,30 @@ def _plan_replicate(experiment: Experiment, condition: Condition, seed: int | No
         eval_key = _key("eval", {"model": model_key or experiment.base_model, "suite": suite, **ev.key_payload()})
         out_dir = str(ExperimentState(ws, prefix).dir / "evals" / f"{suite}-{eval_key[:10]}")
         argv = ["eval", "--model", model_name, "--suite", suite, "--out", out_dir, "--seed", str(ev.seed),
-                *_opt("--limit", ev.limit), *ev.extra_args]
+                *_opt("--limit", ev.limit), *ev.extra_args, *_spec_args(experiment, suite, ev.extra_args)]
         add(Stage("eval", eval_key, f"eval {suite}", out_dir, argv, [model_key] if model_key else [], {"suite": suite}))
     return model_name
+
+
+def _spec_args(experiment: Experiment, suite: str, given: list[str] | tuple[str, ...]) -> list[str]:
+    """spec_knowledge asks every condition's model about the experiment's specs (the same questions for a baseline
+    that learned none), so its eval command names them; a user's own spec file by its absolute path."""
+    if suite != "spec_knowledge" or "--spec" in given:
+        return []
+    refs: list[str] = []
+    for condition in experiment.conditions:
+        for ref in condition.specs:
+            path = resolve_spec_path(ref)
+            shown = ref if path.parent == _shipped_dir() and path.stem == ref else str(path.resolve())
+            if shown not in refs:
+                refs.append(shown)
+    return [arg for ref in refs for arg in ("--spec", ref)]
+
+
+def _shipped_dir():
+    from msm.specs import SPEC_DIR
+
+    return SPEC_DIR
 
 
 def _plan_aft_data(experiment: Experiment, spec_ref: str, add: Callable[[Stage], str]) -> str:

@@ -16,7 +16,7 @@ import pandas as pd
 from msm.corpus.records import DocumentRecord
 from msm.corpus.run_index import RunDocuments, open_documents
 from msm.corpus.run_store import RunStore, list_runs
-from msm.errors import MsmError
+from msm.errors import MsmError, first_line
 from msm.spec import Spec, load_spec, resolve_spec_path
 from msm.workspace import Workspace
 
@@ -49,6 +49,11 @@ def load_run_spec(ws: Workspace, run: str) -> tuple[Spec | None, str | None]:
     """The run's spec and a warning if it could not be found or has changed since the run was made."""
     store = RunStore(ws, run)
     record: dict[str, Any] = store.config() if store.exists() else {}
+    if record.get("spec_file"):
+        try:
+            return store.spec(), None  # the copy the run carries (msm.frozen_spec)
+        except MsmError as exc:
+            return None, f"spec for run {run}: {first_line(exc)}"
     config = record.get("config") or {}
     candidates = [config.get(k) for k in ("spec_path", "spec")] + [record.get("spec_id")]
     for candidate in (c for c in candidates if isinstance(c, str) and c):

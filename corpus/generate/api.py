@@ -35,6 +35,7 @@ class GenerateRequest:
 
     spec: str | Spec
     run: str
+    spec_path: str | None = None  # where the spec was read from; the run freezes a copy of that file
     n_docs: int | None = None  # None: the plan's size, clauses x types_per_clause x ideas_per_type
     lm: str = "local:smollm2-135m"
     api_base: str | None = None
@@ -137,6 +138,7 @@ def generate(ws: Workspace, request: GenerateRequest, *, progress: ProgressFacto
     from msm.corpus.run_store import RunStore
 
     check_name("run", request.run)
+    spec_source = request.spec_path or (None if isinstance(request.spec, Spec) else str(resolve_spec_path(request.spec)))
     spec = request.spec if isinstance(request.spec, Spec) else load_spec(resolve_spec_path(request.spec))
     settings, program, local = settings_for(request, spec, ws)
     store = RunStore(ws, request.run)
@@ -148,10 +150,11 @@ def generate(ws: Workspace, request: GenerateRequest, *, progress: ProgressFacto
         if settings.scaffold:
             raise BadInput("--scaffold: scaffolded documents are written paragraph by paragraph, one call after "
                            "another; batch generation cannot do that (leave --scaffold out)")
-        return _generate_in_batches(store, spec, program, settings, request, progress=progress, log=log)
+        return _generate_in_batches(store, spec, program, settings, request, progress=progress, log=log,
+                                    spec_source=spec_source)
     in_flight = request.concurrency or (LOCAL_BATCH if local else API_CONCURRENCY)
     with run_lock(store):
-        open_run(store, settings)
+        open_run(store, settings, spec, spec_source)
         backend = build_backend(request.lm, ws=ws, api_base=request.api_base, max_tokens=settings.max_tokens["write"],
                                 temperature=settings.temperature, timeout_s=request.request_timeout,
                                 batch_size=in_flight, api_key=os.environ.get("MSM_API_KEY"),
@@ -175,14 +178,14 @@ def _result(store, settings, engine, **extra: Any) -> GenerateResult:
 
 
 def _generate_in_batches(store, spec, program, settings, request: GenerateRequest, *, progress: ProgressFactory,
-                         log: Callable[[str], None]) -> GenerateResult:
+                         log: Callable[[str], None], spec_source: str | None = None) -> GenerateResult:
     from msm.corpus.generate.batch import BatchEngine
     from msm.corpus.generate.engine import open_run, run_lock
     from msm.corpus.lmrun.rounds import batch_client, run_batch_mode
 
     client = batch_client(request.api_base, request.request_timeout) if request.batch else None
     with run_lock(store):
-        open_run(store, settings)
+        open_run(store, settings, spec, spec_source)
         engine = BatchEngine(store, spec, program, settings, client=client, poll_s=request.poll_interval,
                              max_failures=request.max_failures, max_cost_usd=request.max_cost_usd,
                              round_progress=progress,

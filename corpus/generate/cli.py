@@ -95,8 +95,9 @@ def generate_command(spec: str, run_name: str, n_docs: int | None, lm: str, api_
     from msm.workspace import check_name
 
     check_name("run", run_name)  # bad input fails before the workspace is created
+    spec_path = resolve_spec_path(spec)
     request = GenerateRequest(
-        spec=load_spec(resolve_spec_path(spec)), run=run_name, n_docs=n_docs, lm=lm, api_base=api_base,
+        spec=load_spec(spec_path), spec_path=str(spec_path.resolve()), run=run_name, n_docs=n_docs, lm=lm, api_base=api_base,
         program=program, concurrency=concurrency, seed=seed, profile=profile, revise=revise, opening=opening,
         max_failures=max_failures, attempts=attempts, max_tokens=max_tokens, request_timeout=request_timeout,
         batch=batch, batch_file_only=batch_file_only, ingest_outputs=ingest_outputs, poll_interval=poll_interval,

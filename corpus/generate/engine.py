@@ -304,6 +304,8 @@ class ItemEngine(ItemRunner):
                          on_progress=on_progress)
 
 
-def open_run(store: RunStore, settings: GenerationSettings) -> None:
-    """Create the run, or check that a rerun asks for the same corpus (then it resumes)."""
-    worklog.open_run(store, settings, kind="generated", resume_keys=RESUME_KEYS)
+def open_run(store: RunStore, settings: GenerationSettings, spec: Spec | None = None,
+             spec_source: str | None = None) -> None:
+    """Create the run (carrying a frozen copy of `spec`), or check that a rerun asks for the same corpus (then it
+    resumes)."""
+    worklog.open_run(store, settings, kind="generated", resume_keys=RESUME_KEYS, spec=spec, spec_source=spec_source)

@@ -203,11 +203,14 @@ class run_lock:
         os.close(self.fd)
 
 
-def open_run(store: RunStore, settings: BaseModel, *, kind: RunKind, resume_keys: Sequence[str]) -> None:
-    """Create the run, or check that a rerun asks for the same output (then it resumes)."""
+def open_run(store: RunStore, settings: BaseModel, *, kind: RunKind, resume_keys: Sequence[str], spec: Any = None,
+             spec_source: str | Path | None = None) -> None:
+    """Create the run (carrying a frozen copy of `spec`, read from `spec_source`), or check that a rerun asks for
+    the same output (then it resumes)."""
     data = settings.model_dump(mode="json")
     if not store.exists():
-        store.create(kind=kind, config=data, spec_id=data.get("spec_id"), spec_hash=data.get("spec_hash"))
+        store.create(kind=kind, config=data, spec_id=data.get("spec_id"), spec_hash=data.get("spec_hash"), spec=spec,
+                     spec_source=spec_source)
         return
     existing = store.config()
     if existing.get("kind") != kind:
