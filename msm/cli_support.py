@@ -101,20 +101,42 @@ def info(message: str) -> None:
 def progress(description: str, total: int | None = None) -> Iterator[Callable[..., None]]:
     """A rich progress bar on a TTY; a no-op elsewhere. Yields `advance(n=1, **fields)`; `advance(0,
     total=T, completed=C)` sets the total (so the bar shows N/T and an ETA) and restarts the speed estimate
-    at C (a resumed job must not count the steps it skipped as done in no time)."""
+    at C (a resumed job must not count the steps it skipped as done in no time). A `stage` field names what the
+    job is doing now (`write`, `ideas 3/12`) beside the description; the other fields are counts."""
     if not state().show_progress:
         yield lambda n=1, **_fields: None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    with progress_bar(description, total) as advance:
+        yield advance
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TimeRemainingColumn(), TextColumn("{task.fields[status]}"), transient=False) as bar:
+
+@contextmanager
+def progress_bar(description: str, total: int | None = None, console: Any = None) -> Iterator[Callable[..., None]]:
+    """The bar behind `progress`, on `console` (rich's stderr console by default; tests pass a narrow one). The
+    counts go on a line of their own under the bar, wrapped at the terminal's width instead of cut."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.table import Column
+    from rich.text import Text
+
+    class StatusProgress(Progress):
+        def get_renderables(self):
+            yield self.make_tasks_table(self.tasks)
+            for task in self.tasks:
+                if task.fields.get("status"):
+                    yield Text("  " + task.fields["status"], overflow="fold")
+
+    with StatusProgress(TextColumn("{task.description}", table_column=Column(overflow="fold")),
+                        BarColumn(bar_width=20), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+                        transient=False, console=console) as bar:
         task = bar.add_task(description, total=total, status="")
 
         def advance(n: int = 1, *, total: int | None = None, completed: int | None = None, **fields: Any) -> None:
             if total is not None or completed is not None:
                 bar.reset(task, total=total, completed=completed or 0, status="")
+            stage = fields.pop("stage", None)
             status = " ".join(f"{k}={v}" for k, v in fields.items())
+            if stage is not None:
+                bar.update(task, description=f"{description} · {stage}" if stage else description)
             bar.update(task, advance=n, status=status)
 
         yield advance

@@ -74,6 +74,8 @@ class GenerateResult(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     cost_usd: float
+    timeouts: int = 0
+    concurrency: dict | None = None  # requested / final / lowest in flight, and when it changed (AIMD)
     mode: str = "items"  # items | batch | batch-files
     batches_submitted: int | None = None
     rounds: int | None = None
@@ -174,7 +176,12 @@ def _result(store, settings, engine, **extra: Any) -> GenerateResult:
     return GenerateResult(run=store.name, documents=sum(1 for _ in store.documents()), target=settings.n_docs,
                           failed_items=t.failed, new_documents=t.done, calls=t.calls, retries=t.retries,
                           prompt_tokens=t.prompt_tokens, completion_tokens=t.completion_tokens, cost_usd=t.cost,
-                          **extra)
+                          timeouts=t.timeouts, concurrency=_concurrency(engine), **extra)
+
+
+def _concurrency(engine) -> dict | None:
+    limiter = getattr(getattr(engine, "log", None), "concurrency", None)
+    return limiter.summary() if limiter is not None and limiter.adaptive else None
 
 
 def _generate_in_batches(store, spec, program, settings, request: GenerateRequest, *, progress: ProgressFactory,

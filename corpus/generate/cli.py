@@ -70,7 +70,8 @@ def _int_list(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option("--attempts", type=click.IntRange(min=1, max=20), default=3, show_default=True,
               help="Tries per document before it is recorded as a permanent failure.")
 @click.option("--max-tokens", type=click.IntRange(min=16), default=None,
-              help="Token limit of the write stage [default: 240 weak, 5000 strong].")
+              help="Token limit of every LM call: write and revise get it, plan/types/ideas/continue the smaller of it "
+                   "and their own default [default: write 240 weak, 5000 strong].")
 @lm_run_options
 @json_option
 def generate_command(spec: str, run_name: str, n_docs: int | None, lm: str, api_base: str | None,
@@ -129,7 +130,13 @@ def _print_result(d: dict) -> None:
            f"{d['failed_items']} failed items, "
     tokens = d["prompt_tokens"] + d["completion_tokens"]
     if d["mode"] == "items":
-        click.echo(line + f"{d['calls']} LM calls, {d['retries']} retries, {tokens} tokens, ${d['cost_usd']:.4f}")
+        click.echo(line + f"{d['calls']} LM calls, {d['retries']} retries, {d.get('timeouts', 0)} timeouts, "
+                          f"{tokens} tokens, ${d['cost_usd']:.4f}")
+        adapted = d.get("concurrency")
+        if adapted and adapted["lowest"] < adapted["requested"]:
+            click.echo(f"  in flight: the endpoint timed out at {adapted['requested']}; lowered to "
+                       f"{adapted['lowest']}, ended at {adapted['final']} (pass --concurrency {adapted['lowest']} "
+                       f"next time)")
         return
     click.echo(line + f"{d['calls']} batch results, {d['retries']} retried, {tokens} tokens, "
                f"${d['cost_usd']:.4f} at batch price, {d['batches_submitted']} batches submitted"
