@@ -121,9 +121,19 @@ def _print_dry_run(data: dict) -> None:
                    f"{totals['output_tokens']:,} output tokens, {cost}")
 
 
+_LAST_LOGGED: dict[tuple[str, str], float] = {}
+
+
 def _log_update(condition: str, stage: str, status: str) -> None:
-    if status != "cached":
-        info(f"[{condition}] {stage}: {status}")
+    """Without a terminal: one line per change of state, and progress inside a stage at most every 15 s."""
+    if status == "cached":
+        return
+    if status.startswith("running "):
+        now = time.monotonic()
+        if now - _LAST_LOGGED.get((condition, stage), float("-inf")) < 15:
+            return
+        _LAST_LOGGED[(condition, stage)] = now
+    info(f"[{condition}] {stage}: {status}")
 
 
 class _LiveView:

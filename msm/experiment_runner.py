@@ -400,17 +400,40 @@ def _remove_output(ws: Workspace, stage: Stage) -> None:
             con.execute("DELETE FROM runs WHERE name = ?", [stage.output])
 
 
-def run_stage(ws: Workspace, state: ExperimentState, stage: Stage, *, debug: bool = False) -> dict:
+def run_stage(ws: Workspace, state: ExperimentState, stage: Stage, *, debug: bool = False,
+              on_progress: Callable[[str], None] = lambda _line: None) -> dict:
+    """Run one stage's command; `on_progress(line)` hears what it is doing inside the stage (its progress bar's
+    stage and counts, through MSM_PROGRESS_FILE), about once a second while it changes."""
+    from msm.cli_support import PROGRESS_FILE_ENV, progress_line
+
     state.logs_dir.mkdir(parents=True, exist_ok=True)
     log_path = state.logs_dir / f"{stage.kind}-{stage.key[:10]}.log"
+    progress_path = state.logs_dir / f"{stage.kind}-{stage.key[:10]}.progress.json"
+    progress_path.unlink(missing_ok=True)
     command = [sys.executable, "-m", "msm", "--workspace", str(ws.root), "--quiet", "--json", *stage.argv]
     started = time.time()
     with open(log_path, "a", encoding="utf-8") as log:
         log.write(f"\n=== {utc_now().isoformat()} msm {' '.join(stage.argv)}\n")
         log.flush()
-        proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=log, text=True,
-                              env={**os.environ, "MSM_DEBUG": "1" if debug else os.environ.get("MSM_DEBUG", "")})
-        log.write(proc.stdout)
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True,
+                                env={**os.environ, "MSM_DEBUG": "1" if debug else os.environ.get("MSM_DEBUG", ""),
+                                     PROGRESS_FILE_ENV: str(progress_path)})
+        shown = None
+        try:
+            while True:
+                try:
+                    stdout, _ = proc.communicate(timeout=1.0)
+                    break
+                except subprocess.TimeoutExpired:
+                    line = progress_line(progress_path)
+                    if line and line != shown:
+                        shown = line
+                        on_progress(line)
+        except BaseException:
+            proc.kill()      # Ctrl-C (or anything else) here: the stage's own process must not outlive the runner
+            proc.wait()
+            raise
+        log.write(stdout)
     if proc.returncode != 0:
         tail = [line for line in log_path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
         reason = next((line for line in reversed(tail) if line.startswith("msm: ")), tail[-1] if tail else "")
@@ -418,7 +441,7 @@ def run_stage(ws: Workspace, state: ExperimentState, stage: Stage, *, debug: boo
         error.exit_code = 2 if proc.returncode == 2 else 1
         raise error
     try:
-        output = json.loads(proc.stdout) if proc.stdout.strip() else None
+        output = json.loads(stdout) if stdout.strip() else None
     except json.JSONDecodeError:
         output = None
     if stage.kind == "generate" and isinstance(output, dict) and output.get("documents") == 0:
@@ -470,7 +493,9 @@ def run_experiment(ws: Workspace, plan: Plan, *, from_stage: str | None = None,
                       "result": None}
         else:
             try:
-                record = run_stage(ws, state, stage, debug=debug)
+                record = run_stage(ws, state, stage, debug=debug,
+                                   on_progress=lambda line, owners=owners[key], label=stage.label: [
+                                       on_update(condition, label, f"running {line}") for condition in owners])
             except MsmError:
                 for condition in owners[key]:
                     on_update(condition, stage.label, "failed")

@@ -84,3 +84,24 @@ def test_a_serial_endpoint_gets_fewer_calls_in_flight_and_the_run_finishes(isola
     timed_out = [c["error"] for c in calls if c["error"] and "timed out" in c["error"]]
     assert timed_out and all("--request-timeout 2.5 s" in e for e in timed_out)
     assert not any("Timeouts(" in (c["error"] or "") for c in calls)
+
+
+@pytest.mark.timeout(300)
+def test_the_experiment_runner_hears_progress_inside_a_stage(isolated_workspace: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make demo` runs stages as subprocesses without a terminal; their progress reaches the runner's view."""
+    from msm.experiment_runner import ExperimentState, Stage, run_stage
+    from msm.workspace import Workspace
+
+    monkeypatch.setenv("DSPY_CACHEDIR", str(tmp_path / "dspy-cache"))
+    server = ScriptedServer(latency_s=0.4).start()
+    ws = Workspace(isolated_workspace)
+    argv = _command("staged", server.base_url, "--n-docs", "6", "--concurrency", "1")[3:]
+    heard: list[str] = []
+    try:
+        record = run_stage(ws, ExperimentState(ws, "exp"), Stage("generate", "k" * 20, "generate fruit", "staged", argv),
+                           on_progress=heard.append)
+    finally:
+        server.shutdown()
+    assert record["result"]["documents"] == 6
+    assert any(line.startswith("write ") and "ok=" in line and "timeouts=" in line for line in heard), heard
