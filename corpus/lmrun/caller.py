@@ -69,6 +69,7 @@ class LMCaller:
                 lm = lm.copy(timeout=timeout_s)  # the endpoint needed longer (concurrency.AdaptiveConcurrency)
             before = len(lm.history)
             started = time.monotonic()
+            with_others = self.log.concurrency.begin()
             try:
                 self.adapter.set_prefill(prefill)
                 with dspy.context(lm=lm, adapter=self.adapter):
@@ -88,7 +89,8 @@ class LMCaller:
                     reason = (f"timed out: no answer within {within} ({type(exc).__name__}); a slow or "
                               f"one-request-at-a-time server needs a larger --request-timeout or a smaller "
                               f"--concurrency" if limit else f"timed out ({type(exc).__name__})")
-                    self.log.count_timeout(started, limit)
+                    self.log.count_timeout(started, limit,
+                                           alone=with_others == 1 and self.log.concurrency.in_flight == 1)
                 self.log.log_call(stage, item, rollout, None, time.monotonic() - started, error=reason)
                 if transient and retry < self.sampling.max_retries:
                     self.log.count_retry()
@@ -98,6 +100,7 @@ class LMCaller:
                 return CallOutcome(ok=False, reason=("gave up after retries: " if transient else "") + reason)
             finally:
                 self.adapter.set_prefill(None)
+                self.log.concurrency.end()
             self.log.concurrency.on_success()
             for entry in lm.history[before:]:
                 _account(outcome, entry)

@@ -8,7 +8,7 @@ So a timeout halves the limit (multiplicative decrease), and each `limit` succes
 last dropped are one congestion event, not several: only a call started after the last decrease halves it again.
 Every change is kept (`changes`) and reported with the run's result.
 
-At one call in flight there is no queue left to shorten: the endpoint itself needs longer than `--request-timeout`
+When the call that timed out was the only one in flight, there is no queue left to shorten: the endpoint itself needs longer than `--request-timeout`
 for one answer (the strong profile's 2,000-token brainstorms and 5,000-token documents from the served 135M model
 on two CPU cores: ~10-20 tokens/s). Then the timeout doubles, up to `MAX_TIMEOUT_FACTOR` x the requested one, for
 that call's retry and every later call — a slow but working server finishes instead of timing out forever.
@@ -41,6 +41,7 @@ class AdaptiveConcurrency:
     lowest: int = 0
     changes: list[ConcurrencyChange] = field(default_factory=list)
     _successes: int = 0  # in a row since the limit last changed
+    in_flight: int = 0
     _last_decrease: float = float("-inf")
     _started: float = field(default_factory=time.monotonic)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -49,17 +50,28 @@ class AdaptiveConcurrency:
         self.limit = self.lowest = self.requested
         self.timeout_s = self.requested_timeout_s
 
-    def on_timeout(self, call_started: float, timeout_s: float | None = None) -> None:
-        """A call that started at `call_started` (time.monotonic), with `timeout_s`, timed out."""
+    def begin(self) -> int:
+        """A call starts; returns how many are in flight with it (itself included)."""
+        with self._lock:
+            self.in_flight += 1
+            return self.in_flight
+
+    def end(self) -> None:
+        with self._lock:
+            self.in_flight = max(0, self.in_flight - 1)
+
+    def on_timeout(self, call_started: float, timeout_s: float | None = None, alone: bool = False) -> None:
+        """A call that started at `call_started` (time.monotonic), with `timeout_s`, timed out; `alone`: it was the
+        only call in flight the whole time it waited."""
         if not self.adaptive:
             return
         with self._lock:
-            if self.limit == 1 and timeout_s is not None and self.requested_timeout_s is not None:
+            if (alone or self.limit == 1) and timeout_s is not None and self.requested_timeout_s is not None:
                 longer = min(timeout_s * 2, self.requested_timeout_s * MAX_TIMEOUT_FACTOR)
                 if longer > (self.timeout_s or 0):
                     self.timeout_s = longer
                     self.changes.append(ConcurrencyChange(round(time.monotonic() - self._started, 1), self.limit,
-                                                          f"timeout at 1 in flight: calls now wait {longer:g} s"))
+                                                          f"timeout with 1 in flight: calls now wait {longer:g} s"))
                 return
             if call_started < self._last_decrease:
                 return

@@ -135,10 +135,10 @@ class WorkLog:
         with self.lock:
             self.totals.retries += 1
 
-    def count_timeout(self, call_started: float, timeout_s: float | None = None) -> None:
+    def count_timeout(self, call_started: float, timeout_s: float | None = None, alone: bool = False) -> None:
         with self.lock:
             self.totals.timeouts += 1
-        self.concurrency.on_timeout(call_started, timeout_s)
+        self.concurrency.on_timeout(call_started, timeout_s, alone=alone)
 
     def check_stop(self) -> None:
         if self.stop.is_set():

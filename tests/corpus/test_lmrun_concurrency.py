@@ -55,3 +55,11 @@ def test_progress_bar_names_the_stage_and_wraps_counts_in_a_narrow_terminal():
     for count in ("ok=3", "fail=1", "timeouts=2", "retries=4", "calls=42", "tok=12345", "in_flight=2/8"):
         assert count in text, (count, final)
     assert all(len(line) <= 50 for line in final.splitlines())
+
+
+def test_a_call_that_timed_out_alone_lengthens_the_timeout_at_once():
+    limiter = AdaptiveConcurrency(8, requested_timeout_s=120.0)
+    assert limiter.begin() == 1
+    limiter.on_timeout(time.monotonic(), 120.0, alone=True)   # no queue to blame: the endpoint is just slow
+    limiter.end()
+    assert limiter.limit == 8 and limiter.timeout_s == 240.0
