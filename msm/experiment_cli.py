@@ -206,10 +206,20 @@ def validate_command(files: tuple[str, ...]) -> None:
 @click.argument("experiment")
 @json_option
 def report_command(experiment: str) -> None:
-    """Write the HTML + Markdown comparison report of EXPERIMENT (its name, or its YAML file)."""
+    """Write the HTML + Markdown comparison report of EXPERIMENT (its name, or its YAML file) — or, for the name of a
+    run or a trained model made outside an experiment, a Markdown report of that run or model."""
     from msm.experiment_report import write_report
 
     name = experiment
+    ws = state().workspace()
+    if not (experiment.endswith((".yaml", ".yml")) or os.path.isfile(experiment)) \
+            and not (ws.reports_dir / experiment / "plan.json").is_file():
+        from msm.adhoc_report import report_target, write_adhoc_report
+
+        if report_target(ws, experiment) is not None:
+            done = write_adhoc_report(ws, experiment)
+            emit(done, lambda d: click.echo(f"{d['kind']} report: {d['md']}\n\n{d['summary']}"))
+            return
     if experiment.endswith((".yaml", ".yml")) or os.path.isfile(experiment):   # False, not OSError, for any name
         from msm.experiment_config import load_experiment
 

@@ -24,7 +24,15 @@ DOC_COLUMNS = ["doc_id", "run", "clause_id", "spec_id", "doc_type", "idea", "per
 
 
 def run_names(ws: Workspace) -> list[str]:
-    return [r["name"] for r in list_runs(ws)]
+    """Run names, least recently written first: the app opens on the last one, the run a user just made (the
+    catalog's order is that of registration, which a workspace repair redoes in name order)."""
+    def last_written(name: str) -> float:
+        store = RunStore(ws, name)
+        times = [p.stat().st_mtime for p in (store.documents_path, store.config_path) if p.exists()]
+        return max(times, default=0.0)
+
+    names = [r["name"] for r in list_runs(ws)]
+    return sorted(names, key=lambda n: (last_written(n), names.index(n)))
 
 
 def documents_fingerprint(ws: Workspace, run: str) -> tuple[str, int, int]:
