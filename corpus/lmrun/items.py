@@ -62,7 +62,18 @@ class ItemRunner:
             pool.shutdown(wait=False, cancel_futures=True)
             raise self.log.interrupted() from None
         pool.shutdown(wait=True)
+        self._record_concurrency()
         return self.totals
+
+    def _record_concurrency(self) -> None:
+        """runs/<name>/concurrency.jsonl: one line per process that had to adapt (what it asked for, how low it
+        went, the timeout it ended with, and when it changed), so a rerun's user can pick better settings."""
+        limiter = self.log.concurrency
+        if limiter.adaptive and limiter.changes:
+            from msm.atomic import append_jsonl
+            from msm.workspace import utc_now
+
+            append_jsonl(self.log.store.dir / "concurrency.jsonl", [{"at": utc_now().isoformat(), **limiter.summary()}])
 
     def _ask_many(self, pool: ThreadPoolExecutor, asks: list[StageAsk]) -> list:
         """Brainstorm answers in the asks' order, at most the current concurrency limit in flight, the stage and

@@ -84,6 +84,8 @@ def test_a_serial_endpoint_gets_fewer_calls_in_flight_and_the_run_finishes(isola
     timed_out = [c["error"] for c in calls if c["error"] and "timed out" in c["error"]]
     assert timed_out and all("--request-timeout 2.5 s" in e for e in timed_out)
     assert not any("Timeouts(" in (c["error"] or "") for c in calls)
+    recorded = _lines(isolated_workspace / "runs" / "serial" / "concurrency.jsonl")
+    assert recorded and recorded[-1]["lowest"] == result["concurrency"]["lowest"]
 
 
 @pytest.mark.timeout(300)
