@@ -124,3 +124,12 @@ eval:
     assert shown.code == 0, shown.err
     evals = [line for line in shown.out.splitlines() if line.strip().startswith("$ msm eval")]
     assert evals and all(f"--spec {user_spec.resolve()}" in line for line in evals), shown.out
+
+
+def test_aft_run_freezes_the_users_spec(msm, ws, scripted, user_spec: Path, tmp_path: Path):
+    made = msm("--json", "aft", "generate", "--spec", str(user_spec), "--run", "chats", "--n", "2",
+               "--lm", "openai/scripted", "--api-base", scripted.base_url, "--concurrency", "2")
+    assert made.code == 0, made.err
+    record = json.loads((ws.run_dir("chats") / "run.json").read_text())
+    assert record["spec_file"]["spec_id"] == "candor_fruit"
+    assert (ws.run_dir("chats") / "spec.yaml").read_bytes() == user_spec.read_bytes()
