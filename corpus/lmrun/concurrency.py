@@ -8,9 +8,10 @@ So a timeout halves the limit (multiplicative decrease), and each `limit` succes
 last dropped are one congestion event, not several: only a call started after the last decrease halves it again.
 Every change is kept (`changes`) and reported with the run's result.
 
-When the call that timed out was the only one in flight, there is no queue left to shorten: the endpoint itself needs longer than `--request-timeout`
-for one answer (the strong profile's 2,000-token brainstorms and 5,000-token documents from the served 135M model
-on two CPU cores: ~10-20 tokens/s). Then the timeout doubles, up to `MAX_TIMEOUT_FACTOR` x the requested one, for
+When the call that timed out was the only one in flight, there is no queue left to shorten: the endpoint itself
+needs longer than `--request-timeout` for one answer (the strong profile's 600-token plans, 2,000-token brainstorms
+and 5,000-token documents from the served 135M model on two loaded CPU cores: measured under 5 tokens/s, so even
+one plan outlived 120 s and 240 s). Then the timeout doubles, up to `MAX_TIMEOUT_FACTOR` x the requested one, for
 that call's retry and every later call — a slow but working server finishes instead of timing out forever.
 """
 
