@@ -31,7 +31,8 @@ def _int_list(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option("--api-base", default=None, help="Base URL of an OpenAI-compatible server (e.g. http://127.0.0.1:8000/v1).")
 @click.option("--program", type=click.Path(dir_okay=False), default=None, help="Optimized program JSON from `msm optimize`.")
 @click.option("--concurrency", type=click.IntRange(min=1, max=256), default=None,
-              help="Items in flight: parallel API calls, or the batch size of a local model. [default: 8 API, 32 local]")
+              help="Items in flight: parallel API calls (lowered on timeouts, grown back on success), or the batch "
+                   "size of a local model. [default: 8 API, 32 local]")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for plan, levers, anchors and sampling.")
 @click.option("--profile", type=click.Choice(["auto", "weak", "strong"]), default="auto", show_default=True,
               help="weak: plain prompts, lenient parsing, clause-only context, scaffolded documents, no revise (auto "

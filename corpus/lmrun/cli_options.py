@@ -9,7 +9,9 @@ import click
 
 LM_RUN_OPTIONS = (
     click.option("--request-timeout", type=click.FloatRange(min=1), default=120.0, show_default=True,
-                 help="Seconds before an API call counts as timed out (and is retried)."),
+                 help="Seconds before an API call counts as timed out (and is retried). A timeout with other calls in "
+                      "flight halves how many are in flight; one with no other call in flight doubles this for the "
+                      "retry and later calls, up to 8x (the endpoint is slow, not queued)."),
     click.option("--batch", "batch", is_flag=True,
                  help="Run each stage as rounds of OpenAI Batch API requests (half price, up to 24 h a round); batch "
                       "ids are kept with the run, so a killed run resumes them instead of submitting again."),
