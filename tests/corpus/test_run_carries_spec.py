@@ -88,6 +88,10 @@ def test_generated_run_freezes_the_spec_and_every_stage_finds_it(msm, ws, script
     result = load_result(Path(json.loads(evaluated.out)["result"]))
     assert result.data_files == {"spec:candor_fruit": original.content_hash}
 
+    report = msm("report", "mt")                       # an ad-hoc model's report names the spec and its copy
+    assert report.code == 0, report.err
+    assert "# Model mt" in report.out and "candor_fruit" in report.out and entry["spec_path"] in report.out
+
 
 def test_an_edited_frozen_copy_is_reported_not_used(msm, ws, user_spec: Path, tmp_path: Path):
     from msm.review_app.review_data import load_run_spec
