@@ -148,11 +148,12 @@ def import_documents(ws: Workspace, path: Path, run: str, spec: str | None = Non
     store = RunStore(ws, run)
     if store.dir.exists():
         raise BadInput(f"run {run!r} already exists in {ws.root}; import into a new run name")
-    spec_id = spec_hash = None
+    spec_id = spec_hash = loaded = spec_path = None
     if spec:
         from msm.spec import load_spec, resolve_spec_path
 
-        loaded = load_spec(resolve_spec_path(spec))
+        spec_path = resolve_spec_path(spec)
+        loaded = load_spec(spec_path)
         spec_id, spec_hash = loaded.id, loaded.content_hash
     documents = read_documents(Path(path), run, spec_id, spec_hash)
     n_documents = 0
@@ -164,9 +165,14 @@ def import_documents(ws: Workspace, path: Path, run: str, spec: str | None = Non
             staged.append(batch)
             n_documents += len(batch)
         config = {"source": str(Path(path).resolve()), "spec": spec, "n_documents": n_documents}
-        write_json_atomic(staging / "run.json", {"name": run, "kind": "imported", "spec_id": spec_id,
-                                                 "spec_hash": spec_hash, "created_at": utc_now().isoformat(),
-                                                 "config": config})
+        record = {"name": run, "kind": "imported", "spec_id": spec_id, "spec_hash": spec_hash,
+                  "created_at": utc_now().isoformat(), "config": config}
+        if loaded is not None:
+            from msm.frozen_spec import freeze_spec
+
+            # the run carries its spec: later stages read this copy, not the file the user may move
+            record["spec_file"] = freeze_spec(staging, loaded, spec_path).model_dump(mode="json")
+        write_json_atomic(staging / "run.json", record)
     with ws.catalog() as con:
         con.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?)",
                     [run, "imported", spec_id, spec_hash, utc_now(), json.dumps(config, sort_keys=True)])

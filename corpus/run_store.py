@@ -49,15 +49,26 @@ class RunStore:
         return load_json_object(self.config_path, what="run record", max_bytes=MAX_RECORD_BYTES)
 
     def create(self, *, kind: RunKind, config: dict[str, Any], spec_id: str | None = None,
-               spec_hash: str | None = None) -> None:
-        """Register a new run. The config is written once; reruns compare against it, never rewrite it."""
+               spec_hash: str | None = None, spec: Any = None, spec_source: str | Path | None = None) -> None:
+        """Register a new run. The config is written once; reruns compare against it, never rewrite it.
+        With `spec` (a `msm.spec.Spec`) the run carries a frozen copy of it (`msm.frozen_spec`)."""
         self.dir.mkdir(parents=True, exist_ok=True)
         record = {"name": self.name, "kind": kind, "spec_id": spec_id, "spec_hash": spec_hash,
                   "created_at": utc_now().isoformat(), "config": config}
+        if spec is not None:
+            from msm.frozen_spec import freeze_spec
+
+            record["spec_file"] = freeze_spec(self.dir, spec, spec_source).model_dump(mode="json")
         write_json_atomic(self.config_path, record)
         with self.ws.catalog() as con:
             con.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?)",
                         [self.name, kind, spec_id, spec_hash, utc_now(), json.dumps(config, sort_keys=True)])
+
+    def spec(self) -> Any:
+        """The spec this run carries (its frozen copy), or None for runs made before runs carried one."""
+        from msm.frozen_spec import run_spec
+
+        return run_spec(self.dir, self.config())
 
     def append(self, documents: Iterable[DocumentRecord]) -> None:
         repair_jsonl_tail(self.documents_path)

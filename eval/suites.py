@@ -13,7 +13,7 @@ import hashlib
 import math
 import random
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from msm.errors import BadInput
 from msm.eval.agentic_misalignment import agentic_misalignment_suite
@@ -26,6 +26,9 @@ from msm.eval.results import ItemScore, Metric
 from msm.eval.stats import bootstrap_mean, bootstrap_ratio
 from msm.eval.suite_base import (Dataset, EvalSettings, LoadedModel, ProgressFactory, Suite, SuiteOutput, items_file,
                                  metric, select)
+
+if TYPE_CHECKING:
+    from msm.spec import Spec
 
 __all__ = ["SUITES", "get_suite", "EvalSettings", "LoadedModel", "Dataset", "Suite", "SuiteOutput",
            "classify_response", "evidence_found", "select"]
@@ -81,11 +84,12 @@ def spec_questions(spec, others: Sequence) -> list[SpecQuestion]:
     return questions
 
 
-def _specs_for(settings: EvalSettings, manifest: dict | None) -> list[str]:
+def _specs_for(settings: EvalSettings, manifest: dict | None) -> list:
+    """The specs to ask about: `--spec` names (ids or paths), else the model manifest's `spec_ids` entries."""
     if settings.specs:
         return list(settings.specs)
     entries = (manifest or {}).get("spec_ids") or []
-    learned = [e["spec_id"] for e in entries if isinstance(e, dict) and isinstance(e.get("spec_id"), str)]
+    learned = [e for e in entries if isinstance(e, dict) and isinstance(e.get("spec_id"), str)]
     if not learned:
         raise BadInput("spec_knowledge needs --spec ID (the model's manifest names no spec it was trained on)")
     return learned
@@ -113,12 +117,29 @@ def _distractor_specs(spec, candidates: Sequence) -> list:
     return chosen
 
 
-def _spec_dataset(settings: EvalSettings, manifest: dict | None) -> Dataset:
-    from msm.spec import load_spec, resolve_spec_path, shipped_specs
+def _spec_for(ref) -> Spec:
+    """A `--spec` name, or a manifest entry: its frozen copy (`spec_path`, the run's spec carried through the
+    snapshot) first, else the shipped spec with that id."""
+    from msm.frozen_spec import spec_from_entry
+    from msm.spec import load_spec, resolve_spec_path
 
-    targets = []
-    for name in _specs_for(settings, manifest):
-        targets.append(load_spec(resolve_spec_path(name)))
+    if isinstance(ref, str):
+        return load_spec(resolve_spec_path(ref))
+    found = spec_from_entry(ref)
+    if found is not None:
+        return found
+    try:
+        return load_spec(resolve_spec_path(ref["spec_id"]))
+    except BadInput:
+        raise BadInput(f"spec_knowledge: the model was trained on spec {ref['spec_id']!r}, whose file is neither "
+                       f"frozen in its snapshot ({ref.get('spec_path') or 'no path recorded'}) nor shipped; "
+                       f"pass --spec FILE") from None
+
+
+def _spec_dataset(settings: EvalSettings, manifest: dict | None) -> Dataset:
+    from msm.spec import load_spec, shipped_specs
+
+    targets = [_spec_for(ref) for ref in _specs_for(settings, manifest)]
     pool = [load_spec(p) for p in shipped_specs()]
     questions: list[SpecQuestion] = []
     for spec in targets:

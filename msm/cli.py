@@ -153,6 +153,29 @@ def _debug_requested(argv: list[str]) -> bool:
     return "--debug" in argv or os.environ.get("MSM_DEBUG") == "1"
 
 
+def _report_interrupt(exc: KeyboardInterrupt) -> None:
+    # a run says what it kept and that a rerun resumes (lmrun.worklog.RunInterrupted)
+    click.echo(f"msm: {exc}" if str(exc) else "msm: interrupted", err=True)
+    _exit_now_if_threads_linger(130)
+
+
+def _exit_now_if_threads_linger(code: int) -> None:
+    """After Ctrl-C, worker threads may sit in an HTTP call for its whole request timeout (or a model's generate),
+    and Python's exit would join them: stop within a second instead. Every record msm writes is append-only and
+    torn tails are repaired on the next read, so nothing finished is lost."""
+    import threading
+
+    lingering = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon and t.is_alive()]
+    if not lingering:
+        return
+    for thread in lingering:
+        thread.join(timeout=0.5 / len(lingering))
+    if any(t.is_alive() for t in lingering):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -160,9 +183,13 @@ def main(argv: list[str] | None = None) -> None:
         code = result if isinstance(result, int) else 0
     except click.exceptions.Exit as exc:
         code = exc.exit_code
-    except click.exceptions.Abort:
-        click.echo("msm: aborted", err=True)
-        code = 1
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+            _report_interrupt(exc.__cause__)
+            code = 130
+        else:
+            click.echo("msm: aborted", err=True)
+            code = 1
     except click.UsageError as exc:
         where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
         click.echo(one_line(f"msm: usage error: {exc.format_message()}{where}"), err=True)
@@ -175,8 +202,8 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         click.echo(one_line(f"msm: error: {exc}"), err=True)
         code = exc.exit_code
-    except KeyboardInterrupt:
-        click.echo("msm: interrupted", err=True)
+    except KeyboardInterrupt as exc:
+        _report_interrupt(exc)
         code = 130
     except Exception as exc:  # a bug or an unexpected runtime failure: still one line by default
         if _debug_requested(argv):

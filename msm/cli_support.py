@@ -102,20 +102,91 @@ def info(message: str) -> None:
 def progress(description: str, total: int | None = None) -> Iterator[Callable[..., None]]:
     """A rich progress bar on a TTY; a no-op elsewhere. Yields `advance(n=1, **fields)`; `advance(0,
     total=T, completed=C)` sets the total (so the bar shows N/T and an ETA) and restarts the speed estimate
-    at C (a resumed job must not count the steps it skipped as done in no time)."""
+    at C (a resumed job must not count the steps it skipped as done in no time). A `stage` field names what the
+    job is doing now (`write`, `ideas 3/12`) beside the description; the other fields are counts."""
+    import os
+
+    if os.environ.get(PROGRESS_FILE_ENV):
+        yield file_progress(Path(os.environ[PROGRESS_FILE_ENV]), description, total)
+        return
     if not state().show_progress:
         yield lambda n=1, **_fields: None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    with progress_bar(description, total) as advance:
+        yield advance
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TimeRemainingColumn(), TextColumn("{task.fields[status]}"), transient=False) as bar:
+
+# a parent process (the experiment runner) that runs msm commands without a terminal reads their progress here
+PROGRESS_FILE_ENV = "MSM_PROGRESS_FILE"
+
+
+def file_progress(path: Path, description: str, total: int | None) -> Callable[..., None]:
+    """An `advance` that keeps `path` holding the latest {description, stage, completed, total, status} as JSON,
+    rewritten atomically at most once a second."""
+    import time
+
+    from msm.atomic import write_json_atomic
+
+    now = {"description": description, "stage": "", "completed": 0, "total": total, "status": ""}
+    last = [0.0]
+
+    def advance(n: int = 1, *, total: int | None = None, completed: int | None = None, **fields: Any) -> None:
+        if total is not None or completed is not None:
+            now.update(total=total if total is not None else now["total"], completed=completed or 0)
+        now["completed"] += n
+        stage = fields.pop("stage", None)
+        if stage is not None:
+            now["stage"] = stage
+        now["status"] = " ".join(f"{k}={v}" for k, v in fields.items())
+        if time.monotonic() - last[0] >= 1.0 or (now["total"] and now["completed"] >= now["total"]):
+            last[0] = time.monotonic()
+            try:
+                write_json_atomic(path, now)
+            except OSError:
+                pass  # progress is a courtesy; it never fails the command
+
+    advance(0)
+    return advance
+
+
+def progress_line(path: Path) -> str | None:
+    """What a command's progress file says, as one line (`write 3/8 ok=3 fail=0 ...`), or None."""
+    try:
+        now = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    count = f"{now.get('completed', 0)}/{now['total']}" if now.get("total") else str(now.get("completed", 0))
+    return " ".join(part for part in (now.get("stage") or now.get("description", ""), count, now.get("status", ""))
+                    if part)
+
+
+@contextmanager
+def progress_bar(description: str, total: int | None = None, console: Any = None) -> Iterator[Callable[..., None]]:
+    """The bar behind `progress`, on `console` (rich's stderr console by default; tests pass a narrow one). The
+    counts go on a line of their own under the bar, wrapped at the terminal's width instead of cut."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.table import Column
+    from rich.text import Text
+
+    class StatusProgress(Progress):
+        def get_renderables(self):
+            yield self.make_tasks_table(self.tasks)
+            for task in self.tasks:
+                if task.fields.get("status"):
+                    yield Text("  " + task.fields["status"], overflow="fold")
+
+    with StatusProgress(TextColumn("{task.description}", table_column=Column(overflow="fold")),
+                        BarColumn(bar_width=20), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+                        transient=False, console=console) as bar:
         task = bar.add_task(description, total=total, status="")
 
         def advance(n: int = 1, *, total: int | None = None, completed: int | None = None, **fields: Any) -> None:
             if total is not None or completed is not None:
                 bar.reset(task, total=total, completed=completed or 0, status="")
+            stage = fields.pop("stage", None)
             status = " ".join(f"{k}={v}" for k, v in fields.items())
+            if stage is not None:
+                bar.update(task, description=f"{description} · {stage}" if stage else description)
             bar.update(task, advance=n, status=status)
 
         yield advance

@@ -14,6 +14,25 @@ def spec_group() -> None:
     """Validate and inspect Model Spec files (YAML; see specs/README.md)."""
 
 
+# The embedded model's chat template opens with "You are a helpful AI assistant named SmolLM, trained by Hugging
+# Face" — the name a model trained from it answers to. A spec that names its assistant otherwise teaches the
+# embedded model documents about a different assistant (fine with --lm/--model of your own; worth a warning).
+EMBEDDED_MODEL_NAME, EMBEDDED_PROVIDER_NAME = "SmolLM", "Hugging Face"
+
+
+def identity_warnings(spec) -> list[str]:
+    warnings = []
+    if spec.model_name != EMBEDDED_MODEL_NAME:
+        warnings.append(f"model_name: {spec.model_name!r} differs from {EMBEDDED_MODEL_NAME!r}, the name the embedded "
+                        f"model's chat template gives it; midtraining the embedded model on this spec teaches it "
+                        f"about an assistant it is not told it is (use your own model, or model_name: "
+                        f"{EMBEDDED_MODEL_NAME})")
+    if spec.provider_name != EMBEDDED_PROVIDER_NAME:
+        warnings.append(f"provider_name: {spec.provider_name!r} differs from {EMBEDDED_PROVIDER_NAME!r} in the "
+                        f"embedded model's chat template")
+    return warnings
+
+
 @spec_group.command("validate")
 @click.argument("specs", nargs=-1, required=True)
 @json_option
@@ -24,7 +43,7 @@ def validate_command(specs: tuple[str, ...]) -> None:
         try:
             spec = load_spec(resolve_spec_path(name))
             results.append({"file": name, "ok": True, "id": spec.id, "hash": spec.content_hash,
-                            "clauses": len(spec.clauses)})
+                            "clauses": len(spec.clauses), "warnings": identity_warnings(spec)})
         except SpecFileError as exc:
             problems.extend(exc.problems)
             results.append({"file": name, "ok": False, "problems": exc.problems})
@@ -37,6 +56,8 @@ def validate_command(specs: tuple[str, ...]) -> None:
         for row in results:
             if row["ok"]:
                 click.echo(f"ok  {row['file']}  ({row['id']}, {row['clauses']} clauses, {row['hash'][:12]})")
+                for warning in row["warnings"]:
+                    click.echo(f"warning: {row['file']}: {warning}", err=True)
         for line in problems:
             click.echo(line, err=True)
     if problems:

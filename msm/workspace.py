@@ -8,7 +8,8 @@ Layout (created by `msm init`):
       snapshots/<name>/   frozen Parquet + manifest.json (immutable)
       models/<name>/      trained model directories with manifest.json
       reports/            experiment reports
-      cache/              pulled models (unless $MSM_CACHE points elsewhere)
+      cache/              pulled models of workspaces made before the cache was shared (now $MSM_CACHE, else
+                          ~/.cache/msm, one for all workspaces)
 
 The workspace is `--workspace DIR`, else `$MSM_WORKSPACE`, else `./msm-workspace`.
 
@@ -81,6 +82,12 @@ def check_known_migrations(catalog: Path, applied: set[int]) -> None:
                        f"to {max(known)}); upgrade msm to use this workspace")
 
 
+def user_cache_dir() -> Path:
+    """The per-user cache msm shares across workspaces: $XDG_CACHE_HOME/msm, else ~/.cache/msm."""
+    base = os.environ.get("XDG_CACHE_HOME")
+    return (Path(base) if base else Path.home() / ".cache") / "msm"
+
+
 class Workspace:
     def __init__(self, root: Path):
         self.root = Path(root)
@@ -112,8 +119,16 @@ class Workspace:
 
     @property
     def cache_dir(self) -> Path:
+        """Where pulled models live: $MSM_CACHE, else one cache for every workspace of this user
+        (`user_cache_dir()`, e.g. ~/.cache/msm) so a second workspace does not pull and convert the model again. A
+        workspace that already holds its own pulled models (made before the cache was shared) keeps using them."""
         env = os.environ.get("MSM_CACHE")
-        return Path(env) if env else self.root / "cache"
+        if env:
+            return Path(env)
+        legacy = self.root / "cache"
+        if (legacy / "models").is_dir() and any((legacy / "models").iterdir()):
+            return legacy
+        return user_cache_dir()
 
     def exists(self) -> bool:
         return self.catalog_path.exists()

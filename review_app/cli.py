@@ -50,6 +50,7 @@ def review_group(ctx: click.Context, port: int, host: str) -> None:
         raise BadInput(f"workspace {ws.root}: no review accounts yet (run `msm review add-user NAME --role admin`)")
     if config.oidc:
         _require_authlib(config.path)
+    _check_port_free(host, port)   # before the URL is printed: a taken port must not look like a running app
     info(f"Review app for {ws.root.resolve()} at http://{host}:{port} (Ctrl-C stops it)")
     if config.oidc:
         info(f"Sign-in: {config.provider_label} (OIDC, {config.path})"
@@ -68,6 +69,19 @@ def review_group(ctx: click.Context, port: int, host: str) -> None:
     # no orphaned server is left behind when a supervisor stops `msm review`.
     command = streamlit_command(port, host, secrets_file=config.path if config.oidc else None)
     os.execve(command[0], command, env)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # as the server will (tornado sets it): a port left in TIME_WAIT is free, one with a listener is not
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise BadInput(f"--port {port}: {host}:{port} is not free ({exc.strerror or exc}); stop what uses it or "
+                           f"pick another port with `msm review --port N`") from None
 
 
 @review_group.command("add-user")

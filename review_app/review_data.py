@@ -16,7 +16,7 @@ import pandas as pd
 from msm.corpus.records import DocumentRecord
 from msm.corpus.run_index import RunDocuments, open_documents
 from msm.corpus.run_store import RunStore, list_runs
-from msm.errors import MsmError
+from msm.errors import MsmError, first_line
 from msm.spec import Spec, load_spec, resolve_spec_path
 from msm.workspace import Workspace
 
@@ -24,7 +24,15 @@ DOC_COLUMNS = ["doc_id", "run", "clause_id", "spec_id", "doc_type", "idea", "per
 
 
 def run_names(ws: Workspace) -> list[str]:
-    return [r["name"] for r in list_runs(ws)]
+    """Run names, least recently written first: the app opens on the last one, the run a user just made (the
+    catalog's order is that of registration, which a workspace repair redoes in name order)."""
+    def last_written(name: str) -> float:
+        store = RunStore(ws, name)
+        times = [p.stat().st_mtime for p in (store.documents_path, store.config_path) if p.exists()]
+        return max(times, default=0.0)
+
+    names = [r["name"] for r in list_runs(ws)]
+    return sorted(names, key=lambda n: (last_written(n), names.index(n)))
 
 
 def documents_fingerprint(ws: Workspace, run: str) -> tuple[str, int, int]:
@@ -49,6 +57,11 @@ def load_run_spec(ws: Workspace, run: str) -> tuple[Spec | None, str | None]:
     """The run's spec and a warning if it could not be found or has changed since the run was made."""
     store = RunStore(ws, run)
     record: dict[str, Any] = store.config() if store.exists() else {}
+    if record.get("spec_file"):
+        try:
+            return store.spec(), None  # the copy the run carries (msm.frozen_spec)
+        except MsmError as exc:
+            return None, f"spec for run {run}: {first_line(exc)}"
     config = record.get("config") or {}
     candidates = [config.get(k) for k in ("spec_path", "spec")] + [record.get("spec_id")]
     for candidate in (c for c in candidates if isinstance(c, str) and c):

@@ -125,7 +125,9 @@ def train_group() -> None:
 
 @train_group.command("midtrain")
 @click.option("--snapshot", required=True, help="Snapshot to train on (re-verified before use).")
-@click.option("--base", required=True, help="Base model: local:smollm2-135m, a directory, a workspace model, or hf:<repo>.")
+@click.option("--model", "--base", "base", required=True,
+              help="Base model: local:smollm2-135m, a directory, a workspace model, or hf:<repo> (`--base` is the "
+                   "older spelling; `--model` is what `train sft` and `eval` take).")
 @click.option("--out", required=True, help="Name of the model to create in the workspace.")
 @click.option("--block-size", type=BoundedInt(8), default=512, show_default=True,
               help="Tokens per packed block (documents joined with EOS).")

@@ -60,9 +60,25 @@ def run_midtrain(ws: Workspace, *, snapshot: str, base: str, out: str, hp: Hyper
     data = DataProvenance(kind="snapshot", snapshot_name=snapshot, snapshot_content_hash=snapshot_manifest.content_hash,
                           n_examples=len(texts), replay=replay_records, packing=stats.as_dict(), held_out=held_out)
     base_record, inherited_specs = base_lineage(resolved)
-    spec_ids = inherited_specs + [s for s in snapshot_manifest.specs if s not in inherited_specs]
+    spec_ids = merge_spec_ids(inherited_specs, [_with_spec_path(ws, snapshot, s) for s in snapshot_manifest.specs])
     examples = [Example(block, block) for block in blocks]
     return train_stage(ws, stage="midtrain", name=out, final=final, work=work, base=resolved, base_record=base_record,
                        spec_ids=spec_ids, data=data, hp=hp, examples=examples, tokenizer=tokenizer,
                        gradient_checkpointing=gradient_checkpointing, on_step=on_step, log=log, monitoring=monitoring,
                        eval_examples=[Example(block, block) for block in eval_blocks])
+
+
+def _with_spec_path(ws: Workspace, snapshot: str, entry: dict[str, str]) -> dict[str, str]:
+    """A snapshot's spec entry as the model's manifest keeps it: `spec_path`, the absolute path of the frozen spec
+    copy in the snapshot, so `msm eval --suite spec_knowledge` finds a user's own spec without `--spec`."""
+    entry = dict(entry)
+    file_name = entry.pop("spec_file", None)
+    if file_name:
+        entry["spec_path"] = str((ws.snapshot_dir(snapshot) / file_name).resolve())
+    return entry
+
+
+def merge_spec_ids(inherited: list[dict[str, str]], new: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Specs learned so far, then the new ones, once per (spec_id, spec_hash)."""
+    seen = {(s.get("spec_id"), s.get("spec_hash")) for s in inherited}
+    return list(inherited) + [s for s in new if (s.get("spec_id"), s.get("spec_hash")) not in seen]

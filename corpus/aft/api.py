@@ -144,11 +144,11 @@ def settings_for(request: AftRequest, spec: Spec, ws: Workspace):
     return settings, program, local
 
 
-def open_chat_run(store, settings) -> None:
+def open_chat_run(store, settings, spec: Spec | None = None) -> None:
     from msm.corpus.aft.settings import RESUME_KEYS
     from msm.corpus.lmrun.worklog import open_run
 
-    open_run(store, settings, kind="aft", resume_keys=RESUME_KEYS)
+    open_run(store, settings, kind="aft", resume_keys=RESUME_KEYS, spec=spec, spec_source=settings.spec_path)
 
 
 def generate_chats(ws: Workspace, request: AftRequest, *, progress: ProgressFactory = no_progress,
@@ -175,7 +175,7 @@ def generate_chats(ws: Workspace, request: AftRequest, *, progress: ProgressFact
             raise BadInput("--batch and --batch-file-only: pick one (the API, or files for `vllm run-batch`)")
     client = batch_client(request.api_base, request.request_timeout) if request.batch else None
     with run_lock(store, command="msm aft generate"):
-        open_chat_run(store, settings)
+        open_chat_run(store, settings, spec)
         work_log = WorkLog(store, lm=settings.lm, max_failures=request.max_failures,
                            max_cost_usd=request.max_cost_usd, unit="chats", noun="chats")
         walk = ChatWalk(work_log, spec, program, settings)
@@ -230,7 +230,8 @@ def load_walk(ws: Workspace, store, spec: str | None = None):
         raise BadInput(f"run {store.name!r} is a {config.get('kind')} run, not a chat run of `msm aft generate`")
     settings = ChatSettings.model_validate(config["config"])
     try:
-        found = load_spec(resolve_spec_path(spec or settings.spec_path or settings.spec_id))
+        found = (store.spec() if spec is None else None) or load_spec(
+            resolve_spec_path(spec or settings.spec_path or settings.spec_id))
     except BadInput:  # the spec is gone or was a file elsewhere: counts only
         return None
     if found.content_hash != settings.spec_hash:

@@ -166,7 +166,7 @@ def curate_run(ws: Workspace, run: str, config_path: str | None = None, steps: l
                 t = time.perf_counter()
                 inputs, spec_problems = None, {}
                 if use_filters:
-                    spec_grams, clause_terms, spec_problems = load_spec_tables(con)
+                    spec_grams, clause_terms, spec_problems = load_spec_tables(con, _carried_specs(ws, run))
                     inputs = SignalInputs(spec_grams, clause_terms, tuple(rules), clause_rationale_table(con))
                 # Without filters no signal is computed; an engine that reads the documents once for signals and
                 # signatures together (Ray) still makes its pass here.
@@ -268,3 +268,9 @@ def _assemble_marks(con: duckdb.DuckDBPyConnection, dedup_rows: dict[str, list],
                           dropped_by, flagged_by, cluster_id, is_representative, duplicate_of, exact_key
                    FROM marks ORDER BY doc_idx""")
     return con.execute("SELECT count(*) FROM marks WHERE kept").fetchall()[0][0]
+
+
+def _carried_specs(ws: Workspace, run: str) -> dict:
+    """{spec id: Spec} of the frozen spec copy run `run` carries (empty for runs made before runs carried one)."""
+    spec = RunStore(ws, run).spec()
+    return {spec.id: spec} if spec is not None else {}

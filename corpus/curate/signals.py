@@ -63,9 +63,24 @@ PLACEHOLDER_RE = (
 )
 META_COMMENTARY_RE = (
     r"(?i)\bas an ai\b|\bas a (?:large )?language model\b|\bi hope this helps\b|\blet me know if you\b"
-    r"|\bfeel free to (?:ask|reach out|let me know)\b|\A\s*(?:sure|certainly|absolutely)[,!]"
+    r"|\bfeel free to (?:ask|reach out|let me know)\b|\A\s*(?:sure|certainly|absolutely|of course|okay)[,!.]"
     r"|(?m:^\s*here(?: is|'s|’s) (?:a|an|the|your|my)\b[^\n]{0,80}\b(?:document|article|essay|story|post|draft"
     r"|version|piece|text|memo|email|letter|report|blog)\b)|\bword count:"
+    # a chat model's framing of its answer (issue 30): "Sure! Below is…", "Here's a revised version…",
+    # "I've revised the document…", "(revised version)" — anywhere, not only at a line's start
+    r"|\b(?:here(?: is|'s|’s)|below is|below you(?:'ll|’ll| will) find) (?:a|an|the|your|my) (?:revised|rewritten"
+    r"|updated|improved|polished|new|final|edited) (?:version|draft|document|text|article)\b"
+    r"|\bi(?:'ve|’ve| have) (?:revised|rewritten|rewrote|updated|edited|polished) (?:the|your|this) (?:document"
+    r"|text|draft|article|essay|piece)\b"
+    r"|(?m:^[ \t]*(?:sure|certainly|absolutely|of course|okay)\b[^\n]{0,40}\b(?:below is|here(?: is|'s|’s))\b)"
+)
+# An invented byline with a year (issue 30: the paper's writer invents no bylines, author names or dates, and
+# `--levers` is off by default): a line that opens with By / Written by / Author: / Posted by, then a capitalised
+# name, and a year (1900-2099) on the same line — "By Jane Doe, 2019", "Written by Sam Lee (March 2021)".
+BYLINE_RE = (
+    r"(?m)^[ \t*_#>]*(?:(?i:by|written by|posted by|authored by)[ \t]+|(?i:author)[ \t]*:[ \t]*)"
+    r"\p{Lu}[\pL.'’-]+(?:[ \t]+(?:\p{Lu}[\pL.'’-]*|van|von|de|da|del|la|le))*"
+    r"[^\n]{0,40}?\b(?:19|20)\d\d(?:[^\d\pL]|$)"
 )
 REFUSAL_RE = (
     r"(?i)\bi(?:'m|’m| am) (?:sorry|afraid|unable|not able)\b[^.\n]{0,60}\b(?:can(?:no|'|’)t|unable|not able)\b"
@@ -87,7 +102,7 @@ SIGNAL_COLUMNS: dict[str, str] = {
     "line_punct_ratio": "DOUBLE", "short_line_ratio": "DOUBLE", "char_dup_ratio": "DOUBLE",
     "newline_word_ratio": "DOUBLE", "c4_lorem_ipsum": "BOOLEAN", "c4_curly_bracket": "BOOLEAN",
     "c4_sentences": "BIGINT", "placeholder_count": "BIGINT", "meta_commentary_count": "BIGINT",
-    "refusal_count": "BIGINT", "prompt_marker_count": "BIGINT", "truncated": "BOOLEAN",
+    "refusal_count": "BIGINT", "prompt_marker_count": "BIGINT", "byline_count": "BIGINT", "truncated": "BOOLEAN",
     "ends_mid_sentence": "BOOLEAN", **SPEC_SIGNAL_COLUMNS,
 }
 
@@ -131,11 +146,13 @@ def compute_signals(con: duckdb.DuckDBPyConnection) -> None:
     has_clause_terms = _table_exists(con, "clause_terms")
     # The four hygiene patterns are rare: one combined scan finds the documents worth counting each in (flags
     # inside a group can only widen the combined match, so it never skips a document with a match).
-    any_hygiene = "|".join(f"(?:{p})" for p in (PLACEHOLDER_RE, META_COMMENTARY_RE, REFUSAL_RE, PROMPT_MARKER_RE))
+    any_hygiene = "|".join(f"(?:{p})" for p in (PLACEHOLDER_RE, META_COMMENTARY_RE, REFUSAL_RE, PROMPT_MARKER_RE,
+                                                BYLINE_RE))
     hygiene_counts = ",\n               ".join(
         f"CASE WHEN has_hygiene THEN len(regexp_extract_all(text, {_lit(pattern)})) ELSE 0 END AS {column}"
         for pattern, column in ((PLACEHOLDER_RE, "placeholder_count"), (META_COMMENTARY_RE, "meta_commentary_count"),
-                                (REFUSAL_RE, "refusal_count"), (PROMPT_MARKER_RE, "prompt_marker_count")))
+                                (REFUSAL_RE, "refusal_count"), (PROMPT_MARKER_RE, "prompt_marker_count"),
+                                (BYLINE_RE, "byline_count")))
     # Tests per token as one regex pass over the tokens joined as " a  b  c " (each token inside its own pair of
     # spaces, so matches cannot share one): symbols (only punctuation-set characters), tokens without a letter.
     symbol_tokens = f"regexp_extract_all(spaced_tokens, ' {_PUNCT}+ ')"

@@ -188,15 +188,17 @@ def store_signal_batches(con: duckdb.DuckDBPyConnection, batches: Iterable[pa.Ta
     con.execute("DROP TABLE signal_marks")
 
 
-def load_spec_tables(con: duckdb.DuckDBPyConnection) -> tuple[pa.Table | None, pa.Table | None, dict[str, str]]:
-    """(spec_grams, clause_terms, spec_id -> problem for missing specs) for the specs the documents name."""
+def load_spec_tables(con: duckdb.DuckDBPyConnection, carried: dict | None = None,
+                     ) -> tuple[pa.Table | None, pa.Table | None, dict[str, str]]:
+    """(spec_grams, clause_terms, spec_id -> problem for missing specs) for the specs the documents name. `carried`
+    (spec id -> Spec) are the specs the run carries (its frozen copy), used before the shipped spec of that id."""
     from msm.spec import load_spec, resolve_spec_path
 
     problems: dict[str, str] = {}
     texts, terms, rationale = [], [], []
     for (spec_id,) in con.execute("SELECT DISTINCT spec_id FROM docs WHERE spec_id IS NOT NULL").fetchall():
         try:
-            spec = load_spec(resolve_spec_path(spec_id))
+            spec = (carried or {}).get(spec_id) or load_spec(resolve_spec_path(spec_id))
         except MsmError as exc:
             problems[spec_id] = str(exc)
             continue

@@ -55,8 +55,8 @@ class GenerateOptions(LmRunSettings):
     program: str | None = option("--program", path={"dir_okay": False},
                                  help="Optimized program JSON from `msm optimize`.")
     concurrency: int | None = option("--concurrency", ge=1, le=256,
-                                     help="Items in flight: parallel API calls, or the batch size of a local model. "
-                                          "[default: 8 API, 32 local]")
+                                     help="Items in flight: parallel API calls (lowered on timeouts, grown back on "
+                                          "success), or the batch size of a local model. [default: 8 API, 32 local]")
     seed: int = option("--seed", default=0, show_default=True, help="Seed for plan, levers, anchors and sampling.")
     profile: Literal["auto", "weak", "strong"] = option(
         "--profile", default="auto", show_default=True,
@@ -100,7 +100,9 @@ class GenerateOptions(LmRunSettings):
     attempts: int = option("--attempts", default=3, ge=1, le=20, show_default=True,
                            help="Tries per document before it is recorded as a permanent failure.")
     max_tokens: int | None = option("--max-tokens", ge=16,
-                                    help="Token limit of the write stage [default: 240 weak, 5000 strong].")
+                                    help="Token limit of every LM call: write and revise get it, plan/types/ideas/"
+                                         "continue the smaller of it and their own default [default: write 240 weak, "
+                                         "5000 strong].")
 
 
 class GenerateRequest(GenerateOptions):
@@ -111,6 +113,7 @@ class GenerateRequest(GenerateOptions):
 
     spec: str | Spec = option("--spec", required=True, help="Spec file or shipped spec id.")
     run: str = option("--run", required=True, help="Run name; rerunning the same command resumes it.")
+    spec_path: str | None = None  # where the spec was read from; the run freezes a copy of that file
 
 
 class GenerateResult(BaseModel):
@@ -124,6 +127,8 @@ class GenerateResult(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     cost_usd: float
+    timeouts: int = 0
+    concurrency: dict | None = None  # requested / final / lowest in flight, and when it changed (AIMD)
     mode: str = "items"  # items | batch | batch-files
     batches_submitted: int | None = None
     rounds: int | None = None
@@ -188,6 +193,7 @@ def generate(ws: Workspace, request: GenerateRequest, *, progress: ProgressFacto
     from msm.corpus.run_store import RunStore
 
     check_name("run", request.run)
+    spec_source = request.spec_path or (None if isinstance(request.spec, Spec) else str(resolve_spec_path(request.spec)))
     spec = request.spec if isinstance(request.spec, Spec) else load_spec(resolve_spec_path(request.spec))
     settings, program, local = settings_for(request, spec, ws)
     store = RunStore(ws, request.run)
@@ -199,10 +205,11 @@ def generate(ws: Workspace, request: GenerateRequest, *, progress: ProgressFacto
         if settings.scaffold:
             raise BadInput("--scaffold: scaffolded documents are written paragraph by paragraph, one call after "
                            "another; batch generation cannot do that (leave --scaffold out)")
-        return _generate_in_batches(store, spec, program, settings, request, progress=progress, log=log)
+        return _generate_in_batches(store, spec, program, settings, request, progress=progress, log=log,
+                                    spec_source=spec_source)
     in_flight = request.concurrency or (LOCAL_BATCH if local else API_CONCURRENCY)
     with run_lock(store):
-        open_run(store, settings)
+        open_run(store, settings, spec, spec_source)
         backend = build_backend(request.lm, ws=ws, api_base=request.api_base, max_tokens=settings.max_tokens["write"],
                                 temperature=settings.temperature, timeout_s=request.request_timeout,
                                 batch_size=in_flight, api_key=os.environ.get("MSM_API_KEY"),
@@ -222,18 +229,23 @@ def _result(store, settings, engine, **extra: Any) -> GenerateResult:
     return GenerateResult(run=store.name, documents=sum(1 for _ in store.documents()), target=settings.n_docs,
                           failed_items=t.failed, new_documents=t.done, calls=t.calls, retries=t.retries,
                           prompt_tokens=t.prompt_tokens, completion_tokens=t.completion_tokens, cost_usd=t.cost,
-                          **extra)
+                          timeouts=t.timeouts, concurrency=_concurrency(engine), **extra)
+
+
+def _concurrency(engine) -> dict | None:
+    limiter = getattr(getattr(engine, "log", None), "concurrency", None)
+    return limiter.summary() if limiter is not None and limiter.adaptive else None
 
 
 def _generate_in_batches(store, spec, program, settings, request: GenerateRequest, *, progress: ProgressFactory,
-                         log: Callable[[str], None]) -> GenerateResult:
+                         log: Callable[[str], None], spec_source: str | None = None) -> GenerateResult:
     from msm.corpus.generate.batch import BatchEngine
     from msm.corpus.generate.engine import open_run, run_lock
     from msm.corpus.lmrun.rounds import batch_client, run_batch_mode
 
     client = batch_client(request.api_base, request.request_timeout) if request.batch else None
     with run_lock(store):
-        open_run(store, settings)
+        open_run(store, settings, spec, spec_source)
         engine = BatchEngine(store, spec, program, settings, client=client, poll_s=request.poll_interval,
                              max_failures=request.max_failures, max_cost_usd=request.max_cost_usd,
                              round_progress=progress,

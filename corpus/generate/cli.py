@@ -31,7 +31,8 @@ def generate_command(plan_only: bool, **values) -> None:
     from msm.workspace import check_name
 
     check_name("run", values["run"])  # bad input fails before the workspace is created
-    request = from_cli(GenerateRequest, {**values, "spec": load_spec(resolve_spec_path(values["spec"]))})
+    spec_path = resolve_spec_path(values["spec"])
+    request = from_cli(GenerateRequest, {**values, "spec": load_spec(spec_path)}, spec_path=str(spec_path.resolve()))
     if plan_only:
         emit(plan_preview(state().workspace(), request).model_dump(mode="json"), _print_preview)
         return
@@ -56,7 +57,13 @@ def _print_result(d: dict) -> None:
            f"{d['failed_items']} failed items, "
     tokens = d["prompt_tokens"] + d["completion_tokens"]
     if d["mode"] == "items":
-        click.echo(line + f"{d['calls']} LM calls, {d['retries']} retries, {tokens} tokens, ${d['cost_usd']:.4f}")
+        click.echo(line + f"{d['calls']} LM calls, {d['retries']} retries, {d.get('timeouts', 0)} timeouts, "
+                          f"{tokens} tokens, ${d['cost_usd']:.4f}")
+        adapted = d.get("concurrency")
+        if adapted and adapted["lowest"] < adapted["requested"]:
+            click.echo(f"  in flight: the endpoint timed out at {adapted['requested']}; lowered to "
+                       f"{adapted['lowest']}, ended at {adapted['final']} (pass --concurrency {adapted['lowest']} "
+                       f"next time)")
         return
     click.echo(line + f"{d['calls']} batch results, {d['retries']} retried, {tokens} tokens, "
                f"${d['cost_usd']:.4f} at batch price, {d['batches_submitted']} batches submitted"

@@ -156,6 +156,22 @@ class DocumentWalk:
                      completion_tokens=draft.completion_tokens + revised.completion_tokens,
                      cost=draft.cost + revised.cost, critique=revised.values.get("critique"), plan=draft.plan)
 
+    def revised_or_last_draft(self, job: WriteJob, attempt: int, draft: Draft,
+                              revised: CallOutcome) -> tuple[Draft | None, dict | None]:
+        """The revised document if it passes; on the last attempt, the written draft (which passed every check)
+        rather than nothing — a small served model's revise answer often does not parse (critique and rewrite
+        without field markers), and in issue 30 that left the strong profile with 0 documents. The rejected revise
+        is recorded as a failure and named in the document's metadata (`revise_failed`)."""
+        if attempt < self.settings.attempts - 1:
+            return self.check_revised(job, attempt, draft, revised), None
+        problem = (revised.reason or "failed") if not revised.ok else "; ".join(checks.document_problems(
+            revised.values["revised_document"].strip(), self.spec, job.clause, min_words=self.settings.min_words))
+        if not problem:
+            return self.check_revised(job, attempt, draft, revised), None
+        self.log.fail(job.slot.doc_id, "revise", problem, revised.raw if not revised.ok else
+                      revised.values["revised_document"], False)
+        return draft, {"revise_failed": problem[:200]}
+
     def store_document(self, job: WriteJob, attempt: int, draft: Draft,
                        extra_metadata: dict[str, Any] | None = None) -> None:
         settings, levers, slot = self.settings, job.levers, job.slot
@@ -202,12 +218,13 @@ class DocumentWalk:
             written = call(self.writer(job), stage="write", item=job.slot.doc_id, rollout=job.rollout(attempt),
                            prefill=job.opening or None, **job.inputs)
             draft = self.check_written(job, attempt, written)
+            extra = None
             if draft is not None and self.settings.revise:
                 revised = call(self.program.revise, stage="revise", item=job.slot.doc_id,
                                rollout=job.rollout(attempt), **job.revise_inputs(draft.text))
-                draft = self.check_revised(job, attempt, draft, revised)
+                draft, extra = self.revised_or_last_draft(job, attempt, draft, revised)
             if draft is not None:
-                self.store_document(job, attempt, draft)
+                self.store_document(job, attempt, draft, extra)
                 return
 
     def write_scaffolded(self, job: WriteJob, attempt: int,
@@ -304,6 +321,8 @@ class ItemEngine(ItemRunner):
                          on_progress=on_progress)
 
 
-def open_run(store: RunStore, settings: GenerationSettings) -> None:
-    """Create the run, or check that a rerun asks for the same corpus (then it resumes)."""
-    worklog.open_run(store, settings, kind="generated", resume_keys=RESUME_KEYS)
+def open_run(store: RunStore, settings: GenerationSettings, spec: Spec | None = None,
+             spec_source: str | None = None) -> None:
+    """Create the run (carrying a frozen copy of `spec`), or check that a rerun asks for the same corpus (then it
+    resumes)."""
+    worklog.open_run(store, settings, kind="generated", resume_keys=RESUME_KEYS, spec=spec, spec_source=spec_source)

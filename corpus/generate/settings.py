@@ -68,11 +68,14 @@ class GenerationSettings(BaseModel):
     @classmethod
     def for_profile(cls, profile: str, *, write_max_tokens: int | None = None, **fields: Any) -> "GenerationSettings":
         """Settings for `profile`, with any field given (not None) overriding the profile's default.
-        `write_max_tokens` bounds the write stage (and raises the revise stage's bound to at least as much)."""
+        `write_max_tokens` (`--max-tokens`) bounds every LM call: write and revise get exactly it (a revise rewrites
+        the whole document), and every other stage (plan, types, ideas, continue) the smaller of it and its own
+        default — a served model on a slow machine is bounded by what the user asked for, everywhere."""
         defaults = profile_defaults(profile)
         if write_max_tokens is not None:
             tokens = defaults["max_tokens"]
-            tokens.update(write=write_max_tokens, revise=max(tokens["revise"], write_max_tokens))
+            for stage, bound in tokens.items():
+                tokens[stage] = write_max_tokens if stage in ("write", "revise") else min(bound, write_max_tokens)
         defaults.update({k: v for k, v in fields.items() if v is not None})
         return cls(profile=profile, **defaults)
 

@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping
 import dspy
 from dspy.utils.exceptions import AdapterParseError
 
-from msm.lm.backends import Backend, backoff_s, is_transient, retry_after_s
+from msm.lm.backends import Backend, backoff_s, is_timeout, is_transient, retry_after_s
 from msm.lm.lenient_adapter import LenientAdapter
 from msm.corpus.lmrun.walk import StageAsk
 from msm.corpus.lmrun.worklog import WorkLog
@@ -63,8 +63,13 @@ class LMCaller:
         temperature, max_tokens = self.sampling.for_stage(stage)
         lm = self.backend.lm.copy(rollout_id=rollout, temperature=temperature, max_tokens=max_tokens)
         for retry in range(self.sampling.max_retries + 1):
+            self.log.check_stop()  # Ctrl-C: no new call (raises RunStopped; the item stays open)
+            timeout_s = self.log.concurrency.timeout_s
+            if timeout_s is not None and timeout_s != lm.kwargs.get("timeout", timeout_s):
+                lm = lm.copy(timeout=timeout_s)  # the endpoint needed longer (concurrency.AdaptiveConcurrency)
             before = len(lm.history)
             started = time.monotonic()
+            with_others = self.log.concurrency.begin()
             try:
                 self.adapter.set_prefill(prefill)
                 with dspy.context(lm=lm, adapter=self.adapter):
@@ -75,6 +80,17 @@ class LMCaller:
             except Exception as exc:  # provider errors arrive as many LiteLLM/httpx/openai types
                 transient = is_transient(exc)
                 reason = f"{type(exc).__name__}: {first_line(exc, 300)}"
+                if is_timeout(exc):
+                    # the user's knob, not the HTTP client's internal `Timeouts(read=...)`
+                    limit = timeout_s or getattr(self.backend, "timeout_s", None)
+                    asked = getattr(self.backend, "timeout_s", None)
+                    within = (f"--request-timeout {limit:g} s" if limit == asked
+                              else f"{limit:g} s (--request-timeout {asked:g} s, lengthened for this endpoint)")
+                    reason = (f"timed out: no answer within {within} ({type(exc).__name__}); a slow or "
+                              f"one-request-at-a-time server needs a larger --request-timeout or a smaller "
+                              f"--concurrency" if limit else f"timed out ({type(exc).__name__})")
+                    self.log.count_timeout(started, limit,
+                                           alone=with_others == 1 and self.log.concurrency.in_flight == 1)
                 self.log.log_call(stage, item, rollout, None, time.monotonic() - started, error=reason)
                 if transient and retry < self.sampling.max_retries:
                     self.log.count_retry()
@@ -84,6 +100,8 @@ class LMCaller:
                 return CallOutcome(ok=False, reason=("gave up after retries: " if transient else "") + reason)
             finally:
                 self.adapter.set_prefill(None)
+                self.log.concurrency.end()
+            self.log.concurrency.on_success()
             for entry in lm.history[before:]:
                 _account(outcome, entry)
                 self.log.log_call(stage, item, rollout, entry, time.monotonic() - started)

@@ -11,7 +11,10 @@ from msm.settings import StageSettings, option, settings_options
 
 class LmRunSettings(StageSettings):
     request_timeout: float = option("--request-timeout", default=120.0, ge=1, show_default=True,
-                                    help="Seconds before an API call counts as timed out (and is retried).")
+                                    help="Seconds before an API call counts as timed out (and is retried). A timeout "
+                                         "with other calls in flight halves how many are in flight; one with no other "
+                                         "call in flight doubles this for the retry and later calls, up to 8x (the "
+                                         "endpoint is slow, not queued).")
     batch: bool = option("--batch", default=False,
                          help="Run each stage as rounds of OpenAI Batch API requests (half price, up to 24 h a round); "
                               "batch ids are kept with the run, so a killed run resumes them instead of submitting "

@@ -42,6 +42,16 @@ class Totals:
     cost: float = 0.0
     calls: int = 0
     retries: int = 0
+    timeouts: int = 0
+
+
+class RunStopped(Exception):
+    """Raised inside a worker thread when the run was interrupted: the call is not made (nor recorded as a
+    failure), so the item stays open for the rerun."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run: what was kept, and how to resume (the CLI prints it and exits 130)."""
 
 
 class RunLocked(MsmError):
@@ -75,6 +85,11 @@ class WorkLog:
             record = StageRecord.model_validate(raw)
             self.stage_cache.setdefault((record.stage, record.key), record)
         self._buffer: dict[Path, list] | None = None
+        self.stop = threading.Event()  # set on Ctrl-C: no new call starts
+        from msm.corpus.lmrun.concurrency import AdaptiveConcurrency
+
+        self.concurrency = AdaptiveConcurrency(1, adaptive=False)  # the engine sets the run's (ItemRunner)
+        self.stage = ""  # what the run is doing now, for the progress bar ("ideas 3/12", "write")
 
     def _append(self, path: Path, records: Sequence[BaseModel]) -> None:
         """Every record the run writes goes through here (called under `lock`)."""
@@ -119,6 +134,15 @@ class WorkLog:
     def count_retry(self) -> None:
         with self.lock:
             self.totals.retries += 1
+
+    def count_timeout(self, call_started: float, timeout_s: float | None = None, alone: bool = False) -> None:
+        with self.lock:
+            self.totals.timeouts += 1
+        self.concurrency.on_timeout(call_started, timeout_s, alone=alone)
+
+    def check_stop(self) -> None:
+        if self.stop.is_set():
+            raise RunStopped()
 
     # ---- the stage cache ------------------------------------------------------------------------------------------
     def record_stage(self, stage: str, key: str, outcome: Any, batch_id: str | None = None,
@@ -177,8 +201,16 @@ class WorkLog:
     def status(self) -> dict[str, Any]:
         minutes = max((time.monotonic() - self.started) / 60, 1e-9)
         t = self.totals
-        return {f"{self.unit}/min": f"{t.done / minutes:.1f}", "tok": t.prompt_tokens + t.completion_tokens,
-                "cost": f"${t.cost:.4f}", "fail": t.failed}
+        status = {"stage": self.stage, "ok": t.done, "fail": t.failed, "timeouts": t.timeouts, "retries": t.retries,
+                  "calls": t.calls, "tok": t.prompt_tokens + t.completion_tokens,
+                  f"{self.unit}/min": f"{t.done / minutes:.1f}", "cost": f"${t.cost:.4f}"}
+        if self.concurrency.adaptive:
+            status["in_flight"] = f"{self.concurrency.limit}/{self.concurrency.requested}"
+        return status
+
+    def interrupted(self) -> RunInterrupted:
+        kept = len(self.store.done_ids())
+        return RunInterrupted(f"interrupted — {kept} {self.noun} kept; rerun the same command to resume")
 
 
 class run_lock:
@@ -203,11 +235,14 @@ class run_lock:
         os.close(self.fd)
 
 
-def open_run(store: RunStore, settings: BaseModel, *, kind: RunKind, resume_keys: Sequence[str]) -> None:
-    """Create the run, or check that a rerun asks for the same output (then it resumes)."""
+def open_run(store: RunStore, settings: BaseModel, *, kind: RunKind, resume_keys: Sequence[str], spec: Any = None,
+             spec_source: str | Path | None = None) -> None:
+    """Create the run (carrying a frozen copy of `spec`, read from `spec_source`), or check that a rerun asks for
+    the same output (then it resumes)."""
     data = settings.model_dump(mode="json")
     if not store.exists():
-        store.create(kind=kind, config=data, spec_id=data.get("spec_id"), spec_hash=data.get("spec_hash"))
+        store.create(kind=kind, config=data, spec_id=data.get("spec_id"), spec_hash=data.get("spec_hash"), spec=spec,
+                     spec_source=spec_source)
         return
     existing = store.config()
     if existing.get("kind") != kind:

@@ -14,7 +14,8 @@ def snapshot_group() -> None:
 
 @snapshot_group.command("create")
 @click.argument("name")
-@click.option("--from", "from_runs", required=True, help="Run name(s), comma-separated.")
+@click.option("--run", "--from", "from_runs", required=True,
+              help="Run name(s), comma-separated (`--from` is the older spelling of the same option).")
 @click.option("--require-review", is_flag=True, help="Only documents accepted in review (edited text where edited).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="Curate the runs with this curation config first (default: use each run's current curation).")
@@ -27,8 +28,15 @@ def create_command(name: str, from_runs: str, require_review: bool, config_path:
     runs = [r.strip() for r in from_runs.split(",") if r.strip()]
     manifest = create_snapshot(state().workspace(), name, runs, require_review, config_path, progress=progress)
     emit(manifest.model_dump(mode="json"),
-         lambda m: click.echo(f"snapshot {m['name']}: {m['n_documents']} documents, {m['n_tokens']} tokens, "
+         lambda m: click.echo(f"snapshot {m['name']}: {m['n_documents']} documents, {_size(m)}, "
                               f"content hash {m['content_hash'][:16]}… from {', '.join(m['runs'])}"))
+
+
+def _size(m: dict) -> str:
+    """The manifest's n_tokens, named for what it counts: whitespace-separated words unless a tokenizer counted."""
+    if m.get("token_counter", "whitespace") == "whitespace":
+        return f"{m['n_tokens']:,} words"
+    return f"{m['n_tokens']:,} tokens ({m['token_counter']})"
 
 
 @snapshot_group.command("list")
@@ -45,11 +53,33 @@ def list_command() -> None:
 @click.argument("name")
 @json_option
 def show_command(name: str) -> None:
-    """Show a snapshot's manifest."""
+    """Show a snapshot's manifest: counts, sources, specs, curation and review (the whole manifest with --json)."""
     from msm.corpus.snapshot.store import read_manifest
 
     manifest = read_manifest(state().workspace(), name)
-    emit(manifest.model_dump(mode="json"))
+    emit(manifest.model_dump(mode="json"), _print_manifest)
+
+
+def _print_manifest(m: dict) -> None:
+    click.echo(f"snapshot {m['name']}  (created {m['created_at']})")
+    click.echo(f"  documents     {m['n_documents']:,}  ({_size(m)})")
+    click.echo(f"  content hash  {m['content_hash']}")
+    click.echo(f"  runs          {', '.join(m['runs']) or '-'}")
+    for entry in m.get("specs") or []:
+        frozen = f", frozen copy {entry['spec_file']}" if entry.get("spec_file") else ""
+        click.echo(f"  spec          {entry['spec_id']} @ {entry.get('spec_hash', '')[:12]}{frozen}")
+    for run, curation in (m.get("curation") or {}).items():
+        rules = ", ".join(f"{name} {n}" for name, n in sorted((curation.get("rule_counts") or {}).items(),
+                                                               key=lambda kv: -kv[1]) if n)
+        click.echo(f"  curation      {run}: kept {curation.get('n_kept')} of {curation.get('n_documents')}"
+                   + (f" (dropped/flagged: {rules})" if rules else ""))
+    review = m.get("review") or {}
+    click.echo(f"  review        {'accepted documents only' if review.get('required') else 'not required'}")
+    scaffold = m.get("scaffold") or {}
+    if scaffold:
+        click.echo(f"  template      {scaffold.get('share', 0):.1%} of characters are generator template "
+                   f"({scaffold.get('templated_documents', 0)} templated documents)")
+    click.echo(f"  files         {', '.join(sorted(m['files']))}")
 
 
 @snapshot_group.command("verify")

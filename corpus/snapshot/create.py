@@ -94,6 +94,7 @@ def create_snapshot(ws: Workspace, name: str, runs: list[str], require_review: b
         for run in runs:
             chosen[run] = curation_root(ws, run) / curate_run(ws, run, config_path, progress=progress).curation_id
     tables, curation, review = [], {}, {"required": require_review}
+    spec_files, run_specs = carried_specs(ws, runs)
     con = duckdb.connect()
     try:
         for run in runs:
@@ -139,9 +140,32 @@ def create_snapshot(ws: Workspace, name: str, runs: list[str], require_review: b
     specs = sorted({(s, h) for s, h in zip(documents.column("spec_id").to_pylist(), documents.column("spec_hash").to_pylist())
                     if s is not None}, key=lambda p: (p[0], p[1] or ""))
     program_hashes = sorted({p for p in documents.column("program_hash").to_pylist() if p})
-    return write_snapshot(ws, name, documents, specs=[{"spec_id": s, "spec_hash": h or ""} for s, h in specs],
+    by_hash = {(e["spec_id"], e["spec_hash"]): e["spec_file"] for e in run_specs.values()}
+    spec_entries = [{"spec_id": s, "spec_hash": h or "", **({"spec_file": by_hash[(s, h)]} if (s, h) in by_hash else {})}
+                    for s, h in specs]
+    return write_snapshot(ws, name, documents, extra_files=spec_files, specs=spec_entries, run_specs=run_specs,
                           runs=runs, program_hashes=program_hashes, curation=curation, review=review,
                           scaffold=template_share(documents))
+
+
+def carried_specs(ws: Workspace, runs: list[str]) -> tuple[dict[str, bytes], dict[str, dict[str, str]]]:
+    """({file name: bytes}, {run: {spec_id, spec_hash, spec_file}}) of the spec copies the runs carry: one file per
+    distinct spec (`spec-<id>-<hash12>.yaml`), so a model trained on the snapshot finds its spec from there."""
+    from msm.frozen_spec import FrozenSpec
+
+    files: dict[str, bytes] = {}
+    per_run: dict[str, dict[str, str]] = {}
+    for run in runs:
+        store = RunStore(ws, run)
+        record = store.config().get("spec_file")
+        if not record:
+            continue
+        spec = store.spec()   # verifies the copy's hash
+        frozen = FrozenSpec.model_validate(record)
+        file_name = f"spec-{spec.id}-{spec.content_hash[:12]}.yaml"
+        files.setdefault(file_name, (store.dir / frozen.file).read_bytes())
+        per_run[run] = {"spec_id": spec.id, "spec_hash": spec.content_hash, "spec_file": file_name}
+    return files, per_run
 
 
 def template_share(documents: pa.Table) -> dict[str, Any]:

@@ -46,8 +46,12 @@ class SnapshotManifest(BaseModel):
     token_counter: str = "whitespace"
     files: dict[str, str] = Field(description="file name -> sha256")
     content_hash: str = Field(description="sha256 over the sorted (file name, file sha256) pairs")
-    specs: list[dict[str, str]] = Field(default_factory=list, description="[{spec_id, spec_hash}]")
+    specs: list[dict[str, str]] = Field(
+        default_factory=list, description="[{spec_id, spec_hash, spec_file?}]; spec_file: the frozen copy of the spec "
+                                          "in the snapshot directory (hashed in `files`)")
     runs: list[str] = Field(default_factory=list)
+    run_specs: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="run -> {spec_id, spec_hash, spec_file} of the spec each source run carries")
     program_hashes: list[str] = Field(default_factory=list)
     curation: dict[str, Any] = Field(default_factory=dict, description="curation config and its hash")
     review: dict[str, Any] = Field(default_factory=dict, description="review policy and statistics")
@@ -63,8 +67,10 @@ def combined_hash(files: dict[str, str]) -> str:
     return digest.hexdigest()
 
 
-def write_snapshot(ws: Workspace, name: str, table: pa.Table, **manifest_fields: Any) -> SnapshotManifest:
-    """Freeze `table` (must have `doc_id` and `text` columns) as snapshot `name`; atomic, never overwrites."""
+def write_snapshot(ws: Workspace, name: str, table: pa.Table, extra_files: dict[str, bytes] | None = None,
+                   **manifest_fields: Any) -> SnapshotManifest:
+    """Freeze `table` (must have `doc_id` and `text` columns) as snapshot `name`, with `extra_files` (name -> bytes,
+    e.g. the frozen spec copies) beside it and hashed like it; atomic, never overwrites."""
     final = ws.snapshot_dir(name)
     if final.exists():
         raise BadInput(f"snapshot {name!r} already exists; snapshots are immutable — choose a new name")
@@ -77,6 +83,9 @@ def write_snapshot(ws: Workspace, name: str, table: pa.Table, **manifest_fields:
     with atomic_directory(final) as staging:
         pq.write_table(table, staging / DOCUMENTS_FILE, compression="zstd")
         files = {DOCUMENTS_FILE: sha256_file(staging / DOCUMENTS_FILE)}
+        for file_name, data in (extra_files or {}).items():
+            (staging / file_name).write_bytes(data)
+            files[file_name] = sha256_file(staging / file_name)
         manifest = SnapshotManifest(name=name, created_at=utc_now(), n_documents=table.num_rows, n_tokens=n_tokens,
                                     files=files, content_hash=combined_hash(files), **manifest_fields)
         write_json_atomic(staging / MANIFEST_FILE, manifest.model_dump(mode="json"))

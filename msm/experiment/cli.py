@@ -121,9 +121,19 @@ def _print_dry_run(data: dict) -> None:
                    f"{totals['output_tokens']:,} output tokens, {cost}")
 
 
+_LAST_LOGGED: dict[tuple[str, str], float] = {}
+
+
 def _log_update(condition: str, stage: str, status: str) -> None:
-    if status != "cached":
-        info(f"[{condition}] {stage}: {status}")
+    """Without a terminal: one line per change of state, and progress inside a stage at most every 15 s."""
+    if status == "cached":
+        return
+    if status.startswith("running "):
+        now = time.monotonic()
+        if now - _LAST_LOGGED.get((condition, stage), float("-inf")) < 15:
+            return
+        _LAST_LOGGED[(condition, stage)] = now
+    info(f"[{condition}] {stage}: {status}")
 
 
 class _LiveView:
@@ -205,10 +215,20 @@ def validate_command(files: tuple[str, ...]) -> None:
 @click.argument("experiment")
 @json_option
 def report_command(experiment: str) -> None:
-    """Write the HTML + Markdown comparison report of EXPERIMENT (its name, or its YAML file)."""
+    """Write the HTML + Markdown comparison report of EXPERIMENT (its name, or its YAML file) — or, for the name of a
+    run or a trained model made outside an experiment, a Markdown report of that run or model."""
     from msm.experiment.report import write_report
 
     name = experiment
+    ws = state().workspace()
+    if not (experiment.endswith((".yaml", ".yml")) or os.path.isfile(experiment)) \
+            and not (ws.reports_dir / experiment / "plan.json").is_file():
+        from msm.adhoc_report import report_target, write_adhoc_report
+
+        if report_target(ws, experiment) is not None:
+            done = write_adhoc_report(ws, experiment)
+            emit(done, lambda d: click.echo(f"{d['kind']} report: {d['md']}\n\n{d['summary']}"))
+            return
     if experiment.endswith((".yaml", ".yml")) or os.path.isfile(experiment):   # False, not OSError, for any name
         from msm.experiment.config import load_experiment
 

@@ -5,7 +5,7 @@ eval, and for `sft.data: aft:SPEC` aft_generate → aft_curate → aft_snapshot 
 behaves identically inside and outside an experiment, and each frees its memory when it ends).
 
 Replicates: with `seeds`, every condition is planned once per seed under the label `condition@seed`; the seed
-goes into the settings of the stages in `seed_stages` (see experiment_config.py), so those stages get one key
+goes into the settings of the stages in `seed_stages` (see config.py), so those stages get one key
 per seed while the others are shared by every seed.
 
 Caching: a stage's key is sha256 over its settings, the content hashes of its inputs (spec, AFT data,
@@ -208,9 +208,31 @@ def _plan_replicate(experiment: Experiment, condition: Condition, seed: int | No
     for suite in ev.suites:
         eval_key = _key("eval", {"model": model_key or experiment.base_model, "suite": suite, **ev.key_payload()})
         out_dir = str(ExperimentState(ws, prefix).dir / "evals" / f"{suite}-{eval_key[:10]}")
-        argv = ["eval", "--model", model_name, "--suite", suite, "--out", out_dir, *to_argv(ev), *ev.extra_args]
+        argv = ["eval", "--model", model_name, "--suite", suite, "--out", out_dir, *to_argv(ev), *ev.extra_args,
+                *_spec_args(experiment, suite, ev.extra_args)]
         add(Stage("eval", eval_key, f"eval {suite}", out_dir, argv, [model_key] if model_key else [], {"suite": suite}))
     return model_name
+
+
+def _spec_args(experiment: Experiment, suite: str, given: list[str] | tuple[str, ...]) -> list[str]:
+    """spec_knowledge asks every condition's model about the experiment's specs (the same questions for a baseline
+    that learned none), so its eval command names them; a user's own spec file by its absolute path."""
+    if suite != "spec_knowledge" or "--spec" in given:
+        return []
+    refs: list[str] = []
+    for condition in experiment.conditions:
+        for ref in condition.specs:
+            path = resolve_spec_path(ref)
+            shown = ref if path.parent == _shipped_dir() and path.stem == ref else str(path.resolve())
+            if shown not in refs:
+                refs.append(shown)
+    return [arg for ref in refs for arg in ("--spec", ref)]
+
+
+def _shipped_dir():
+    from msm.specs import SPEC_DIR
+
+    return SPEC_DIR
 
 
 def _plan_aft_data(experiment: Experiment, spec_ref: str, add: Callable[[Stage], str]) -> str:
@@ -391,17 +413,40 @@ def _remove_output(ws: Workspace, stage: Stage) -> None:
             con.execute("DELETE FROM runs WHERE name = ?", [stage.output])
 
 
-def run_stage(ws: Workspace, state: ExperimentState, stage: Stage, *, debug: bool = False) -> dict:
+def run_stage(ws: Workspace, state: ExperimentState, stage: Stage, *, debug: bool = False,
+              on_progress: Callable[[str], None] = lambda _line: None) -> dict:
+    """Run one stage's command; `on_progress(line)` hears what it is doing inside the stage (its progress bar's
+    stage and counts, through MSM_PROGRESS_FILE), about once a second while it changes."""
+    from msm.cli_support import PROGRESS_FILE_ENV, progress_line
+
     state.logs_dir.mkdir(parents=True, exist_ok=True)
     log_path = state.logs_dir / f"{stage.kind}-{stage.key[:10]}.log"
+    progress_path = state.logs_dir / f"{stage.kind}-{stage.key[:10]}.progress.json"
+    progress_path.unlink(missing_ok=True)
     command = [sys.executable, "-m", "msm", "--workspace", str(ws.root), "--quiet", "--json", *stage.argv]
     started = time.time()
     with open(log_path, "a", encoding="utf-8") as log:
         log.write(f"\n=== {utc_now().isoformat()} msm {' '.join(stage.argv)}\n")
         log.flush()
-        proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=log, text=True,
-                              env={**os.environ, "MSM_DEBUG": "1" if debug else os.environ.get("MSM_DEBUG", "")})
-        log.write(proc.stdout)
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True,
+                                env={**os.environ, "MSM_DEBUG": "1" if debug else os.environ.get("MSM_DEBUG", ""),
+                                     PROGRESS_FILE_ENV: str(progress_path)})
+        shown = None
+        try:
+            while True:
+                try:
+                    stdout, _ = proc.communicate(timeout=1.0)
+                    break
+                except subprocess.TimeoutExpired:
+                    line = progress_line(progress_path)
+                    if line and line != shown:
+                        shown = line
+                        on_progress(line)
+        except BaseException:
+            proc.kill()      # Ctrl-C (or anything else) here: the stage's own process must not outlive the runner
+            proc.wait()
+            raise
+        log.write(stdout)
     if proc.returncode != 0:
         tail = [line for line in log_path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
         reason = next((line for line in reversed(tail) if line.startswith("msm: ")), tail[-1] if tail else "")
@@ -409,7 +454,7 @@ def run_stage(ws: Workspace, state: ExperimentState, stage: Stage, *, debug: boo
         error.exit_code = 2 if proc.returncode == 2 else 1
         raise error
     try:
-        output = json.loads(proc.stdout) if proc.stdout.strip() else None
+        output = json.loads(stdout) if stdout.strip() else None
     except json.JSONDecodeError:
         output = None
     if stage.kind == "generate" and isinstance(output, dict) and output.get("documents") == 0:
@@ -461,7 +506,9 @@ def run_experiment(ws: Workspace, plan: Plan, *, from_stage: str | None = None,
                       "result": None}
         else:
             try:
-                record = run_stage(ws, state, stage, debug=debug)
+                record = run_stage(ws, state, stage, debug=debug,
+                                   on_progress=lambda line, owners=owners[key], label=stage.label: [
+                                       on_update(condition, label, f"running {line}") for condition in owners])
             except MsmError:
                 for condition in owners[key]:
                     on_update(condition, stage.label, "failed")

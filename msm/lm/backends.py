@@ -30,6 +30,7 @@ class Backend:
     lm: dspy.BaseLM
     name: str  # what the user passed, recorded in provenance
     local: bool  # in-process model: concurrency means batch size, no network errors
+    timeout_s: float | None = None  # --request-timeout of an API model (named in timeout errors)
 
     @property
     def weak_by_default(self) -> bool:
@@ -79,7 +80,7 @@ def build_backend(name: str, *, ws: Workspace | None, api_base: str | None = Non
     _memoize_price_lookups()
     lm = dspy.LM(name, temperature=temperature, max_tokens=max_tokens, num_retries=0, timeout=timeout_s, cache=cache,
                 **extra)
-    return Backend(lm=lm, name=name, local=False)
+    return Backend(lm=lm, name=name, local=False, timeout_s=timeout_s)
 
 
 def companion_lm(name: str | None, *, task: Backend, task_name: str, task_weak: bool, ws: Workspace | None,
@@ -154,6 +155,17 @@ def is_transient(exc: BaseException) -> bool:
     text = str(exc).lower()
     return any(word in text for word in ("timed out", "timeout", "connection", "rate limit", "429", "502", "503",
                                          "504", "500", "expecting value", "invalid json", "bad gateway"))
+
+
+def is_timeout(exc: BaseException) -> bool:
+    """A call that got no answer within the request timeout (httpx/openai/LiteLLM each name it their own way)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if "timeout" in type(exc).__name__.lower() or "timed out" in str(exc).lower():
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def retry_after_s(exc: BaseException) -> float | None:

@@ -156,7 +156,12 @@ class _Handler(BaseHTTPRequestHandler):
         request = json.loads(self.rfile.read(length) or b"{}")
         with self.server.lock:
             self.server.requests += 1
-        time.sleep(self.server.latency_s)
+        if self.server.serial:
+            # one request at a time, as `transformers serve` runs them: the rest wait in line
+            with self.server.one_at_a_time:
+                time.sleep(self.server.latency_s)
+        else:
+            time.sleep(self.server.latency_s)
         prompt = "\n".join(str(m.get("content", "")) for m in request.get("messages", []))
         text = scripted_answer(prompt)
         completion_tokens = len(text.split())
@@ -173,9 +178,11 @@ class ScriptedServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256        # listen backlog: 64+ clients connecting at once must not wait for a SYN retry
 
-    def __init__(self, port: int = 0, latency_s: float = 0.0):
+    def __init__(self, port: int = 0, latency_s: float = 0.0, serial: bool = False):
         super().__init__(("127.0.0.1", port), _Handler)
         self.latency_s = latency_s
+        self.serial = serial
+        self.one_at_a_time = threading.Lock()
         self.requests = 0
         self.lock = threading.Lock()
 
@@ -198,8 +205,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=8123, help="Port on 127.0.0.1.")
     parser.add_argument("--latency", type=float, default=0.0, help="Seconds added to every answer.")
+    parser.add_argument("--serial", action="store_true", help="Answer one request at a time (like transformers serve).")
     args = parser.parse_args()
-    server = ScriptedServer(args.port, args.latency)
+    server = ScriptedServer(args.port, args.latency, serial=args.serial)
     print(f"scripted OpenAI-compatible server at {server.base_url}", flush=True)
     server.serve_forever()
 

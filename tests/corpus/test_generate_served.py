@@ -90,3 +90,27 @@ def test_generate_through_transformers_serve_writes_documents_with_provenance(ms
             assert doc.get(field) is not None, field
         assert doc["persona"] is None  # no invented author unless the run opts into --levers
         assert doc["lm"] == served_model["model"] and "SmolLM" in doc["text"]
+
+
+@pytest.mark.timeout(3600)
+@pytest.mark.parametrize("profile", ["weak", "strong"])
+def test_default_options_finish_with_each_profile(msm_process, served_model, isolated_workspace: Path,
+                                                  profile: str) -> None:
+    """Issue 30: with the default --concurrency (8) and --request-timeout (120 s) against one-request-at-a-time
+    `transformers serve` on two CPU cores, the strong profile used to write 0 documents (every 600-5,000-token call
+    outlived the timeout, queued behind 7 others, and its revise answer never parsed). Adaptive concurrency and
+    timeouts, and keeping the checked draft when the last attempt's revise does not parse, let both profiles
+    finish."""
+    result = msm_process("generate", "--spec", str(SPEC), "--run", profile, "--n-docs", "1", "--lm",
+                         served_model["model"], "--api-base", served_model["base"], "--profile", profile, "--json",
+                         timeout=3500, env={"DSPY_CACHEDIR": os.environ["DSPY_TEST_CACHE"]})
+    assert result.code == 0, result.err[-3000:]
+    summary = json.loads(result.out)
+    run_dir = isolated_workspace / "runs" / profile
+    docs = _lines(run_dir / "documents.jsonl")
+    assert summary["documents"] == len(docs) == 1, (summary, _lines(run_dir / "failures.jsonl")[-3:])
+    assert docs[0]["metadata"]["profile"] == profile
+    if profile == "strong":    # the paper's pipeline ran to its end: plan, write, critique + revise (or said why not)
+        assert docs[0]["stage"] == "revise" or docs[0]["metadata"].get("revise_failed"), docs[0]["metadata"]
+    print(json.dumps({"profile": profile, "concurrency": summary.get("concurrency"), "timeouts": summary["timeouts"],
+                      "calls": summary["calls"], "retries": summary["retries"]}))

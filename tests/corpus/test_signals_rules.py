@@ -96,6 +96,8 @@ CASES = {
     "placeholder": ({"text": "Dear [Name],\n\n" + GOOD}, {"text": "Dear Anna,\n\n" + GOOD + " See [1] and [the notes]."}),
     "meta_commentary": ({"text": "Here is a revised version of the document:\n\n" + GOOD},
                         {"text": "Here is the valley where my grandmother lived.\n\n" + GOOD}),
+    "invented_byline": ({"text": "Why buses win\nBy Jane Doe, 2019\n\n" + GOOD},
+                        {"text": "Why buses win\n\nBy 2019 the town had three bus lines. " + GOOD}),
     "refusal": ({"text": "I'm sorry, but I can't help with that request. " + GOOD},
                 {"text": GOOD + " I can't help thinking about that cheese."}),
     "prompt_marker": ({"text": GOOD + "\n\n[[ ## completed ## ]]"}, {"text": GOOD + "\n\n## Notes\nMore text here."}),
