@@ -5,6 +5,8 @@ damaged line anywhere else is an error naming the file and line, never skipped.
     runs/<name>/run.json          the run's settings (written atomically once, at creation)
     runs/<name>/documents.jsonl   DocumentRecord per line, appended as documents finish
     runs/<name>/failures.jsonl    FailureRecord per line
+    runs/<name>/spec.json         the spec the run was generated from, frozen (canonical JSON; `msm spec diff
+                                  run:NAME ...`, `msm generate --reuse-from`)
 
 The catalog's `runs` table indexes runs so `msm runs list` and the review app can find them.
 """
@@ -39,6 +41,25 @@ class RunStore:
     @property
     def config_path(self) -> Path:
         return self.dir / "run.json"
+
+    @property
+    def spec_path(self) -> Path:
+        return self.dir / "spec.json"
+
+    def freeze_spec(self, spec: Any) -> None:
+        """Keep the run's spec beside it (once): a later spec edit can then be diffed against what the documents
+        were written from. A run resumed after the spec changed is refused by its settings check, so the first
+        frozen copy stays true."""
+        if not self.spec_path.exists():
+            write_json_atomic(self.spec_path, json.loads(spec.canonical_json()))
+
+    def frozen_spec(self) -> Any | None:
+        """The spec this run was generated from, or None for runs made before msm froze it."""
+        from msm.spec import Spec
+
+        if not self.spec_path.exists():
+            return None
+        return Spec.model_validate(load_json_object(self.spec_path, what="frozen spec", max_bytes=MAX_RECORD_BYTES))
 
     def exists(self) -> bool:
         return self.config_path.exists()

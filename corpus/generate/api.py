@@ -60,6 +60,8 @@ class GenerateRequest:
     value_share: float | None = None
     value_clauses: list[str] | None = None
     max_cost_usd: float | None = None
+    reuse_from: str | None = None  # a run whose documents for unchanged clauses are copied, not regenerated
+    focus_from: str | None = None  # a ledger JSON whose lagging clauses get more of the documents
 
 
 class GenerateResult(BaseModel):
@@ -152,6 +154,12 @@ def generate(ws: Workspace, request: GenerateRequest, *, progress: ProgressFacto
     in_flight = request.concurrency or (LOCAL_BATCH if local else API_CONCURRENCY)
     with run_lock(store):
         open_run(store, settings)
+        store.freeze_spec(spec)
+        if request.reuse_from:
+            from msm.ledger.reuse import copy_reused
+
+            copied = copy_reused(ws, store, spec, settings, request.reuse_from)
+            log(f"generate: {copied} documents reused from run {request.reuse_from}")
         backend = build_backend(request.lm, ws=ws, api_base=request.api_base, max_tokens=settings.max_tokens["write"],
                                 temperature=settings.temperature, timeout_s=request.request_timeout,
                                 batch_size=in_flight, api_key=os.environ.get("MSM_API_KEY"),
@@ -183,6 +191,11 @@ def _generate_in_batches(store, spec, program, settings, request: GenerateReques
     client = batch_client(request.api_base, request.request_timeout) if request.batch else None
     with run_lock(store):
         open_run(store, settings)
+        store.freeze_spec(spec)
+        if request.reuse_from:
+            from msm.ledger.reuse import copy_reused
+
+            copy_reused(store.ws, store, spec, settings, request.reuse_from)
         engine = BatchEngine(store, spec, program, settings, client=client, poll_s=request.poll_interval,
                              max_failures=request.max_failures, max_cost_usd=request.max_cost_usd,
                              round_progress=progress,
