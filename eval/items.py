@@ -26,6 +26,9 @@ class _Item(BaseModel):
 
     schema_version: Literal[1] = ITEM_SCHEMA_VERSION
     id: ItemId
+    # the spec clause(s) this item probes (e.g. `value.core`, `like.cheddar`); results keep them per item so
+    # `msm eval compare --by clause` and `msm ledger` can group by clause. Empty: the item names none.
+    clauses: list[ItemId] = Field(default_factory=list)
 
 
 class ValueProbe(_Item):

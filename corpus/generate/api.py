@@ -82,6 +82,7 @@ class GenerateResult(BaseModel):
     files_written: list[str] | None = None
     next_stages: str | None = None
     cost_basis: str | None = None
+    reused: int | None = None  # `--reuse-from`: documents copied in by this command
 
 
 def settings_for(request: GenerateRequest, spec: Spec, ws: Workspace):
@@ -105,6 +106,10 @@ def settings_for(request: GenerateRequest, spec: Spec, ws: Workspace):
         opening=opening, attempts=request.attempts, types_per_clause=request.types_per_clause,
         ideas_per_type=request.ideas_per_type, length_choices=request.length_words, levers=request.levers,
         scaffold=scaffold, value_share=request.value_share, value_clauses=request.value_clauses)
+    if request.focus_from:
+        from msm.ledger.focus import focus_shares
+
+        settings = settings.model_copy(update={"clause_shares": focus_shares(request.focus_from, spec)})
     if request.n_docs is None:
         settings = settings.model_copy(update={"n_docs": planned_documents(len(spec.clauses), settings)})
     if settings.value_share is not None:
@@ -128,7 +133,12 @@ def plan_preview(ws: Workspace, request: GenerateRequest):
 
     spec = request.spec if isinstance(request.spec, Spec) else load_spec(resolve_spec_path(request.spec))
     settings, program, _ = settings_for(request, spec, ws)
-    return preview(spec, settings, program)
+    projected = preview(spec, settings, program)
+    if request.reuse_from:
+        from msm.ledger.reuse import plan_reuse
+
+        projected.reuse = plan_reuse(ws, request.run, spec, settings, request.reuse_from)[0].model_dump(mode="json")
+    return projected
 
 
 def generate(ws: Workspace, request: GenerateRequest, *, progress: ProgressFactory = no_progress,
@@ -160,6 +170,8 @@ def generate(ws: Workspace, request: GenerateRequest, *, progress: ProgressFacto
 
             copied = copy_reused(ws, store, spec, settings, request.reuse_from)
             log(f"generate: {copied} documents reused from run {request.reuse_from}")
+        else:
+            copied = None
         backend = build_backend(request.lm, ws=ws, api_base=request.api_base, max_tokens=settings.max_tokens["write"],
                                 temperature=settings.temperature, timeout_s=request.request_timeout,
                                 batch_size=in_flight, api_key=os.environ.get("MSM_API_KEY"),
@@ -171,7 +183,7 @@ def generate(ws: Workspace, request: GenerateRequest, *, progress: ProgressFacto
                                 max_failures=request.max_failures, on_progress=advance,
                                 max_cost_usd=request.max_cost_usd)
             engine.run()
-    return _result(store, settings, engine)
+    return _result(store, settings, engine, reused=copied)
 
 
 def _result(store, settings, engine, **extra: Any) -> GenerateResult:

@@ -71,6 +71,13 @@ def _int_list(ctx: click.Context, param: click.Parameter, value: str | None) -> 
               help="Tries per document before it is recorded as a permanent failure.")
 @click.option("--max-tokens", type=click.IntRange(min=16), default=None,
               help="Token limit of the write stage [default: 240 weak, 5000 strong].")
+@click.option("--reuse-from", "reuse_from", default=None, metavar="RUN",
+              help="Copy RUN's documents whose clause and writing context are unchanged in SPEC (by content hash; "
+                   "same LM and generation settings), keeping their provenance; generate only new or changed "
+                   "clauses. With --plan-only: how many are reused vs new and the cost saved.")
+@click.option("--focus-from", "focus_from", default=None, type=click.Path(dir_okay=False), metavar="LEDGER.json",
+              help="Set clause quotas from a ledger (`msm ledger ... --json > FILE`): more documents for clauses whose "
+                   "knowledge or behaviour lags, at the same total (docs/ledger.md gives the formula).")
 @lm_run_options
 @json_option
 def generate_command(spec: str, run_name: str, n_docs: int | None, lm: str, api_base: str | None,
@@ -80,7 +87,8 @@ def generate_command(spec: str, run_name: str, n_docs: int | None, lm: str, api_
                      value_share: float | None, value_clauses: str | None, plan_only: bool,
                      max_cost_usd: float | None, max_failures: int | None, attempts: int, max_tokens: int | None,
                      request_timeout: float, batch: bool, batch_file_only: str | None,
-                     ingest_outputs: tuple[str, ...], poll_interval: float) -> None:
+                     ingest_outputs: tuple[str, ...], poll_interval: float, reuse_from: str | None,
+                     focus_from: str | None) -> None:
     """Generate documents that discuss SPEC's clauses into run NAME (resumable).
 
     Each document is written for one (clause, document type, idea). Kill it at any time and rerun the same
@@ -103,9 +111,9 @@ def generate_command(spec: str, run_name: str, n_docs: int | None, lm: str, api_
         types_per_clause=types_per_clause, ideas_per_type=ideas_per_type, length_words=length_words, levers=levers,
         scaffold=scaffold, value_share=value_share,
         value_clauses=[p.strip() for p in value_clauses.split(",") if p.strip()] if value_clauses else None,
-        max_cost_usd=max_cost_usd)
+        max_cost_usd=max_cost_usd, reuse_from=reuse_from, focus_from=focus_from)
     if plan_only:
-        emit(plan_preview(state().workspace(), request).model_dump(mode="json"), _print_preview)
+        emit(plan_preview(state().workspace(), request).model_dump(mode="json", exclude_none=True), _print_preview)
         return
     result = generate(state().workspace(create=True), request,
                       progress=lambda description, total: progress(description, total=total), log=info)
@@ -121,10 +129,27 @@ def _print_preview(d: dict) -> None:
     cost = (f"${d['cost_usd']:,.2f} at list price, ${d['batch_cost_usd']:,.2f} with --batch" if d["priced"]
             else "not priced (LiteLLM does not know this model)")
     click.echo(f"  total: {d['input_tokens']:,} input + {d['output_tokens']:,} output tokens (estimated); {cost}")
+    if d.get("reuse"):
+        _print_reuse(d["reuse"], d)
+
+
+def _print_reuse(r: dict, d: dict) -> None:
+    from msm.cli_support import table
+
+    click.echo(f"reuse from run {r['source_run']} (spec {str(r['source_spec_hash'])[:12]} -> {r['spec_hash'][:12]}):")
+    table([{"clause": c["clause_id"], "status": c["status"], "quota": c["quota"], "reused": c["reused"],
+            "new": c["to_generate"]} for c in r["clauses"]], ["clause", "status", "quota", "reused", "new"])
+    if r["removed_clauses"]:
+        click.echo(f"  clauses no longer in the spec (not copied): {', '.join(r['removed_clauses'])}")
+    saved = r["saved_fraction"]
+    cost = f"; saves ~${d['cost_usd'] * saved:,.2f} of ${d['cost_usd']:,.2f}" if d.get("priced") else ""
+    click.echo(f"  {r['reused']} documents reused, {r['to_generate']} to generate ({saved:.0%} of the write work "
+               f"saved{cost}; the projection above is for the whole run)")
 
 
 def _print_result(d: dict) -> None:
-    line = f"run {d['run']}: {d['documents']}/{d['target']} documents ({d['new_documents']} new), " \
+    reused = f", {d['reused']} reused" if d.get("reused") is not None else ""
+    line = f"run {d['run']}: {d['documents']}/{d['target']} documents ({d['new_documents']} new{reused}), " \
            f"{d['failed_items']} failed items, "
     tokens = d["prompt_tokens"] + d["completion_tokens"]
     if d["mode"] == "items":

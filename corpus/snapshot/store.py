@@ -43,6 +43,9 @@ class SnapshotManifest(BaseModel):
     files: dict[str, str] = Field(description="file name -> sha256")
     content_hash: str = Field(description="sha256 over the sorted (file name, file sha256) pairs")
     specs: list[dict[str, str]] = Field(default_factory=list, description="[{spec_id, spec_hash}]")
+    spec_versions: list[dict[str, Any]] = Field(
+        default_factory=list, description="per spec version the documents were written from: {spec_id, spec_hash, "
+                                          "documents, reused} (`reused`: copied in by `msm generate --reuse-from`)")
     runs: list[str] = Field(default_factory=list)
     program_hashes: list[str] = Field(default_factory=list)
     curation: dict[str, Any] = Field(default_factory=dict, description="curation config and its hash")
