@@ -28,7 +28,7 @@ LAZY_COMMANDS = {
     "curate": ("msm.corpus.curate.cli", "curate_group"), "snapshot": ("msm.corpus.snapshot.cli", "snapshot_group"),
     "review": ("msm.review_app.cli", "review_group"), "train": ("msm.train.cli", "train_group"),
     "eval": ("msm.eval.cli", "eval_command"), "experiment": ("msm.experiment_cli", "experiment_group"),
-    "report": ("msm.experiment_cli", "report_command"),
+    "report": ("msm.experiment_cli", "report_command"), "ledger": ("msm.ledger.cli", "ledger_command"),
 }
 
 
