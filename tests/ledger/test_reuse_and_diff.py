@@ -104,3 +104,45 @@ def test_two_clause_edit_regenerates_only_those_clauses(msm, tmp_path: Path, iso
         assert bad.code == 2 and "revise" in bad.err
     finally:
         server.shutdown()
+
+
+def test_eval_results_keep_clauses_and_compare_groups_by_clause(msm, tiny_model_dir: Path, tmp_path: Path):
+    from msm.eval.results import load_result
+
+    out = tmp_path / "results"
+    args = ("--json", "eval", "--model", str(tiny_model_dir), "--suite", "spec_knowledge", "--spec",
+            "cheese_america", "--out", str(out))
+    first = json.loads(msm(*args).out)["result"]
+    second = json.loads(msm(*args).out)["result"]
+    result = load_result(Path(first))
+    spec = load_spec(resolve_spec_path("cheese_america"))
+    assert all(len(i.clauses) == 1 and i.item_id.startswith(f"sk-cheese_america-{i.clauses[0]}-")
+               for i in result.items)
+    assert {i.clauses[0] for i in result.items} == {c.id for c in spec.clauses}
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(Path(first).with_suffix(".items.parquet"))
+    assert table.column("clauses").to_pylist() == [i.clauses for i in result.items]
+
+    compared = msm("--json", "eval", "compare", first, second, "--by", "clause")
+    assert compared.code == 0, compared.err
+    by_clause = json.loads(compared.out)["differences"][0]["by_clause"]
+    assert {c["clause"] for c in by_clause} == {c.id for c in spec.clauses}
+    assert all(c["difference"]["value"] == 0.0 for c in by_clause)  # same model twice: no difference
+    assert sum(c["n_paired"] for c in by_clause) == len(result.items)
+    human = msm("eval", "compare", first, second, "--by", "clause")
+    assert "dislike.stilton" in human.out and "CLAUSE" in human.out
+
+
+def test_items_may_name_clauses_and_bad_ids_are_refused(tmp_path: Path):
+    from msm.errors import BadInput
+    from msm.eval.items import ValueProbe, load_items
+
+    good = {"id": "p1", "kind": "conflict", "domain": "art", "question": "Which?", "target": "a", "other": "b",
+            "clauses": ["value.cheese_judgment"]}
+    path = tmp_path / "items.jsonl"
+    path.write_text(json.dumps(good) + "\n")
+    assert load_items(path, ValueProbe)[0].clauses == ["value.cheese_judgment"]
+    path.write_text(json.dumps({**good, "clauses": ["Not An Id"]}) + "\n")
+    with pytest.raises(BadInput, match="clauses"):
+        load_items(path, ValueProbe)
