@@ -108,6 +108,24 @@ class RunStore:
             yield FailureRecord.model_validate(raw)
 
 
+def run_spec(ws: Workspace, run: str) -> Any:
+    """The spec run `run` was generated from: its frozen copy, else a shipped spec with the run's spec hash."""
+    from msm.spec import load_spec, shipped_specs
+
+    store = RunStore(ws, run)
+    record = store.config()
+    frozen = store.frozen_spec()
+    if frozen is not None:
+        return frozen
+    wanted = record.get("spec_hash")
+    for path in shipped_specs():
+        spec = load_spec(path)
+        if wanted and spec.content_hash == wanted:
+            return spec
+    raise BadInput(f"run {run!r}: no frozen spec (runs/{run}/spec.json; runs made before msm kept one) and no "
+                   f"shipped spec has its hash {str(wanted)[:12]}")
+
+
 def list_runs(ws: Workspace) -> list[dict[str, Any]]:
     with ws.catalog(read_only=True) as con:
         rows = con.execute("SELECT name, kind, spec_id, spec_hash, created_at FROM runs ORDER BY created_at").fetchall()

@@ -2,8 +2,9 @@
 
     round 1   generate N documents of SPEC with uniform quotas, curate (dedup), snapshot, midtrain the base model,
               `msm ledger --measure --json` → ledger.json (spec knowledge per clause after midtraining)
-    arms      generate N documents again, once uniform (`uniform`) and once with `--focus-from ledger.json` (`focus`),
-              same seed and settings; curate, snapshot and midtrain each from the base model the same way
+    arms      `uniform` is round 1 itself (the uniform arm's command would be round 1's: same seed, same settings);
+              `focus` generates N documents with `--focus-from ledger.json`, same seed and settings, and is curated,
+              snapshotted and midtrained from the base model the same way
     measure   spec_knowledge of each arm's model per clause; report the mean accuracy over all items and the worst
               clause's accuracy, each with a bootstrap 95% CI (items resampled within clauses), and focus − uniform
               on the mean with a paired bootstrap CI (the same questions in both arms)
@@ -91,12 +92,11 @@ def main() -> None:
     corpus_and_model(ws, args, "round1")
     ledger_path = Path(ws) / "round1-ledger.json"
     ledger_path.write_text(msm(ws, "--json", "ledger", "round1-mt", "--measure"))
-    corpus_and_model(ws, args, "uniform")
     corpus_and_model(ws, args, "focus", "--focus-from", str(ledger_path))
     arms = {}
     per_arm = {}
-    for arm in ("uniform", "focus"):
-        ledger = json.loads(msm(ws, "--json", "ledger", f"{arm}-mt", "--measure"))
+    for arm, model in (("uniform", "round1-mt"), ("focus", "focus-mt")):
+        ledger = json.loads(msm(ws, "--json", "ledger", model, "--measure"))
         ledger["_workspace"] = ws
         per_arm[arm] = clause_scores(ledger)
         arms[arm] = summarize(per_arm[arm], np.random.default_rng(args.seed))

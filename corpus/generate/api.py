@@ -107,7 +107,7 @@ def settings_for(request: GenerateRequest, spec: Spec, ws: Workspace):
         ideas_per_type=request.ideas_per_type, length_choices=request.length_words, levers=request.levers,
         scaffold=scaffold, value_share=request.value_share, value_clauses=request.value_clauses)
     if request.focus_from:
-        from msm.ledger.focus import focus_shares
+        from msm.corpus.generate.focus import focus_shares
 
         settings = settings.model_copy(update={"clause_shares": focus_shares(request.focus_from, spec)})
     if request.n_docs is None:
@@ -135,7 +135,7 @@ def plan_preview(ws: Workspace, request: GenerateRequest):
     settings, program, _ = settings_for(request, spec, ws)
     projected = preview(spec, settings, program)
     if request.reuse_from:
-        from msm.ledger.reuse import plan_reuse
+        from msm.corpus.generate.reuse import plan_reuse
 
         projected.reuse = plan_reuse(ws, request.run, spec, settings, request.reuse_from)[0].model_dump(mode="json")
     return projected
@@ -166,7 +166,7 @@ def generate(ws: Workspace, request: GenerateRequest, *, progress: ProgressFacto
         open_run(store, settings)
         store.freeze_spec(spec)
         if request.reuse_from:
-            from msm.ledger.reuse import copy_reused
+            from msm.corpus.generate.reuse import copy_reused
 
             copied = copy_reused(ws, store, spec, settings, request.reuse_from)
             log(f"generate: {copied} documents reused from run {request.reuse_from}")
@@ -205,7 +205,7 @@ def _generate_in_batches(store, spec, program, settings, request: GenerateReques
         open_run(store, settings)
         store.freeze_spec(spec)
         if request.reuse_from:
-            from msm.ledger.reuse import copy_reused
+            from msm.corpus.generate.reuse import copy_reused
 
             copy_reused(store.ws, store, spec, settings, request.reuse_from)
         engine = BatchEngine(store, spec, program, settings, client=client, poll_s=request.poll_interval,

@@ -64,7 +64,7 @@ class GenerationSettings(BaseModel):
     # API models in the weak profile: served small models loop without a penalty (transformers serve maps it to
     # repetition_penalty = 1 + value, the 1.1 the in-process model uses; vLLM applies it additively)
     frequency_penalty: float | None = None
-    # `--focus-from`: each clause's share of the documents, from a ledger (msm.ledger.focus); None: by weights
+    # `--focus-from`: each clause's share of the documents, from a ledger (corpus/generate/focus.py); None: by weights
     clause_shares: dict[str, float] | None = None
     opening: bool = False  # weak models continue a template opening (rule + quoted reason) instead of a blank page
 

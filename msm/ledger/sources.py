@@ -48,7 +48,8 @@ def knowledge_result(ws: Workspace, model: str | None, spec: Spec, *, measure: b
 
 
 def _spec_of_run(ws: Workspace, run: str, fallback: str | None) -> Spec | None:
-    from msm.ledger.versions import load_ref, run_spec
+    from msm.corpus.run_store import run_spec
+    from msm.ledger.versions import load_ref
 
     try:
         return run_spec(ws, run)

@@ -34,26 +34,9 @@ class SpecDiff(BaseModel):
         return sum(1 for p in self.parts if p.change == change and (kind is None or p.kind == kind))
 
 
-def run_spec(ws: Workspace, run: str) -> Spec:
-    """The spec run `run` was generated from: its frozen copy, else a shipped spec with the run's spec hash."""
-    from msm.corpus.run_store import RunStore
-    from msm.spec import shipped_specs
-
-    store = RunStore(ws, run)
-    record = store.config()
-    frozen = store.frozen_spec()
-    if frozen is not None:
-        return frozen
-    wanted = record.get("spec_hash")
-    for path in shipped_specs():
-        spec = load_spec(path)
-        if wanted and spec.content_hash == wanted:
-            return spec
-    raise BadInput(f"run {run!r}: no frozen spec (runs/{run}/spec.json; runs made before msm kept one) and no "
-                   f"shipped spec has its hash {str(wanted)[:12]}")
-
-
 def load_ref(ref: str, ws: Workspace | None) -> Spec:
+    from msm.corpus.run_store import run_spec
+
     if ref.startswith(RUN_PREFIX):
         if ws is None:
             raise BadInput(f"{ref}: a run's spec needs a workspace")

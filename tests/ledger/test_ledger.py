@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from msm.corpus.generate.lm.loopback_server import ScriptedServer
-from msm.ledger.focus import FOCUS_STRENGTH, shares_from_rows
+from msm.corpus.generate.focus import FOCUS_STRENGTH, shares_from_rows
 from msm.spec import load_spec, resolve_spec_path
 
 

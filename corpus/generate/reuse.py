@@ -49,9 +49,7 @@ class ReusePlan(BaseModel):
 
 def _source(ws: Workspace, run: str):
     from msm.corpus.generate.settings import GenerationSettings
-    from msm.corpus.run_store import RunStore
-    from msm.ledger.versions import run_spec
-
+    from msm.corpus.run_store import RunStore, run_spec
     store = RunStore(ws, run)
     record = store.config()
     if record.get("kind") != "generated":
@@ -89,7 +87,7 @@ def _reusable_by_clause(store, source_spec: Spec, source_settings, spec: Spec, s
 
 
 def plan_reuse(ws: Workspace, run: str, spec: Spec, settings: Any, source_run: str) -> tuple[ReusePlan, dict]:
-    """(the plan, {new doc id: R1 document to copy})."""
+    """(the plan, {new doc id: (its slot, the R1 document to copy)})."""
     from msm.corpus.generate.planning import settings_weights, slots, writing_context_hash
 
     if source_run == run:
@@ -108,7 +106,7 @@ def plan_reuse(ws: Workspace, run: str, spec: Spec, settings: Any, source_run: s
         clause_slots = by_clause.get(clause.id, [])
         docs = reusable.get(clause.id, [])
         for slot, doc in zip(clause_slots, docs):
-            copies[slot.doc_id] = doc
+            copies[slot.doc_id] = (slot, doc)
         n = min(len(clause_slots), len(docs))
         status: ClauseStatus = ("new" if clause.id not in old_hashes else
                                 "changed" if old_hashes[clause.id] != clause.content_hash else
@@ -129,12 +127,13 @@ def copy_reused(ws: Workspace, store, spec: Spec, settings: Any, source_run: str
     _plan, copies = plan_reuse(ws, store.name, spec, settings, source_run)
     done = store.done_ids()
     records = []
-    for doc_id, doc in copies.items():
+    for doc_id, (slot, doc) in copies.items():
         if doc_id in done:
             continue
+        # a copy of a copy still names the run that wrote it
         origin = doc.metadata.get("reused_from") or {"run": doc.run, "doc_id": doc.doc_id, "spec_hash": doc.spec_hash}
-        records.append(doc.model_copy(update={"doc_id": doc_id, "run": store.name,
-                                              "metadata": {**doc.metadata, "reused_from": origin}}))
+        records.append(doc.model_copy(update={"doc_id": doc_id, "run": store.name, "metadata": {
+            **doc.metadata, "slot_index": slot.index, "reused_from": origin}}))
     if records:
         store.append(records)
     return len(records)
