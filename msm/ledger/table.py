@@ -99,9 +99,15 @@ def snapshot_counts(ws: Workspace, snapshot: str, spec_id: str) -> dict[str, dic
     path = ws.snapshot_dir(snapshot) / "documents.parquet"
     if not path.exists():
         return {}
-    table = pq.read_table(path, columns=["clause_id", "spec_id", "spec_hash", "text", "metadata"])
+    table = pq.read_table(path)
+    n = table.num_rows
+
+    def column(name: str) -> list:  # snapshots from before a column existed lack it
+        return table.column(name).to_pylist() if name in table.column_names else [None] * n
+
     out: dict[str, dict[str, Any]] = {}
-    for clause, sid, shash, text, metadata in zip(*(table.column(c).to_pylist() for c in table.column_names)):
+    for clause, sid, shash, text, metadata in zip(*(column(c) for c in ("clause_id", "spec_id", "spec_hash", "text",
+                                                                        "metadata"))):
         if sid != spec_id or clause is None:
             continue
         meta = json.loads(metadata) if isinstance(metadata, str) else (metadata or {})
