@@ -66,7 +66,11 @@ def ledger_plot(ledger: dict) -> str | None:
     docs.bar(x, [r["documents"] for r in rows], alpha=0.15, color="grey")
     docs.set_ylabel("documents in snapshot")
     ax.set_title(f"{ledger['subject']} · {ledger['spec_id']}: per-clause ledger", fontsize=10)
-    ax.legend(fontsize=8, loc="upper left")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, loc="upper left")
+    else:  # nothing measured yet: say so on the plot rather than draw an empty axis silently
+        ax.text(0.5, 0.5, "spec knowledge not measured (msm ledger EXPERIMENT --measure)", ha="center",
+                va="center", transform=ax.transAxes, fontsize=9, color="grey")
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
