@@ -115,7 +115,11 @@ def experiment_ledgers(ws: Workspace, name: str, *, measure: bool = False,
                 continue
             after = results[label].get(KNOWLEDGE_SUITE) if evaluated == midtrained else None
             after = after or knowledge_result(ws, midtrained, spec, measure=measure and bool(midtrained), log=log)
-            before = knowledge_result(ws, base_model, spec, measure=measure, log=log)
+            # before: a condition that evaluates the base model itself (e.g. `base`) on this spec, else the cache
+            before = next((r[KNOWLEDGE_SUITE] for other, r in results.items()
+                           if plan["models"].get(other) == base_model and KNOWLEDGE_SUITE in r
+                           and any(i.group == spec.id for i in r[KNOWLEDGE_SUITE].items)), None)
+            before = before or knowledge_result(ws, base_model, spec, measure=measure, log=log)
             ledgers.append(build_ledger(ws, subject=label, spec=spec, snapshot=snapshot, runs=[run],
                                         base_model=base_model, midtrained_model=midtrained, evaluated_model=evaluated,
                                         knowledge_before=before, knowledge_after=after, behaviour=results[label],
