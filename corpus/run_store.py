@@ -5,6 +5,8 @@ damaged line anywhere else is an error naming the file and line, never skipped.
     runs/<name>/run.json          the run's settings (written atomically once, at creation)
     runs/<name>/documents.jsonl   DocumentRecord per line, appended as documents finish
     runs/<name>/failures.jsonl    FailureRecord per line
+    runs/<name>/spec.json         the spec the run was generated from, frozen (canonical JSON; `msm spec diff
+                                  run:NAME ...`, `msm generate --reuse-from`)
 
 The catalog's `runs` table indexes runs so `msm runs list` and the review app can find them.
 """
@@ -143,6 +145,24 @@ def reused_id_error(path: Path, doc_id: str, first_offset: int, offset: int) -> 
 
 def same_content(a: DocumentRecord, b: DocumentRecord) -> bool:
     return a.text == b.text and a.messages == b.messages
+
+
+def run_spec(ws: Workspace, run: str) -> Any:
+    """The spec run `run` was generated from: its frozen copy, else a shipped spec with the run's spec hash."""
+    from msm.spec import load_spec, shipped_specs
+
+    store = RunStore(ws, run)
+    record = store.config()
+    frozen = store.spec()   # the copy the run carries (msm.frozen_spec)
+    if frozen is not None:
+        return frozen
+    wanted = record.get("spec_hash")
+    for path in shipped_specs():
+        spec = load_spec(path)
+        if wanted and spec.content_hash == wanted:
+            return spec
+    raise BadInput(f"run {run!r}: no frozen spec (runs made before msm kept one) and no "
+                   f"shipped spec has its hash {str(wanted)[:12]}")
 
 
 def list_runs(ws: Workspace) -> list[dict[str, Any]]:

@@ -139,11 +139,14 @@ def eval_command(ctx: click.Context, model: str | None, model_api_base: str | No
 @eval_command.command("compare")
 @click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--seed", type=BoundedInt(min=-MAX_OPTION_INT), default=0, show_default=True, help="Seed for the paired bootstrap.")
+@click.option("--by", "by", type=click.Choice(["item", "clause"]), default="item", show_default=True,
+              help="clause: also each later result minus the first per spec clause the items name (items' "
+                   "`clauses`), with a paired-bootstrap 95% CI per clause.")
 @json_option
-def compare_command(results: tuple[Path, ...], seed: int) -> None:
+def compare_command(results: tuple[Path, ...], seed: int, by: str) -> None:
     """Print each result's primary metric with its CI, and each later result minus the first (the baseline) with a
     paired-bootstrap 95% CI over the items both scored."""
-    from msm.eval.results import compare_results, load_result
+    from msm.eval.results import compare_by_clause, compare_results, load_result
 
     loaded = [load_result(path) for path in results]
     suites = {r.suite for r in loaded}
@@ -157,6 +160,9 @@ def compare_command(results: tuple[Path, ...], seed: int) -> None:
                            "ci_low": metric.ci_low if metric else None, "ci_high": metric.ci_high if metric else None,
                            "n": metric.n if metric else 0})
     differences = [compare_results(loaded[0], other, seed=seed).model_dump() for other in loaded[1:]]
+    if by == "clause":
+        for difference, other in zip(differences, loaded[1:]):
+            difference["by_clause"] = [c.model_dump() for c in compare_by_clause(loaded[0], other, seed=seed)]
 
     def human(data: dict) -> None:
         table([{"#": i, "model": c["model"], c["metric"]: _fmt(c["value"]),
@@ -166,5 +172,10 @@ def compare_command(results: tuple[Path, ...], seed: int) -> None:
             diff = d["difference"]
             click.echo(f"#{i} - #0: {diff['value']:+.3f} [{diff['ci_low']:+.3f}, {diff['ci_high']:+.3f}] "
                        f"(paired bootstrap 95% CI, {d['n_paired']} shared items)")
+            if "by_clause" in d:
+                table([{"clause": c["clause"], "n": c["n_paired"], "#0": _fmt(c["baseline_mean"]),
+                        f"#{i}": _fmt(c["condition_mean"]), "diff": f"{c['difference']['value']:+.3f}",
+                        "95% CI": f"[{c['difference']['ci_low']:+.3f}, {c['difference']['ci_high']:+.3f}]"}
+                       for c in d["by_clause"]], ["clause", "n", "#0", f"#{i}", "diff", "95% CI"])
 
     emit({"conditions": conditions, "differences": differences}, human)

@@ -149,3 +149,39 @@ def compare_results(baseline: EvalResult, condition: EvalResult, *, seed: int = 
                       condition_mean=bootstrap_mean(b).value,
                       difference=Metric(value=diff.value, ci_low=diff.ci_low, ci_high=diff.ci_high, n=diff.n,
                                         description="condition minus baseline, paired bootstrap 95% CI"))
+
+
+class ClauseComparison(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    clause: str
+    n_paired: int
+    baseline_mean: float | None
+    condition_mean: float | None
+    difference: Metric
+
+
+def compare_by_clause(baseline: EvalResult, condition: EvalResult, *, seed: int = 0,
+                      resamples: int = DEFAULT_RESAMPLES) -> list[ClauseComparison]:
+    """condition − baseline per clause, on the shared scored items that name that clause (an item naming two
+    clauses counts for both); items naming none are grouped under `(none)`."""
+    if baseline.suite != condition.suite:
+        raise BadInput(f"cannot compare suite {baseline.suite!r} with suite {condition.suite!r}")
+    first, second = primary_scores(baseline), primary_scores(condition)
+    clauses_of = {i.item_id: (i.clauses or ["(none)"]) for i in baseline.items}
+    for item in condition.items:
+        clauses_of.setdefault(item.item_id, item.clauses or ["(none)"])
+    by_clause: dict[str, list[str]] = {}
+    for item_id in sorted(set(first) & set(second)):
+        for clause in clauses_of.get(item_id, ["(none)"]):
+            by_clause.setdefault(clause, []).append(item_id)
+    out = []
+    for clause, ids in sorted(by_clause.items()):
+        a, b = [first[i] for i in ids], [second[i] for i in ids]
+        diff = paired_bootstrap_difference(a, b, seed=seed, resamples=resamples)
+        out.append(ClauseComparison(clause=clause, n_paired=len(ids), baseline_mean=bootstrap_mean(a).value,
+                                    condition_mean=bootstrap_mean(b).value,
+                                    difference=Metric(value=diff.value, ci_low=diff.ci_low, ci_high=diff.ci_high,
+                                                      n=diff.n, description="condition minus baseline on this "
+                                                                            "clause's items, paired bootstrap 95% CI")))
+    return out

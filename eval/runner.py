@@ -48,6 +48,14 @@ def _inspect_available() -> bool:
     return module_available("inspect_ai")
 
 
+def _tag_clauses(rows: list, items: list) -> None:
+    """Copy each item's `clauses` onto its score row (suites that set them themselves, e.g. spec_knowledge, win)."""
+    named = {getattr(i, "id", None): list(getattr(i, "clauses", None) or []) for i in items}
+    for row in rows:
+        if not row.clauses and named.get(row.item_id):
+            row.clauses = named[row.item_id]
+
+
 def run_eval(model_name: str, suite_name: str, settings: EvalSettings, *, ws: Workspace, out_dir: Path,
              progress: Callable[[str, int], Any] = _no_progress,
              log: Callable[[str], None] = lambda m: None) -> tuple[EvalResult, Path]:
@@ -87,6 +95,7 @@ def run_eval(model_name: str, suite_name: str, settings: EvalSettings, *, ws: Wo
         hf_logging.disable_progress_bar()  # msm draws its own bar; transformers' would garble --json stderr
         model.lm, model.tokenizer = load_causal_lm(resolved)
     output = suite.run(model, dataset, settings, progress)
+    _tag_clauses(output.items, dataset.items)
     result = EvalResult(
         run_id=run_id, created_at=created, msm_version=__version__, suite=suite.name, suite_version=suite.version,
         data_files=dataset.data_files, model=described, model_manifest=manifest,

@@ -28,7 +28,7 @@ LAZY_COMMANDS = {
     "curate": ("msm.corpus.curate.cli", "curate_group"), "snapshot": ("msm.corpus.snapshot.cli", "snapshot_group"),
     "review": ("msm.review_app.cli", "review_group"), "train": ("msm.train.cli", "train_group"),
     "eval": ("msm.eval.cli", "eval_command"), "experiment": ("msm.experiment.cli", "experiment_group"),
-    "report": ("msm.experiment.cli", "report_command"),
+    "report": ("msm.experiment.cli", "report_command"), "ledger": ("msm.ledger.cli", "ledger_command"),
 }
 # Subcommands owned by a room above the group they read under: `msm snapshot push` and `msm models push` are the Hub
 # push (msm.hub), which needs snapshots and models, so the snapshot and models groups cannot import it themselves.

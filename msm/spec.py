@@ -37,6 +37,11 @@ Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,7
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
+def _hash_json(data: object) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+                          .encode("utf-8")).hexdigest()
+
+
 def _check_placeholders(text: str | None) -> str | None:
     if text is None:
         return text
@@ -57,6 +62,12 @@ class Clause(BaseModel):
     subdomain: str | None = None
     key_terms: list[NonEmpty] = Field(default_factory=list, description="Words a document about this clause should mention.")
     weight: float = Field(default=1.0, gt=0, description="Relative share of generated documents.")
+
+    @property
+    def content_hash(self) -> str:
+        """sha256 over the clause's canonical JSON: any change of its rule, rationale, examples, domain, key terms
+        or weight changes it; reformatting the YAML does not (`msm spec diff`, `msm generate --reuse-from`)."""
+        return _hash_json(self.model_dump(mode="json"))
 
     @field_validator("rule", "rationale")
     @classmethod
@@ -84,6 +95,10 @@ class Section(BaseModel):
     @classmethod
     def _placeholders(cls, value: str) -> str:
         return _check_placeholders(value)  # type: ignore[return-value]
+
+    @property
+    def content_hash(self) -> str:
+        return _hash_json(self.model_dump(mode="json"))
 
     def paragraphs(self) -> list[str]:
         return [" ".join(p.split()) for p in self.text.split("\n\n") if p.strip()]
@@ -147,6 +162,18 @@ class Spec(BaseModel):
     @property
     def content_hash(self) -> str:
         return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()
+
+    def clause_hashes(self) -> dict[str, str]:
+        return {c.id: c.content_hash for c in self.clauses}
+
+    def section_hashes(self) -> dict[str, str]:
+        return {s.id: s.content_hash for s in self.sections}
+
+    def frame_hash(self) -> str:
+        """The spec apart from its clauses and sections: what it is about (model and provider names), its title
+        and description. The version label is left out: it is bookkeeping, not content a document is written from."""
+        return _hash_json({"model_name": self.model_name, "provider_name": self.provider_name,
+                           "title": self.title, "description": self.description})
 
     def render(self, text: str) -> str:
         return text.replace("{model_name}", self.model_name).replace("{provider_name}", self.provider_name)

@@ -110,3 +110,36 @@ def list_command() -> None:
         rows.append({"id": spec.id, "title": spec.title, "sections": len(spec.sections), "clauses": len(spec.clauses),
                      "hash": spec.content_hash[:12], "path": str(path)})
     emit(rows, lambda r: table(r, ["id", "sections", "clauses", "hash", "title"]))
+
+
+@spec_group.command("diff")
+@click.argument("old")
+@click.argument("new")
+@click.option("--all", "show_all", is_flag=True, help="Also list the clauses and sections that did not change.")
+@json_option
+def diff_command(old: str, new: str, show_all: bool) -> None:
+    """Clauses and sections added, removed and changed from spec OLD to spec NEW, by content hash.
+
+    OLD and NEW are spec files, shipped spec ids, or `run:NAME` (the spec run NAME was generated from, frozen
+    beside it), so a file can be diffed against the shipped version of its id or against a run's spec. Exit 0
+    either way; --json gives every part with its old and new hash."""
+    from msm.ledger.versions import RUN_PREFIX, diff_specs, load_ref
+
+    ws = state().workspace() if RUN_PREFIX in (old[:4], new[:4]) else None
+    result = diff_specs(load_ref(old, ws), load_ref(new, ws), old_ref=old, new_ref=new)
+
+    def human(d: dict) -> None:
+        click.echo(f"{d['old']['id']} v{d['old']['version']} ({d['old']['hash'][:12]}) -> "
+                   f"{d['new']['id']} v{d['new']['version']} ({d['new']['hash'][:12]})")
+        if d["identical"]:
+            click.echo("identical content")
+            return
+        rows = [{"kind": p["kind"], "id": p["id"], "change": p["change"], "fields": ",".join(p["fields"]),
+                 "old": (p["old_hash"] or "")[:12], "new": (p["new_hash"] or "")[:12]}
+                for p in d["parts"] if show_all or p["change"] != "unchanged"]
+        table(rows, ["kind", "id", "change", "fields", "old", "new"])
+        counts = {c: sum(1 for p in d["parts"] if p["change"] == c and p["kind"] == "clause")
+                  for c in ("added", "removed", "changed", "unchanged")}
+        click.echo("clauses: " + ", ".join(f"{n} {c}" for c, n in counts.items()))
+
+    emit(result.model_dump(mode="json"), human)

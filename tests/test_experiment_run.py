@@ -90,6 +90,9 @@ def test_experiment_runs_every_stage_and_caches(tmp_path: Path, tiny_model_dir: 
     assert "paired bootstrap 95% CI" in markdown and "affordability − america (seed 1)" in markdown
     assert ("effect was not detected" in markdown) or ("difference was detected" in markdown)
     assert "| america_only | MSM only (no AFT) |" in markdown
+    # the clause ledger section: imported documents name no clause, so every clause row says it has none
+    assert "## Clause ledger" in markdown and "no documents in the snapshot" in markdown
+    assert "per-clause ledger" in report or "alt='ledger" in report
 
     # the replicate seed reached training; AFT continued the midtrained adapter and mixed in the instruction set
     workspace = Path(isolated_workspace)

@@ -103,6 +103,15 @@ class GenerateOptions(LmRunSettings):
                                     help="Token limit of every LM call: write and revise get it, plan/types/ideas/"
                                          "continue the smaller of it and their own default [default: write 240 weak, "
                                          "5000 strong].")
+    reuse_from: str | None = option("--reuse-from", metavar="RUN",
+                                    help="Copy RUN's documents whose clause and writing context are unchanged in SPEC "
+                                         "(by content hash; same LM and generation settings), keeping their "
+                                         "provenance; generate only new or changed clauses. With --plan-only: how many "
+                                         "are reused vs new and the cost saved.")
+    focus_from: str | None = option("--focus-from", path={"dir_okay": False}, metavar="LEDGER.json",
+                                    help="Set clause quotas from a ledger (`msm ledger ... --json > FILE`): more "
+                                         "documents for clauses whose knowledge or behaviour lags, at the same total "
+                                         "(docs/ledger.md gives the formula).")
 
 
 class GenerateRequest(GenerateOptions):
@@ -136,6 +145,7 @@ class GenerateResult(BaseModel):
     files_written: list[str] | None = None
     next_stages: str | None = None
     cost_basis: str | None = None
+    reused: int | None = None  # `--reuse-from`: documents copied in by this command
 
 
 def settings_for(request: GenerateRequest, spec: Spec, ws: Workspace):
@@ -159,6 +169,10 @@ def settings_for(request: GenerateRequest, spec: Spec, ws: Workspace):
         opening=opening, attempts=request.attempts, types_per_clause=request.types_per_clause,
         ideas_per_type=request.ideas_per_type, length_choices=request.length_words, levers=request.levers,
         scaffold=scaffold, value_share=request.value_share, value_clauses=request.value_clauses)
+    if request.focus_from:
+        from msm.corpus.generate.focus import focus_shares
+
+        settings = settings.model_copy(update={"clause_shares": focus_shares(request.focus_from, spec)})
     if request.n_docs is None:
         settings = settings.model_copy(update={"n_docs": planned_documents(len(spec.clauses), settings)})
     if settings.value_share is not None:
@@ -182,7 +196,12 @@ def plan_preview(ws: Workspace, request: GenerateRequest):
 
     spec = request.spec if isinstance(request.spec, Spec) else load_spec(resolve_spec_path(request.spec))
     settings, program, _ = settings_for(request, spec, ws)
-    return preview(spec, settings, program)
+    projected = preview(spec, settings, program)
+    if request.reuse_from:
+        from msm.corpus.generate.reuse import plan_reuse
+
+        projected.reuse = plan_reuse(ws, request.run, spec, settings, request.reuse_from)[0].model_dump(mode="json")
+    return projected
 
 
 def generate(ws: Workspace, request: GenerateRequest, *, progress: ProgressFactory = no_progress,
@@ -210,6 +229,13 @@ def generate(ws: Workspace, request: GenerateRequest, *, progress: ProgressFacto
     in_flight = request.concurrency or (LOCAL_BATCH if local else API_CONCURRENCY)
     with run_lock(store):
         open_run(store, settings, spec, spec_source)
+        if request.reuse_from:
+            from msm.corpus.generate.reuse import copy_reused
+
+            copied = copy_reused(ws, store, spec, settings, request.reuse_from)
+            log(f"generate: {copied} documents reused from run {request.reuse_from}")
+        else:
+            copied = None
         backend = build_backend(request.lm, ws=ws, api_base=request.api_base, max_tokens=settings.max_tokens["write"],
                                 temperature=settings.temperature, timeout_s=request.request_timeout,
                                 batch_size=in_flight, api_key=os.environ.get("MSM_API_KEY"),
@@ -221,7 +247,7 @@ def generate(ws: Workspace, request: GenerateRequest, *, progress: ProgressFacto
                                 max_failures=request.max_failures, on_progress=advance,
                                 max_cost_usd=request.max_cost_usd)
             engine.run()
-    return _result(store, settings, engine)
+    return _result(store, settings, engine, reused=copied)
 
 
 def _result(store, settings, engine, **extra: Any) -> GenerateResult:
@@ -246,6 +272,10 @@ def _generate_in_batches(store, spec, program, settings, request: GenerateReques
     client = batch_client(request.api_base, request.request_timeout) if request.batch else None
     with run_lock(store):
         open_run(store, settings, spec, spec_source)
+        if request.reuse_from:
+            from msm.corpus.generate.reuse import copy_reused
+
+            copy_reused(store.ws, store, spec, settings, request.reuse_from)
         engine = BatchEngine(store, spec, program, settings, client=client, poll_s=request.poll_interval,
                              max_failures=request.max_failures, max_cost_usd=request.max_cost_usd,
                              round_progress=progress,

@@ -34,7 +34,7 @@ def generate_command(plan_only: bool, **values) -> None:
     spec_path = resolve_spec_path(values["spec"])
     request = from_cli(GenerateRequest, {**values, "spec": load_spec(spec_path)}, spec_path=str(spec_path.resolve()))
     if plan_only:
-        emit(plan_preview(state().workspace(), request).model_dump(mode="json"), _print_preview)
+        emit(plan_preview(state().workspace(), request).model_dump(mode="json", exclude_none=True), _print_preview)
         return
     result = generate(state().workspace(create=True), request,
                       progress=lambda description, total: progress(description, total=total), log=info)
@@ -50,10 +50,27 @@ def _print_preview(d: dict) -> None:
     cost = (f"${d['cost_usd']:,.2f} at list price, ${d['batch_cost_usd']:,.2f} with --batch" if d["priced"]
             else "not priced (LiteLLM does not know this model)")
     click.echo(f"  total: {d['input_tokens']:,} input + {d['output_tokens']:,} output tokens (estimated); {cost}")
+    if d.get("reuse"):
+        _print_reuse(d["reuse"], d)
+
+
+def _print_reuse(r: dict, d: dict) -> None:
+    from msm.cli_support import table
+
+    click.echo(f"reuse from run {r['source_run']} (spec {str(r['source_spec_hash'])[:12]} -> {r['spec_hash'][:12]}):")
+    table([{"clause": c["clause_id"], "status": c["status"], "quota": c["quota"], "reused": c["reused"],
+            "new": c["to_generate"]} for c in r["clauses"]], ["clause", "status", "quota", "reused", "new"])
+    if r["removed_clauses"]:
+        click.echo(f"  clauses no longer in the spec (not copied): {', '.join(r['removed_clauses'])}")
+    saved = r["saved_fraction"]
+    cost = f"; saves ~${d['cost_usd'] * saved:,.2f} of ${d['cost_usd']:,.2f}" if d.get("priced") else ""
+    click.echo(f"  {r['reused']} documents reused, {r['to_generate']} to generate ({saved:.0%} of the write work "
+               f"saved{cost}; the projection above is for the whole run)")
 
 
 def _print_result(d: dict) -> None:
-    line = f"run {d['run']}: {d['documents']}/{d['target']} documents ({d['new_documents']} new), " \
+    reused = f", {d['reused']} reused" if d.get("reused") is not None else ""
+    line = f"run {d['run']}: {d['documents']}/{d['target']} documents ({d['new_documents']} new{reused}), " \
            f"{d['failed_items']} failed items, "
     tokens = d["prompt_tokens"] + d["completion_tokens"]
     if d["mode"] == "items":

@@ -25,7 +25,8 @@ from typing import Any, Callable, NamedTuple
 from msm.corpus.generate import checks
 from msm.lm.backends import Backend
 from msm.lm.lenient_adapter import LenientAdapter
-from msm.corpus.generate.planning import Slot, SlotWalk, WriteJob, clause_weights, slots
+from msm.corpus.generate.planning import (Slot, SlotWalk, WriteJob, settings_weights, slots,
+                                          writing_context_hash)
 from msm.corpus.generate.scaffold import ScaffoldAssembler, first_sentences, stays_on_clause
 from msm.corpus.generate.program import SpecDocumentProgram
 from msm.corpus.generate.settings import RESUME_KEYS, GenerationSettings
@@ -82,6 +83,7 @@ class DocumentWalk:
         self.program = program
         self.settings = settings
         self.walker = SlotWalk(spec, settings)
+        self.context_hash = writing_context_hash(spec, settings)
 
     # ---- slots ------------------------------------------------------------------------------------------------------
     def pending_slots(self) -> tuple[list[Slot], list[Slot], dict[str, int]]:
@@ -94,7 +96,7 @@ class DocumentWalk:
             attempts_used[f.item_id] = attempts_used.get(f.item_id, 0) + 1
         self.log.totals.failed = len(given_up)
         all_slots = slots(self.store.name, self.spec, self.settings.n_docs,
-                          clause_weights(self.spec, self.settings.value_share, self.settings.value_clauses))
+                          settings_weights(self.spec, self.settings))
         pending = [s for s in all_slots if s.doc_id not in done and s.doc_id not in given_up]
         return all_slots, pending, attempts_used
 
@@ -190,6 +192,10 @@ class DocumentWalk:
                       "sources": {"plan": job.plan["source"], "doc_type": job.type_source,
                                   "idea": job.idea_source},
                       "ideas_marked_unsuitable": job.unsuitable,
+                      # what `--reuse-from` and the ledger match documents on (clause + its writing context)
+                      "slot_index": slot.index,
+                      "clause_hash": job.clause.content_hash,
+                      "context_hash": self.context_hash,
                       # the template opening the LM continued (weak profile); 0 when the LM wrote it all
                       "opening_chars": len(job.opening) if draft.stage == "write" else 0,
                       **(extra_metadata or {})},

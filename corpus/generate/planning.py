@@ -80,8 +80,15 @@ class Slot:
     index: int  # k-th document of this clause
 
 
+def settings_weights(spec: Spec, settings: GenerationSettings) -> dict[str, float]:
+    """A run's clause weights: the spec's (or the value share's), or the clause shares `--focus-from` set."""
+    if settings.clause_shares:
+        return {c.id: settings.clause_shares.get(c.id, 0.0) for c in spec.clauses}
+    return clause_weights(spec, settings.value_share, settings.value_clauses)
+
+
 def settings_quotas(spec: Spec, settings: GenerationSettings) -> dict[str, int]:
-    return quotas(spec, settings.n_docs, clause_weights(spec, settings.value_share, settings.value_clauses))
+    return quotas(spec, settings.n_docs, settings_weights(spec, settings))
 
 
 def slots(run: str, spec: Spec, n_docs: int, weights: dict[str, float] | None = None) -> list[Slot]:
@@ -109,6 +116,25 @@ def spec_context(spec: Spec, scope: str) -> str:
     if scope == "full":
         return spec.as_text()
     return spec.render(spec.description)
+
+
+def writing_context_hash(spec: Spec, settings: GenerationSettings) -> str:
+    """A hash of the spec context a document is written from, besides its own clause: what the spec is about (names,
+    title, description), and — where the writer or the scaffold reads them — the prose sections and the value
+    clauses. Two runs whose clause hash and this hash agree wrote that clause's documents from the same text, so
+    `--reuse-from` may copy them. Left out on purpose: the version label, and in the full-spec context the other
+    (non-value) clauses' text, which the writer sees but which does not decide what a document about this clause
+    says — without that, a one-clause edit would regenerate the whole corpus."""
+    import hashlib
+    import json
+
+    parts: dict[str, Any] = {"frame": spec.frame_hash(), "scope": settings.context_scope}
+    if settings.context_scope == "full" or settings.scaffold:
+        parts["sections"] = spec.section_hashes()
+    if settings.scaffold:
+        parts["value_clauses"] = {c.id: c.content_hash for c in spec.clauses
+                                  if is_value_clause(c, settings.value_clauses)}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
 # ---- diversity levers ---------------------------------------------------------------------------------------

@@ -49,6 +49,7 @@ class PlanPreview(BaseModel):
     batch_cost_usd: float
     priced: bool
     cost_basis: str
+    reuse: dict[str, Any] | None = None  # `--reuse-from`: msm.corpus.generate.reuse.ReusePlan (documents copied, not written)
 
 
 def _prompt_tokens(adapter: LenientAdapter, predictor, inputs: dict[str, Any]) -> int:

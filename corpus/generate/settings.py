@@ -19,7 +19,8 @@ SETTINGS_SCHEMA_VERSION = 1
 PROFILES = ("weak", "strong")
 # settings that define what a run's documents are; a rerun with other values would mix two corpora in one run
 RESUME_KEYS = ("spec_hash", "n_docs", "seed", "lm", "program_hash", "profile", "context_scope", "revise", "opening",
-               "scaffold", "plan_before_writing", "levers", "types_per_clause", "value_share", "value_clauses")
+               "scaffold", "plan_before_writing", "levers", "types_per_clause", "value_share", "value_clauses",
+               "clause_shares")
 
 
 class GenerationSettings(BaseModel):
@@ -63,6 +64,8 @@ class GenerationSettings(BaseModel):
     # API models in the weak profile: served small models loop without a penalty (transformers serve maps it to
     # repetition_penalty = 1 + value, the 1.1 the in-process model uses; vLLM applies it additively)
     frequency_penalty: float | None = None
+    # `--focus-from`: each clause's share of the documents, from a ledger (corpus/generate/focus.py); None: by weights
+    clause_shares: dict[str, float] | None = None
     opening: bool = False  # weak models continue a template opening (rule + quoted reason) instead of a blank page
 
     @classmethod

@@ -145,7 +145,25 @@ def create_snapshot(ws: Workspace, name: str, runs: list[str], require_review: b
                     for s, h in specs]
     return write_snapshot(ws, name, documents, extra_files=spec_files, specs=spec_entries, run_specs=run_specs,
                           runs=runs, program_hashes=program_hashes, curation=curation, review=review,
-                          scaffold=template_share(documents))
+                          scaffold=template_share(documents), spec_versions=spec_versions(documents))
+
+
+def spec_versions(documents: pa.Table) -> list[dict[str, Any]]:
+    """Documents per (spec id, spec hash) they were written from, and how many of them a run reused from an earlier
+    run: a snapshot of a `--reuse-from` run mixes two spec versions, and says so."""
+    import json
+
+    counts: dict[tuple[str, str], list[int]] = {}
+    for spec_id, spec_hash, metadata in zip(documents.column("spec_id").to_pylist(),
+                                            documents.column("spec_hash").to_pylist(),
+                                            documents.column("metadata").to_pylist()):
+        if spec_id is None:
+            continue
+        meta = json.loads(metadata) if isinstance(metadata, str) else (metadata or {})
+        entry = counts.setdefault((spec_id, spec_hash or ""), [0, 0])
+        entry[0] += 1
+        entry[1] += bool(meta.get("reused_from"))
+    return [{"spec_id": s, "spec_hash": h, "documents": n, "reused": r} for (s, h), (n, r) in sorted(counts.items())]
 
 
 def carried_specs(ws: Workspace, runs: list[str]) -> tuple[dict[str, bytes], dict[str, dict[str, str]]]:

@@ -49,6 +49,9 @@ class SnapshotManifest(BaseModel):
     specs: list[dict[str, str]] = Field(
         default_factory=list, description="[{spec_id, spec_hash, spec_file?}]; spec_file: the frozen copy of the spec "
                                           "in the snapshot directory (hashed in `files`)")
+    spec_versions: list[dict[str, Any]] = Field(
+        default_factory=list, description="per spec version the documents were written from: {spec_id, spec_hash, "
+                                          "documents, reused} (`reused`: copied in by `msm generate --reuse-from`)")
     runs: list[str] = Field(default_factory=list)
     run_specs: dict[str, dict[str, str]] = Field(
         default_factory=dict, description="run -> {spec_id, spec_hash, spec_file} of the spec each source run carries")

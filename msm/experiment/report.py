@@ -518,6 +518,10 @@ def render_markdown(data: dict[str, Any]) -> str:
     for title, rows in _rows(data).items():
         lines += ["", f"## {title}", "", "| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
         lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows[1:]]
+    if data.get("ledger"):
+        from msm.ledger.report import markdown_section
+
+        lines += markdown_section(data["ledger"])
     lines += ["", "## Configuration", "", "```json", json.dumps(experiment, indent=2), "```", ""]
     return "\n".join(lines)
 
@@ -552,6 +556,10 @@ def render_html(data: dict[str, Any], images: dict[str, str]) -> str:
         parts.append("</table>")
         if title == "Training":
             parts += [f"<img alt='{k}' src='data:image/png;base64,{v}'>" for k, v in images.items() if k.startswith("loss_")]
+    if data.get("ledger"):
+        from msm.ledger.report import html_section
+
+        parts.append(html_section(data["ledger"]))
     parts.append(f"<h2>Configuration</h2><pre>{esc(json.dumps(experiment, indent=2))}</pre></body></html>")
     return "".join(parts)
 
@@ -571,7 +579,10 @@ def summary_text(data: dict[str, Any]) -> str:
 
 
 def write_report(ws: Workspace, name: str) -> dict[str, Any]:
+    from msm.ledger.report import report_ledgers
+
     data = collect(ws, name)
+    data["ledger"] = report_ledgers(ws, name)  # per-clause section (msm/ledger); says why when it cannot be built
     images = _plots(data)
     root = ws.report_dir(name)
     html_path, md_path, json_path = root / "report.html", root / "report.md", root / "report.json"
