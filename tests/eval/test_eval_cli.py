@@ -23,7 +23,7 @@ def test_cheese_values_end_to_end_is_deterministic_and_compares(msm, tiny_model_
     assert first.code == 0, first.err
     summary = json.loads(first.out)
     result = load_result(Path(summary["result"]))
-    assert isinstance(result, EvalResult) and result.schema_version == 2
+    assert isinstance(result, EvalResult) and result.schema_version == 3
     assert len(result.items) == 8 and result.settings["seed"] == 3 and result.model_manifest is None
     assert result.data_files["cheese_values.jsonl"] and result.primary_metric == "america_prob"
     assert {"america_rate", "america_prob", "america_rate_text", "position_bias"} <= set(result.metrics)
