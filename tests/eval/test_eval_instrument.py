@@ -182,3 +182,17 @@ def test_auto_tries_every_scorer_and_records_them(tiny):
     # nothing discriminates on random weights, so all three were checked and the best lower bound was taken
     assert [v.scorer for v in tried] == ["letter", "stance", "sampled"] and not any(v.discriminates for v in tried)
     assert chosen == max(tried, key=lambda v: v.accuracy["ci_low"]).scorer
+
+
+def test_the_experiment_report_never_calls_a_blind_comparison_not_detected():
+    from msm.experiment_report import _across_sentence, _comparison_sentence
+
+    base = {"suite": "cheese_values", "baseline": "base", "condition": "msm", "seed": 0, "metric": "america_prob",
+            "n_paired": 40, "difference": 0.002, "ci_low": -0.001, "ci_high": 0.004, "detected": False}
+    blind = dict(base, measurable=False,
+                 instrument_note="not measurable with this scorer (letter): the instrument does not discriminate on m")
+    sentence = _comparison_sentence(blind)
+    assert "not measurable with this scorer" in sentence and "not detected" not in sentence
+    assert "the effect was not detected" in _comparison_sentence(dict(base, measurable=True))
+    across = dict(blind, per_seed={0: 0.002, 1: 0.001}, n_seeds=2, mean=0.0015, same_sign=2)
+    assert "not measurable with this scorer" in _across_sentence(across)
