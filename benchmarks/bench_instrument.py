@@ -7,7 +7,9 @@ suite's headline, as a Markdown table (docs/results-instrument.md is made with i
 The model is loaded once; each (suite, scorer) runs the suite exactly as `msm eval --suite S --scorer X --limit N
 --seed SEED --variants letter --temperature 0 --batch-size 16` does (the same code path: the format controls are
 scored with the scorer first, then the suite's items). --limit takes the same seeded subset `msm eval --limit` takes;
-the format controls are always all scored. Sampled answers are greedy (temperature 0), one per order.
+the format controls are always all scored — once per scorer here (the verdict does not depend on the suite, and
+`msm eval` would score them again in each run). Sampled answers are greedy (temperature 0), one per order. Rows come
+scorer by scorer, so a run cut short still has every suite for the first scorers.
 """
 
 from __future__ import annotations
@@ -46,6 +48,17 @@ def main() -> None:
     from msm.models import load_causal_lm, resolve
     from msm.workspace import Workspace
 
+    import msm.eval.instrument as instrument
+
+    checked: dict[str, object] = {}
+    check = instrument.check_scorer
+
+    def check_once(scorer, model_, settings_, progress_):
+        if scorer not in checked:
+            checked[scorer] = check(scorer, model_, settings_, progress_)
+        return checked[scorer]
+
+    instrument.check_scorer = check_once
     ws = Workspace(Path(os.environ.get("MSM_WORKSPACE") or tempfile.mkdtemp(prefix="msm-bench-instrument-")))
     lm, tokenizer = load_causal_lm(resolve(args.model, ws))
     model = LoadedModel(lm, tokenizer, name=args.model)
@@ -53,9 +66,9 @@ def main() -> None:
     print("| suite | scorer | control accuracy [95% CI] | control order consistency | control position bias | "
           "suite order consistency | suite position bias | verdict | headline | value [95% CI] | s |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for suite_name in args.suites.split(","):
-        suite = SUITES[suite_name]
-        for scorer in args.scorers.split(","):
+    for scorer in args.scorers.split(","):
+        for suite_name in args.suites.split(","):
+            suite = SUITES[suite_name]
             settings = EvalSettings(seed=args.seed, limit=args.limit or None, variants=("letter",), scorer=scorer,
                                     temperature=0.0, batch_size=16, workspace=ws)
             started = time.monotonic()
