@@ -10,6 +10,7 @@ import click
 from msm.cli_support import BoundedInt, FiniteFloat, MAX_OPTION_INT, emit, info, json_option, progress, state, table
 from msm.errors import BadInput
 from msm.eval.lm_scoring import VARIANTS
+from msm.eval.scorers import SCORER_CHOICES
 from msm.eval.suites import SUITES
 
 
@@ -55,6 +56,11 @@ def _variants(value: str) -> tuple[str, ...]:
               help="Value-probe log-prob variants (comma list; letter is the reported rate, text/text_pmi are extra).")
 @click.option("--mode", type=click.Choice(["logprob", "generate"]), default="logprob", show_default=True,
               help="Value-probe suites: score option log-probabilities, or generate answers and have --judge-lm read them.")
+@click.option("--scorer", type=click.Choice(SCORER_CHOICES), default="letter", show_default=True,
+              help="Choice suites (logprob mode): how a pick is read — letter (P of A/B), stance (log-prob of \"I would "
+                   "choose <option>.\" minus the same after a content-free prompt), sampled (generate, classify which "
+                   "option the answer names), or auto (check each on the format controls, use the first that "
+                   "discriminates). The result records the scorer and its validity verdict.")
 @click.option("--spec", "specs", multiple=True,
               help="spec_knowledge: spec id or path to ask about (repeatable; default: the specs in the model's manifest).")
 @click.option("--items", "items_path", type=click.Path(path_type=Path, dir_okay=False),
@@ -77,7 +83,7 @@ def _variants(value: str) -> tuple[str, ...]:
 @click.pass_context
 def eval_command(ctx: click.Context, model: str | None, model_api_base: str | None, suite: str | None,
                  out: Path | None, limit: int | None, seed: int, samples: int, temperature: float, max_new_tokens: int,
-                 batch_size: int, variants: str, mode: str, specs: tuple[str, ...], items_path: Path | None,
+                 batch_size: int, variants: str, mode: str, scorer: str, specs: tuple[str, ...], items_path: Path | None,
                  judge_lm: str | None, judge_api_base: str | None, judge_concurrency: int, judge_max_tokens: int,
                  scenarios: tuple[str, ...], conditions: tuple[str, ...]) -> None:
     """Run an evaluation suite on a model and write a typed result file (JSON summary + Parquet items) and an Inspect
@@ -115,13 +121,14 @@ def eval_command(ctx: click.Context, model: str | None, model_api_base: str | No
                                   max_tokens=judge_max_tokens)
     settings = EvalSettings(seed=seed, limit=limit, samples=samples, temperature=temperature,
                             max_new_tokens=max_new_tokens, batch_size=batch_size, variants=_variants(variants),
-                            mode=mode, specs=specs, items_path=items_path, judge_lm=judge, judge_name=judge_lm,
+                            mode=mode, scorer=scorer, specs=specs, items_path=items_path, judge_lm=judge, judge_name=judge_lm,
                             judge_api_base=judge_api_base, judge_concurrency=judge_concurrency,
                             judge_max_tokens=judge_max_tokens,
                             model_api_base=model_api_base, scenarios=scenarios, conditions=conditions)
     result, path = run_eval(model, suite, settings, ws=ws, out_dir=out, progress=progress, log=info)
     summary = {"result": str(path), "run_id": result.run_id, "suite": result.suite, "model": result.model["name"],
                "duration_s": result.duration_s, "primary_metric": result.primary_metric,
+               "instrument": result.instrument,
                "inspect_logs": [str(path.parent / name) for name in result.inspect_logs],
                "metrics": {k: m.model_dump() for k, m in result.metrics.items()}}
 
@@ -129,6 +136,10 @@ def eval_command(ctx: click.Context, model: str | None, model_api_base: str | No
         rows = [{"metric": name, "value": _fmt(m.value), "95% CI": _ci(m), "n": m.n} for name, m in result.metrics.items()]
         table(rows, ["metric", "value", "95% CI", "n"])
         click.echo(f"{result.suite} on {result.model['name']}: {len(result.items)} items in {result.duration_s:.1f} s")
+        if result.instrument:
+            ins = result.instrument
+            why = f" ({'; '.join(ins['reasons'])})" if ins["reasons"] else ""
+            click.echo(f"instrument: {ins['scorer']} scorer {ins['verdict']}{why}")
         click.echo(f"result: {data['result']}")
         for log_path in data["inspect_logs"]:
             click.echo(f"inspect log: {log_path}")
@@ -170,8 +181,11 @@ def compare_command(results: tuple[Path, ...], seed: int, by: str) -> None:
                for i, c in enumerate(data["conditions"])], ["#", "model", data["conditions"][0]["metric"], "95% CI", "n"])
         for i, d in enumerate(data["differences"], 1):
             diff = d["difference"]
-            click.echo(f"#{i} - #0: {diff['value']:+.3f} [{diff['ci_low']:+.3f}, {diff['ci_high']:+.3f}] "
-                       f"(paired bootstrap 95% CI, {d['n_paired']} shared items)")
+            body = (f"{diff['value']:+.3f} [{diff['ci_low']:+.3f}, {diff['ci_high']:+.3f}] "
+                    f"(paired bootstrap 95% CI, {d['n_paired']} shared items)")
+            # a blind instrument's difference is not a measurement: say so instead of "not detected"
+            click.echo(f"#{i} - #0: {body}" if d["measurable"] else
+                       f"#{i} - #0: {d['instrument_note']} — raw difference {body}")
             if "by_clause" in d:
                 table([{"clause": c["clause"], "n": c["n_paired"], "#0": _fmt(c["baseline_mean"]),
                         f"#{i}": _fmt(c["condition_mean"]), "diff": f"{c['difference']['value']:+.3f}",

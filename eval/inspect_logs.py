@@ -69,7 +69,7 @@ def eval_log(result: EvalResult, sample_text: dict[str, tuple[str, str]]):
         model=model, config=EvalConfig(epochs=1), packages={"msm": result.msm_version},
         metadata={"msm_result": f"{result.run_id}.json", "primary_metric": result.primary_metric,
                   "primary_kinds": result.primary_kinds, "model": result.model, "judge": result.judge,
-                  "data_files": result.data_files})
+                  "data_files": result.data_files, "instrument": result.instrument})
     return EvalLog(
         status="success", eval=spec,
         results=EvalResults(total_samples=len(result.items), completed_samples=len(result.items), scores=[

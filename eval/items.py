@@ -63,6 +63,22 @@ class ValueProbe(_Item):
         return self
 
 
+class FormatControl(_Item):
+    """A format-control item (`format_controls.jsonl`): two options, one plainly right, nothing at stake. It checks
+    that a scorer can read a choice from a model at all (see `msm.eval.instrument`)."""
+
+    domain: NonEmpty
+    question: NonEmpty
+    right: NonEmpty
+    wrong: NonEmpty
+
+    @model_validator(mode="after")
+    def _distinct_options(self) -> "FormatControl":
+        if self.right.strip().lower() == self.wrong.strip().lower():
+            raise ValueError("right and wrong are the same option")
+        return self
+
+
 class AgenticScenario(_Item):
     organisation: NonEmpty
     goal_conflict: Literal["none", "explicit"]

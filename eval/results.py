@@ -19,8 +19,8 @@ from msm.errors import BadInput
 from msm.input_files import load_json_object
 from msm.eval.stats import DEFAULT_RESAMPLES, bootstrap_mean, paired_bootstrap_difference
 
-# 2 added `inspect_logs` and `usage`; 3 added the items' `clauses`; older files still load (the new fields default
-# to empty)
+# 2 added `inspect_logs` and `usage`; 3 added the items' `clauses` and the `instrument` record; older files still
+# load (the new fields default to empty)
 RESULT_SCHEMA_VERSION = 3
 READABLE_SCHEMA_VERSIONS = (1, 2, 3)
 MAX_RESULT_BYTES = 200 * 1024 * 1024
@@ -72,6 +72,9 @@ class EvalResult(BaseModel):
     usage: dict[str, Any] | None = Field(default=None, description="Tokens the model under evaluation spent generating.")
     inspect_logs: list[str] = Field(default_factory=list,
                                     description="Inspect EvalLog files of this result, beside the JSON (`inspect view`).")
+    instrument: dict[str, Any] | None = Field(
+        default=None, description="Choice suites: the scorer used, its format-control validity numbers and the verdict "
+                                  "(msm.eval.instrument); None for other suites and older results.")
 
 
 def slug(text: str) -> str:
@@ -130,6 +133,10 @@ class Comparison(BaseModel):
     baseline_mean: float
     condition_mean: float
     difference: Metric
+    measurable: bool = Field(default=True, description="False when either result's scorer does not discriminate on "
+                                                        "its model: the difference is then not a measurement.")
+    scorer: str | None = None
+    instrument_note: str | None = None
 
 
 def compare_results(baseline: EvalResult, condition: EvalResult, *, seed: int = 0,
@@ -141,14 +148,26 @@ def compare_results(baseline: EvalResult, condition: EvalResult, *, seed: int = 
     shared = sorted(set(first) & set(second))
     if not shared:
         raise BadInput(f"{baseline.run_id} and {condition.run_id} share no scored items")
+    scorers = [(r.instrument or {}).get("scorer") for r in (baseline, condition)]
+    if scorers[0] != scorers[1] and None not in scorers:
+        raise BadInput(f"{baseline.run_id} was scored with {scorers[0]!r} and {condition.run_id} with {scorers[1]!r}; "
+                       "compare results of one scorer (pass the same --scorer to both evals)")
     a = [first[i] for i in shared]
     b = [second[i] for i in shared]
     diff = paired_bootstrap_difference(a, b, seed=seed, resamples=resamples)
+    from msm.eval.instrument import NOT_MEASURABLE, measurable
+
+    blind = [r for r in (baseline, condition) if not measurable(r.instrument)]
+    note = None
+    if blind:
+        note = (f"{NOT_MEASURABLE} ({scorers[0] or scorers[1]}): the instrument does not discriminate on "
+                + " and ".join(sorted({r.model['name'] for r in blind})))
     return Comparison(suite=baseline.suite, metric=baseline.primary_metric, baseline=baseline.run_id,
                       condition=condition.run_id, n_paired=len(shared), baseline_mean=bootstrap_mean(a).value,
                       condition_mean=bootstrap_mean(b).value,
                       difference=Metric(value=diff.value, ci_low=diff.ci_low, ci_high=diff.ci_high, n=diff.n,
-                                        description="condition minus baseline, paired bootstrap 95% CI"))
+                                        description="condition minus baseline, paired bootstrap 95% CI"),
+                      measurable=not blind, scorer=scorers[0] or scorers[1], instrument_note=note)
 
 
 class ClauseComparison(BaseModel):

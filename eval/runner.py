@@ -101,7 +101,8 @@ def run_eval(model_name: str, suite_name: str, settings: EvalSettings, *, ws: Wo
         data_files=dataset.data_files, model=described, model_manifest=manifest,
         settings=settings.public(), judge=output.judge, primary_metric=output.primary_metric or suite.primary_metric,
         primary_kinds=list(suite.primary_kinds), metrics=output.metrics, items=output.items,
-        duration_s=round(time.monotonic() - started, 2), usage=output.usage)
+        duration_s=round(time.monotonic() - started, 2), usage=output.usage,
+        instrument=output.instrument)
     out_dir.mkdir(parents=True, exist_ok=True)
     if output.inspect_logs:
         names = []

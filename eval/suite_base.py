@@ -27,6 +27,7 @@ class EvalSettings:
     batch_size: int = 8
     variants: tuple[str, ...] = VARIANTS
     mode: str = "logprob"  # value-probe suites: 'logprob' | 'generate'
+    scorer: str = "letter"  # choice suites in logprob mode: letter | stance | sampled | auto (msm.eval.scorers)
     specs: tuple[str, ...] = ()  # spec_knowledge: spec ids or paths
     items_path: Path | None = None  # a replacement item file (same schema as the shipped one)
     judge_lm: Any = None  # a dspy LM (msm suites); agentic_misalignment builds an Inspect model from judge_name
@@ -43,7 +44,7 @@ class EvalSettings:
     def public(self) -> dict:
         return {"seed": self.seed, "limit": self.limit, "samples": self.samples, "temperature": self.temperature,
                 "max_new_tokens": self.max_new_tokens, "batch_size": self.batch_size, "variants": list(self.variants),
-                "mode": self.mode, "specs": list(self.specs),
+                "mode": self.mode, "scorer": self.scorer, "specs": list(self.specs),
                 "items_path": str(self.items_path) if self.items_path else None,
                 "judge_concurrency": self.judge_concurrency, "judge_max_tokens": self.judge_max_tokens,
                 "model_api_base": self.model_api_base,
@@ -79,6 +80,7 @@ class SuiteOutput:
     usage: dict | None = None  # tokens the model under evaluation spent, when it generated
     inspect_logs: dict[str, Path] = field(default_factory=dict)  # label -> log an Inspect run wrote (Inspect suites)
     sample_text: dict[str, tuple[str, str]] = field(default_factory=dict)  # item id -> (prompt, target) for the log
+    instrument: dict | None = None  # choice suites: the scorer used and its validity verdict (msm.eval.instrument)
 
 
 @dataclass(frozen=True)

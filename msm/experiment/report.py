@@ -161,7 +161,7 @@ def collect(ws: Workspace, name: str) -> dict[str, Any]:
                 entry["evals"][result.suite] = {
                     "result": result_path, "run_id": result.run_id, "metric": result.primary_metric,
                     "metrics": {k: m.model_dump() for k, m in result.metrics.items()},
-                    "groups": _group_means(result),
+                    "groups": _group_means(result), "instrument": _instrument_summary(result.instrument),
                     "inspect_logs": [str(Path(result_path).parent / name) for name in result.inspect_logs]}
         conditions[label] = entry
 
@@ -183,6 +183,20 @@ def _default_pairs(experiment: dict) -> list[tuple[str, str]]:
     return pairs
 
 
+def _instrument_summary(instrument: dict | None) -> dict[str, Any] | None:
+    """The scorer and its verdict on the evaluated model, as the report shows it (None: not a choice suite, or a
+    result written before the validity check)."""
+    if not instrument:
+        return None
+    validity = instrument.get("validity") or {}
+    accuracy = validity.get("control_accuracy") or {}
+    return {"scorer": instrument.get("scorer"), "verdict": instrument.get("verdict"),
+            "discriminates": bool(instrument.get("discriminates")), "reasons": instrument.get("reasons") or [],
+            "control_accuracy": accuracy.get("value"), "control_accuracy_ci_low": accuracy.get("ci_low"),
+            "control_order_consistency": (validity.get("control_order_consistency") or {}).get("value"),
+            "control_position_bias": (validity.get("control_position_bias") or {}).get("value")}
+
+
 def _label(condition: str, seed: int | None) -> str:
     return condition if seed is None else f"{condition}@{seed}"
 
@@ -200,12 +214,15 @@ def _comparisons(experiment: dict, replicates: dict, results: dict, seeds: list[
             for suite in sorted(set(results.get(la, {})) & set(results.get(lb, {}))):
                 comparison = compare_results(results[la][suite], results[lb][suite], seed=experiment["eval"]["seed"])
                 diff = comparison.difference
-                detected = diff.ci_low is not None and (diff.ci_low > 0 or diff.ci_high < 0)
+                # a blind instrument detects nothing, and its "no difference" is not a finding either
+                detected = comparison.measurable and diff.ci_low is not None and (diff.ci_low > 0 or diff.ci_high < 0)
                 out.append({"suite": suite, "baseline": a, "condition": b, "seed": seed,
                             "kinds": [kinds.get(a), kinds.get(b)], "metric": comparison.metric,
                             "n_paired": comparison.n_paired, "baseline_mean": comparison.baseline_mean,
                             "condition_mean": comparison.condition_mean, "difference": diff.value,
-                            "ci_low": diff.ci_low, "ci_high": diff.ci_high, "detected": detected})
+                            "ci_low": diff.ci_low, "ci_high": diff.ci_high, "detected": detected,
+                            "measurable": comparison.measurable, "scorer": comparison.scorer,
+                            "instrument_note": comparison.instrument_note})
     return out
 
 
@@ -253,9 +270,14 @@ def _comparison_means(comparisons: list[dict], seeds: list[int]) -> list[dict[st
     for (baseline, condition, suite), items in grouped.items():
         summary = _seed_summary([c["difference"] for c in items])
         same_sign = sum(1 for c in items if (c["difference"] > 0) == (summary["mean"] > 0) and c["difference"] != 0)
-        rows.append({"baseline": baseline, "condition": condition, "suite": suite, "metric": items[0]["metric"],
-                     "kinds": items[0]["kinds"], "per_seed": {c["seed"]: c["difference"] for c in items},
-                     "same_sign": same_sign, **summary})
+        row = {"baseline": baseline, "condition": condition, "suite": suite, "metric": items[0]["metric"],
+               "kinds": items[0]["kinds"], "per_seed": {c["seed"]: c["difference"] for c in items},
+               "same_sign": same_sign, **summary}
+        blind = [c for c in items if not c.get("measurable", True)]
+        row["measurable"] = not blind
+        row["instrument_note"] = blind[0]["instrument_note"] if blind else None
+        row["detected"] = row["detected"] and not blind
+        rows.append(row)
     return rows
 
 
@@ -363,11 +385,21 @@ def _ci(low: float | None, high: float | None) -> str:
     return "n/a" if low is None else f"[{low:+.3f}, {high:+.3f}]"
 
 
+def _instrument_cell(instrument: dict | None) -> str:
+    if not instrument:
+        return "—"
+    return (f"{instrument['scorer']}: {instrument['verdict']} (format-control accuracy "
+            f"{_fmt(instrument['control_accuracy'])}, CI low {_fmt(instrument['control_accuracy_ci_low'])}, "
+            f"order consistency {_fmt(instrument['control_order_consistency'])})")
+
+
 def _comparison_sentence(c: dict) -> str:
     seed = f" (seed {c['seed']})" if c.get("seed") is not None else ""
     diff = f"{c['difference']:+.3f} {_ci(c['ci_low'], c['ci_high'])}"
     head = (f"{c['condition']} − {c['baseline']}{seed} on {c['suite']} ({c['metric']}): {diff}, paired bootstrap 95% CI "
             f"over {c['n_paired']} items")
+    if not c.get("measurable", True):
+        return f"{head} — {c['instrument_note']}; this difference is not a measurement."
     if c["detected"]:
         return f"{head} — the CI excludes 0: a difference was detected."
     return f"{head} — the CI includes 0: the effect was not detected."
@@ -378,6 +410,8 @@ def _across_sentence(c: dict) -> str:
     head = (f"{c['condition']} − {c['baseline']} on {c['suite']} ({c['metric']}), mean over {c['n_seeds']} seeds: "
             f"{c['mean']:+.3f} {_ci(c['ci_low'], c['ci_high'])} (Student-t 95% interval across seeds; {per_seed}; "
             f"same sign in {c['same_sign']} of {c['n_seeds']} seeds)")
+    if not c.get("measurable", True):
+        return f"{head} — {c['instrument_note']} (in at least one seed); this difference is not a measurement."
     if c["detected"]:
         return f"{head} — the interval excludes 0: a difference was detected across seeds."
     return f"{head} — the interval includes 0: the effect was not detected across seeds."
@@ -463,13 +497,14 @@ def _rows(data: dict[str, Any]) -> dict[str, list[list[str]]]:
             training.append(who(c) + [kind, t["model"], _fmt(t["loss_start"]), _fmt(t["loss_end"]),
                                       str(manifest.get("tokens_seen", "n/a")), _fmt(manifest.get("wall_time_s"), 0)])
     tables["Training"] = training
-    evals = [who_head + ["kind", "suite", "metric", "value", "95% CI", "n"]]
+    evals = [who_head + ["kind", "suite", "metric", "value", "95% CI", "n", "instrument"]]
     for lb in labels:
         c = data["conditions"][lb]
         for suite, e in sorted(c["evals"].items()):
             m = e["metrics"][e["metric"]]
             evals.append(who(c) + [KIND_TITLES.get(c["kind"], c["kind"]), suite, e["metric"], _fmt(m["value"]),
-                                   f"[{_fmt(m['ci_low'])}, {_fmt(m['ci_high'])}]", str(m["n"])])
+                                   f"[{_fmt(m['ci_low'])}, {_fmt(m['ci_high'])}]", str(m["n"]),
+                                   _instrument_cell(e.get("instrument"))])
     tables["Evaluation" + (" per seed" if seeded else "")] = evals
     if data["across_seeds"]["conditions"]:
         across = [["condition", "kind", "suite", "metric", "mean over seeds", "95% CI (t, across seeds)", "per seed",
@@ -486,7 +521,9 @@ def _rows(data: dict[str, Any]) -> dict[str, list[list[str]]]:
         for c in data["comparisons"]:
             paired.append([f"{c['condition']} − {c['baseline']}", _kind_title(c["kinds"]),
                            "—" if c["seed"] is None else str(c["seed"]), c["suite"], f"{c['difference']:+.3f}",
-                           _ci(c["ci_low"], c["ci_high"]), str(c["n_paired"]), "yes" if c["detected"] else "no"])
+                           _ci(c["ci_low"], c["ci_high"]), str(c["n_paired"]),
+                           "not measurable with this scorer" if not c.get("measurable", True)
+                           else "yes" if c["detected"] else "no"])
         tables["Paired comparisons" + (" per seed" if seeded else "")] = paired
     provenance = [who_head + ["specs", "snapshot hash", "model", "model base / input", "eval results"]]
     for lb in labels:
