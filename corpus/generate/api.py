@@ -60,6 +60,9 @@ class GenerateRequest:
     value_share: float | None = None
     value_clauses: list[str] | None = None
     max_cost_usd: float | None = None
+    plan: str | None = None  # clauses | paper; None: the profile's (paper for strong and paper)
+    paper_domains: int | None = None
+    subdomains_per_domain: int | None = None
 
 
 class GenerateResult(BaseModel):
@@ -102,7 +105,13 @@ def settings_for(request: GenerateRequest, spec: Spec, ws: Workspace):
         program_file=os.path.abspath(request.program) if request.program else None, revise=request.revise,
         opening=opening, attempts=request.attempts, types_per_clause=request.types_per_clause,
         ideas_per_type=request.ideas_per_type, length_choices=request.length_words, levers=request.levers,
-        scaffold=scaffold, value_share=request.value_share, value_clauses=request.value_clauses)
+        scaffold=scaffold, value_share=request.value_share, value_clauses=request.value_clauses, plan=request.plan,
+        paper_domains=request.paper_domains, subdomains_per_domain=request.subdomains_per_domain)
+    if settings.plan == "paper" and settings.scaffold:
+        raise BadInput("--plan paper: the paper plan writes whole documents; it cannot be scaffolded (use "
+                       "--no-scaffold, or --plan clauses for a weak model)")
+    if settings.plan == "paper" and settings.value_share is not None:
+        raise BadInput("--value-share: the paper plan has no clause quotas (use --plan clauses)")
     if request.n_docs is None:
         settings = settings.model_copy(update={"n_docs": planned_documents(len(spec.clauses), settings)})
     if settings.value_share is not None:

@@ -33,10 +33,22 @@ def _int_list(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option("--concurrency", type=click.IntRange(min=1, max=256), default=None,
               help="Items in flight: parallel API calls, or the batch size of a local model. [default: 8 API, 32 local]")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for plan, levers, anchors and sampling.")
-@click.option("--profile", type=click.Choice(["auto", "weak", "strong"]), default="auto", show_default=True,
+@click.option("--profile", type=click.Choice(["auto", "weak", "strong", "paper"]), default="auto", show_default=True,
               help="weak: plain prompts, lenient parsing, clause-only context, scaffolded documents, no revise (auto "
-                   "for local models); strong: the paper's pipeline — full spec in context, a plan step before each "
-                   "long document, critique and revise (auto for API models).")
+                   "for local models); strong: full spec in context, the paper's plan, plus msm's plan step, length "
+                   "targets and critique-and-revise (auto for API models); paper: the replication profile — the "
+                   "paper's plan and writer with none of msm's additions (no revise, no length target, no levers, "
+                   "checks recorded on the document instead of dropping it).")
+@click.option("--plan", "plan", type=click.Choice(["clauses", "paper"]), default=None,
+              help="clauses: documents per author clause, brainstorms seeing the clause; paper: the LM decomposes "
+                   "the whole spec into domains -> subdomains (each with the verbatim spec section it covers) -> "
+                   "assertions -> types -> ideas, every stage with the full spec [default: paper for the strong and "
+                   "paper profiles, clauses for weak].")
+@click.option("--paper-domains", type=click.IntRange(min=1, max=100), default=None,
+              help="Paper plan: about how many domains to ask for [default: 5].")
+@click.option("--subdomains-per-domain", type=click.IntRange(min=1, max=100), default=None,
+              help="Paper plan: subdomains asked per domain [default: 4]; --types-per-clause and --ideas-per-type "
+                   "count per subdomain.")
 @click.option("--types-per-clause", type=click.IntRange(min=1, max=200), default=None,
               help="Document types brainstormed per clause [default: 6 weak, 20 strong (the paper's)].")
 @click.option("--ideas-per-type", type=click.IntRange(min=1, max=1000), default=None,
@@ -80,7 +92,8 @@ def generate_command(spec: str, run_name: str, n_docs: int | None, lm: str, api_
                      value_share: float | None, value_clauses: str | None, plan_only: bool,
                      max_cost_usd: float | None, max_failures: int | None, attempts: int, max_tokens: int | None,
                      request_timeout: float, batch: bool, batch_file_only: str | None,
-                     ingest_outputs: tuple[str, ...], poll_interval: float) -> None:
+                     ingest_outputs: tuple[str, ...], poll_interval: float, plan: str | None = None,
+                     paper_domains: int | None = None, subdomains_per_domain: int | None = None) -> None:
     """Generate documents that discuss SPEC's clauses into run NAME (resumable).
 
     Each document is written for one (clause, document type, idea). Kill it at any time and rerun the same
@@ -103,7 +116,8 @@ def generate_command(spec: str, run_name: str, n_docs: int | None, lm: str, api_
         types_per_clause=types_per_clause, ideas_per_type=ideas_per_type, length_words=length_words, levers=levers,
         scaffold=scaffold, value_share=value_share,
         value_clauses=[p.strip() for p in value_clauses.split(",") if p.strip()] if value_clauses else None,
-        max_cost_usd=max_cost_usd)
+        max_cost_usd=max_cost_usd, plan=plan, paper_domains=paper_domains,
+        subdomains_per_domain=subdomains_per_domain)
     if plan_only:
         emit(plan_preview(state().workspace(), request).model_dump(mode="json"), _print_preview)
         return
@@ -113,8 +127,15 @@ def generate_command(spec: str, run_name: str, n_docs: int | None, lm: str, api_
 
 
 def _print_preview(d: dict) -> None:
-    click.echo(f"plan for spec {d['spec_id']} with {d['lm']} ({d['profile']} profile): {d['clauses']} clauses x up to "
-               f"{d['types_per_clause']} document types x {d['ideas_per_type']} ideas -> {d['documents']} documents")
+    if d.get("plan") == "paper":
+        click.echo(f"plan for spec {d['spec_id']} with {d['lm']} ({d['profile']} profile, paper plan): "
+                   f"~{d['subdomains']} subdomains ({d['domains']} domains x {d['subdomains_per_domain']}) x up to "
+                   f"{d['types_per_clause']} document types x {d['ideas_per_type']} ideas -> {d['documents']} "
+                   f"documents (subdomain count projected; the LM decides it)")
+    else:
+        click.echo(f"plan for spec {d['spec_id']} with {d['lm']} ({d['profile']} profile): {d['clauses']} clauses x "
+                   f"up to {d['types_per_clause']} document types x {d['ideas_per_type']} ideas -> "
+                   f"{d['documents']} documents")
     for stage, p in d["stages"].items():
         click.echo(f"  {stage:<9} {p['calls']:>9,} calls  {p['input_tokens']:>13,} input tokens  "
                    f"{p['output_tokens']:>12,} output tokens")
