@@ -11,7 +11,8 @@ from msm.cli_support import emit, info, json_option, progress, state, table
 @click.option("--run", "run_name", default=None, help="Run to curate.")
 @click.option("--config", type=click.Path(dir_okay=False), default=None,
               help="Curation config YAML (default: the shipped corpus/curate/default_config.yaml; chat_config.yaml for "
-                   "chat runs of `msm aft generate`).")
+                   "chat runs of `msm aft generate`); `paper`: the replication's marks-only curation (every shipped "
+                   "rule flags, only empty documents are dropped; use with --steps filters).")
 @click.option("--steps", default="dedup,filters", show_default=True,
               help="Comma-separated steps to run: dedup, filters. Marks reflect exactly these steps.")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,

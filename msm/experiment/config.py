@@ -82,7 +82,8 @@ class AftGenerateSettings(_Strict):
 
 
 class CurateSettings(_Strict):
-    config: str | None = Field(default=None, description="Curation config YAML (default: the shipped one).")
+    config: str | None = Field(default=None, description="Curation config YAML (default: the shipped one); `paper`: "
+                               "the replication's marks-only curation (every rule flags, empty documents drop).")
     steps: str = "dedup,filters"
 
 

@@ -74,6 +74,15 @@ def _key(kind: str, payload: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def _curate_config_hash(config: str | None) -> str | None:
+    """A curation config's content hash; `paper` (the shipped marks-only config) hashes as what it expands to."""
+    from msm.corpus.curate.config import MARKS_ONLY, load_config
+
+    if config == MARKS_ONLY:
+        return load_config(MARKS_ONLY)[0].content_hash
+    return _file_hash(config)
+
+
 def _file_hash(path: str | None) -> str | None:
     if not path:
         return None
@@ -242,7 +251,8 @@ def _plan_corpus(experiment: Experiment, condition: Condition, seed: int | None,
         add(Stage("generate", gen_key, label, run_name, argv))
         spec_label = label.split(" ", 1)[1]
         cur = experiment.curate
-        cur_key = _key("curate", {"generate": gen_key, "config_hash": _file_hash(cur.config), **cur.key_payload()})
+        cur_key = _key("curate", {"generate": gen_key, "config_hash": _curate_config_hash(cur.config),
+                                  **cur.key_payload()})
         argv = ["curate", "--run", run_name, "--steps", cur.steps, *_opt("--config", cur.config)]
         curate_keys.append(add(Stage("curate", cur_key, f"curate {spec_label}", run_name, argv, [gen_key])))
         run_names.append(run_name)
