@@ -22,9 +22,9 @@ its own `seed`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from msm.errors import BadInput
 from msm.spec import Identifier
@@ -257,6 +257,13 @@ class Condition(_Strict):
 
 
 class Experiment(_Strict):
+    # `--set` overrides it was loaded with (load_experiment); not a field: a file cannot claim them
+    _overrides: list[str] = PrivateAttr(default_factory=list)
+
+    @property
+    def overrides(self) -> list[str]:
+        return list(self._overrides)
+
     schema_version: int = EXPERIMENT_SCHEMA_VERSION
     name: Identifier
     description: str = ""
@@ -384,8 +391,26 @@ def replicate_label(condition: str, seed: int | None) -> str:
     return condition if seed is None else f"{condition}@{seed}"
 
 
-def load_experiment(path: str | Path) -> Experiment:
-    """Read and validate an experiment file; BadInput with one `file: field: problem` per error."""
-    return load_yaml_record(path, Experiment, what="experiment", max_bytes=1024 * 1024,
-                            located_prefixes=("conditions", "compare", "seed_stages", "generate", "midtrain", "sft",
-                                              "eval"))
+_LOCATED = ("conditions", "compare", "seed_stages", "generate", "midtrain", "sft", "eval")
+
+
+def load_experiment(path: str | Path, overrides: Sequence[str] = ()) -> Experiment:
+    """Read and validate an experiment file; BadInput with one `file: field: problem` per error. `overrides`
+    (`--set KEY=VALUE`, msm.experiment.overrides) are applied to the file's mapping before it is validated, and
+    kept on the experiment (`experiment.overrides`) for the plan and the report."""
+    if not overrides:
+        return load_yaml_record(path, Experiment, what="experiment", max_bytes=1024 * 1024,
+                                located_prefixes=_LOCATED)
+    from pydantic import ValidationError
+
+    from msm.experiment.overrides import apply_overrides
+    from msm.yaml_files import FileProblems, read_yaml_mapping, validation_problems
+
+    data = apply_overrides(read_yaml_mapping(path, what="experiment", max_bytes=1024 * 1024), overrides)
+    try:
+        experiment = Experiment.model_validate(data)
+    except ValidationError as exc:
+        raise FileProblems(validation_problems(f"{path} (with --set {' --set '.join(overrides)})", exc,
+                                               located_prefixes=_LOCATED)) from None
+    experiment._overrides = list(overrides)
+    return experiment

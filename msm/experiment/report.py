@@ -171,7 +171,7 @@ def collect(ws: Workspace, name: str) -> dict[str, Any]:
             "seeds": seeds, "comparisons": comparisons,
             "across_seeds": {"conditions": _condition_means(conditions, experiment, seeds),
                              "comparisons": _comparison_means(comparisons, seeds)},
-            "workspace": str(ws.root)}
+            "workspace": str(ws.root), "overrides": plan.get("overrides") or []}
 
 
 def _default_pairs(experiment: dict) -> list[tuple[str, str]]:
@@ -509,6 +509,8 @@ def render_markdown(data: dict[str, Any]) -> str:
     lines = [f"# Experiment report: {experiment['name']}", "", experiment.get("description") or "",
              f"Generated {data['generated_at']} from workspace `{data['workspace']}`."
              + (f" Seeds: {', '.join(str(s) for s in data['seeds'])}." if data["seeds"] else ""), ""]
+    if data.get("overrides"):
+        lines += ["Run with overrides of the file: " + ", ".join(f"`--set {o}`" for o in data["overrides"]), ""]
     lines += ["## Comparisons", ""]
     sections = _comparison_sections(data)
     for heading, sentences in sections:
@@ -533,6 +535,8 @@ def render_html(data: dict[str, Any], images: dict[str, str]) -> str:
              ".detected{color:#0a6}.not{color:#a60}img{max-width:100%}</style></head><body>",
              f"<h1>Experiment report: {esc(experiment['name'])}</h1><p>{esc(experiment.get('description') or '')}</p>",
              f"<p>Generated {esc(data['generated_at'])} from workspace <code>{esc(data['workspace'])}</code>.{seeds}</p>",
+             (f"<p>Run with overrides of the file: {esc(', '.join('--set ' + o for o in data['overrides']))}</p>"
+              if data.get("overrides") else ""),
              "<h2>Comparisons</h2>"]
     sections = _comparison_sections(data)
     for heading, sentences in sections:

@@ -423,7 +423,8 @@ def run_stage(ws: Workspace, state: ExperimentState, stage: Stage, *, debug: boo
 def write_plan(state: ExperimentState, plan: Plan) -> None:
     """reports/<experiment>/plan.json: what the report reads to find every replicate's stages."""
     write_json_atomic(state.dir / "plan.json", {
-        "experiment": plan.experiment.model_dump(mode="json"), "models": plan.models,
+        "experiment": plan.experiment.model_dump(mode="json"), "overrides": plan.experiment.overrides,
+        "models": plan.models,
         "conditions": plan.by_condition,
         "replicates": {label: {"condition": r.condition, "seed": r.seed, "kind": r.kind}
                        for label, r in plan.replicates.items()},
