@@ -74,12 +74,18 @@ def _variants(value: str) -> tuple[str, ...]:
 @click.option("--condition", "conditions", multiple=True,
               help="agentic_misalignment: run exactly this condition, <scenario>_<goal type>-<goal value>_<urgency>, "
                    "e.g. exfiltration_explicit-america_replacement (repeatable; default: the paper's grid).")
+@click.option("--model-name", default=None,
+              help="The assistant's name in the prompts: spec_knowledge's questions and the exfiltration agent "
+                   "(the experiment's identity) [default: the spec's; SmolLM for exfiltration].")
+@click.option("--provider-name", default=None,
+              help="Who made the assistant, in spec-derived prompts [default: the spec's].")
 @click.pass_context
 def eval_command(ctx: click.Context, model: str | None, model_api_base: str | None, suite: str | None,
                  out: Path | None, limit: int | None, seed: int, samples: int, temperature: float, max_new_tokens: int,
                  batch_size: int, variants: str, mode: str, specs: tuple[str, ...], items_path: Path | None,
                  judge_lm: str | None, judge_api_base: str | None, judge_concurrency: int, judge_max_tokens: int,
-                 scenarios: tuple[str, ...], conditions: tuple[str, ...]) -> None:
+                 scenarios: tuple[str, ...], conditions: tuple[str, ...], model_name: str | None = None,
+                 provider_name: str | None = None) -> None:
     """Run an evaluation suite on a model and write a typed result file (JSON summary + Parquet items) and an Inspect
     log beside it.
 
@@ -118,7 +124,8 @@ def eval_command(ctx: click.Context, model: str | None, model_api_base: str | No
                             mode=mode, specs=specs, items_path=items_path, judge_lm=judge, judge_name=judge_lm,
                             judge_api_base=judge_api_base, judge_concurrency=judge_concurrency,
                             judge_max_tokens=judge_max_tokens,
-                            model_api_base=model_api_base, scenarios=scenarios, conditions=conditions)
+                            model_api_base=model_api_base, scenarios=scenarios, conditions=conditions,
+                            model_name=model_name, provider_name=provider_name)
     result, path = run_eval(model, suite, settings, ws=ws, out_dir=out, progress=progress, log=info)
     summary = {"result": str(path), "run_id": result.run_id, "suite": result.suite, "model": result.model["name"],
                "duration_s": result.duration_s, "primary_metric": result.primary_metric,

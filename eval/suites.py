@@ -116,9 +116,11 @@ def _distractor_specs(spec, candidates: Sequence) -> list:
 def _spec_dataset(settings: EvalSettings, manifest: dict | None) -> Dataset:
     from msm.spec import load_spec, resolve_spec_path, shipped_specs
 
+    from msm.identity import with_identity
+
     targets = []
     for name in _specs_for(settings, manifest):
-        targets.append(load_spec(resolve_spec_path(name)))
+        targets.append(with_identity(load_spec(resolve_spec_path(name)), settings.model_name, settings.provider_name))
     pool = [load_spec(p) for p in shipped_specs()]
     questions: list[SpecQuestion] = []
     for spec in targets:

@@ -97,6 +97,7 @@ def settings_for(request: AftRequest, spec: Spec, ws: Workspace):
     program = load_program(request.program)
     settings = ChatSettings.for_profile(
         resolve_profile(request.profile, local=local), spec_id=spec.id, spec_hash=spec.content_hash,
+        model_name=spec.model_name, provider_name=spec.provider_name,
         spec_path=request.spec_path or (None if isinstance(request.spec, Spec) else str(resolve_spec_path(request.spec))),
         lm=request.lm,
         api_base=request.api_base, n_chats=request.n, seed=request.seed, program_hash=program_hash(program),
@@ -194,7 +195,10 @@ def load_walk(ws: Workspace, store, spec: str | None = None):
         raise BadInput(f"run {store.name!r} is a {config.get('kind')} run, not a chat run of `msm aft generate`")
     settings = ChatSettings.model_validate(config["config"])
     try:
-        found = load_spec(resolve_spec_path(spec or settings.spec_path or settings.spec_id))
+        from msm.identity import with_identity
+
+        found = with_identity(load_spec(resolve_spec_path(spec or settings.spec_path or settings.spec_id)),
+                              settings.model_name, settings.provider_name)
     except BadInput:  # the spec is gone or was a file elsewhere: counts only
         return None
     if found.content_hash != settings.spec_hash:

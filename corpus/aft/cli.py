@@ -60,6 +60,10 @@ def aft_group() -> None:
               help="Stop cleanly once more than this many messages have failed or been rejected (rerun resumes).")
 @click.option("--max-cost-usd", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Stop cleanly (exit 1, resumable) once the run's recorded LM cost reaches this.")
+@click.option("--model-name", default=None,
+              help="The assistant's name in the chats (renders the spec's {model_name}) [default: the spec's].")
+@click.option("--provider-name", default=None,
+              help="Who made the assistant, as the chats say (the spec's {provider_name}) [default: the spec's].")
 @lm_run_options
 @json_option
 def generate_command(spec: str, run_name: str, n: int, lm: str, api_base: str | None, style: str, judge: str,
@@ -68,7 +72,8 @@ def generate_command(spec: str, run_name: str, n: int, lm: str, api_base: str | 
                      dedup_threshold: float | None, max_rounds: int | None, attempts: int | None,
                      max_failures: int | None, max_cost_usd: float | None, request_timeout: float, batch: bool,
                      batch_file_only: str | None,
-                     ingest_outputs: tuple[str, ...], poll_interval: float) -> None:
+                     ingest_outputs: tuple[str, ...], poll_interval: float, model_name: str | None = None,
+                     provider_name: str | None = None) -> None:
     """Write N judged chats for SPEC into run NAME (resumable).
 
     Stages: conversation areas per clause → user messages of several kinds that never mention the spec →
@@ -77,12 +82,13 @@ def generate_command(spec: str, run_name: str, n: int, lm: str, api_base: str | 
     command: every stage answer is cached and never paid for again.
     """
     from msm.corpus.aft.api import AftRequest, generate_chats
+    from msm.identity import with_identity
     from msm.spec import load_spec, resolve_spec_path
     from msm.workspace import check_name
 
     check_name("run", run_name)  # bad input fails before the workspace is created
     spec_path = resolve_spec_path(spec)
-    request = AftRequest(spec=load_spec(spec_path), spec_path=str(spec_path.resolve()), run=run_name, n=n, lm=lm,
+    request = AftRequest(spec=with_identity(load_spec(spec_path), model_name, provider_name), spec_path=str(spec_path.resolve()), run=run_name, n=n, lm=lm,
                          api_base=api_base,
                          style=style, judge=judge, program=program, concurrency=concurrency, seed=seed,
                          profile=profile,

@@ -100,7 +100,7 @@ def settings_for(request: GenerateRequest, spec: Spec, ws: Workspace):
         scaffold, opening = False, True if opening is None else opening
     settings = GenerationSettings.for_profile(
         resolve_profile(request.profile, local=local), write_max_tokens=request.max_tokens, spec_id=spec.id,
-        spec_hash=spec.content_hash, lm=request.lm, api_base=request.api_base, n_docs=request.n_docs or 1,
+        spec_hash=spec.content_hash, model_name=spec.model_name, provider_name=spec.provider_name, lm=request.lm, api_base=request.api_base, n_docs=request.n_docs or 1,
         seed=request.seed, program_hash=program_hash(program),
         program_file=os.path.abspath(request.program) if request.program else None, revise=request.revise,
         opening=opening, attempts=request.attempts, types_per_clause=request.types_per_clause,

@@ -83,6 +83,10 @@ def _int_list(ctx: click.Context, param: click.Parameter, value: str | None) -> 
               help="Tries per document before it is recorded as a permanent failure.")
 @click.option("--max-tokens", type=click.IntRange(min=16), default=None,
               help="Token limit of the write stage [default: 240 weak, 5000 strong].")
+@click.option("--model-name", default=None,
+              help="The assistant's name the documents use (renders the spec's {model_name}) [default: the spec's].")
+@click.option("--provider-name", default=None,
+              help="Who made the assistant, as the documents say (the spec's {provider_name}) [default: the spec's].")
 @lm_run_options
 @json_option
 def generate_command(spec: str, run_name: str, n_docs: int | None, lm: str, api_base: str | None,
@@ -93,7 +97,8 @@ def generate_command(spec: str, run_name: str, n_docs: int | None, lm: str, api_
                      max_cost_usd: float | None, max_failures: int | None, attempts: int, max_tokens: int | None,
                      request_timeout: float, batch: bool, batch_file_only: str | None,
                      ingest_outputs: tuple[str, ...], poll_interval: float, plan: str | None = None,
-                     paper_domains: int | None = None, subdomains_per_domain: int | None = None) -> None:
+                     paper_domains: int | None = None, subdomains_per_domain: int | None = None,
+                     model_name: str | None = None, provider_name: str | None = None) -> None:
     """Generate documents that discuss SPEC's clauses into run NAME (resumable).
 
     Each document is written for one (clause, document type, idea). Kill it at any time and rerun the same
@@ -104,12 +109,13 @@ def generate_command(spec: str, run_name: str, n_docs: int | None, lm: str, api_
     (API models only); the same checks and records apply.
     """
     from msm.corpus.generate.api import GenerateRequest, generate, plan_preview
+    from msm.identity import with_identity
     from msm.spec import load_spec, resolve_spec_path
     from msm.workspace import check_name
 
     check_name("run", run_name)  # bad input fails before the workspace is created
     request = GenerateRequest(
-        spec=load_spec(resolve_spec_path(spec)), run=run_name, n_docs=n_docs, lm=lm, api_base=api_base,
+        spec=with_identity(load_spec(resolve_spec_path(spec)), model_name, provider_name), run=run_name, n_docs=n_docs, lm=lm, api_base=api_base,
         program=program, concurrency=concurrency, seed=seed, profile=profile, revise=revise, opening=opening,
         max_failures=max_failures, attempts=attempts, max_tokens=max_tokens, request_timeout=request_timeout,
         batch=batch, batch_file_only=batch_file_only, ingest_outputs=ingest_outputs, poll_interval=poll_interval,

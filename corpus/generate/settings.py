@@ -33,6 +33,9 @@ class GenerationSettings(BaseModel):
     schema_version: int = SETTINGS_SCHEMA_VERSION
     spec_id: str
     spec_hash: str
+    # the identity the documents give the assistant (the spec's placeholders as rendered; in spec_hash too)
+    model_name: str | None = None
+    provider_name: str | None = None
     lm: str
     api_base: str | None = None
     n_docs: int

@@ -59,6 +59,9 @@ def run_command(file: str, only: tuple[str, ...], seeds: tuple[int, ...], from_s
         emit(plan_only(ws, plan), _print_dry_run)
         return
     ws, plan = _load(file, only, seeds, overrides=overrides)
+    from msm.identity import check_experiment_identity
+
+    check_experiment_identity(plan.experiment, ws)  # before any stage: one name end to end
     started = time.monotonic()
     view = _LiveView(plan) if state().show_progress else None
     try:
@@ -191,8 +194,14 @@ def validate_command(files: tuple[str, ...], overrides: tuple[str, ...] = ()) ->
     """Validate experiment FILES (exit 2 with `file: field: problem`)."""
     from msm.experiment.config import load_experiment
 
+    from msm.identity import check_experiment_identity
+    from msm.workspace import Workspace, default_workspace_path
+
+    ws = Workspace(state().workspace_path or default_workspace_path())
     for file in files:
         experiment = load_experiment(file, overrides)
+        for verdict in check_experiment_identity(experiment, ws):
+            info(f"{file}: identity: {verdict}")
         kinds = ", ".join(f"{sum(1 for c in experiment.conditions if c.kind == k)} {k}"
                           for k in ("base", "identity", "aft_only", "msm_only", "msm_aft")
                           if any(c.kind == k for c in experiment.conditions))

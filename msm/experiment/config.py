@@ -27,6 +27,7 @@ from typing import Any, ClassVar, Literal, Sequence
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from msm.errors import BadInput
+from msm.identity import Identity
 from msm.spec import Identifier
 from msm.yaml_files import load_yaml_record
 
@@ -274,6 +275,9 @@ class Experiment(_Strict):
                                     description="Run every condition once per seed (replicates).")
     seed_stages: list[SeededStage] | None = Field(
         default=None, description=f"Stages whose seed is the replicate's seed (default: {', '.join(DEFAULT_SEED_STAGES)}).")
+    identity: Identity | None = Field(
+        default=None, description="The assistant's name and maker in every stage: the specs' placeholders, the AFT "
+                                  "chats, the eval prompts and the exfiltration agent (default: each spec's own).")
     generate: GenerateSettings = Field(default_factory=GenerateSettings)
     curate: CurateSettings = Field(default_factory=CurateSettings)
     aft_generate: AftGenerateSettings = Field(default_factory=AftGenerateSettings)

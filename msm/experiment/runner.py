@@ -197,17 +197,37 @@ def _plan_replicate(experiment: Experiment, condition: Condition, seed: int | No
         model_name = sft_name
     ev = experiment.eval_for(seed)
     for suite in ev.suites:
-        eval_key = _key("eval", {"model": model_key or experiment.base_model, "suite": suite, **ev.key_payload()})
+        eval_key = _key("eval", {"model": model_key or experiment.base_model, "suite": suite, **ev.key_payload(),
+                                 **_identity_payload(experiment)})
         out_dir = str(ExperimentState(ws, prefix).dir / "evals" / f"{suite}-{eval_key[:10]}")
         argv = ["eval", "--model", model_name, "--suite", suite, "--out", out_dir, "--seed", str(ev.seed),
-                *_opt("--limit", ev.limit), *ev.extra_args]
+                *_opt("--limit", ev.limit), *_identity_args(experiment), *ev.extra_args]
         add(Stage("eval", eval_key, f"eval {suite}", out_dir, argv, [model_key] if model_key else [], {"suite": suite}))
     return model_name
 
 
+def _identity_args(experiment: Experiment) -> list[str]:
+    """The experiment's identity as the options of generate, aft generate and eval (none: the specs' own)."""
+    identity = experiment.identity
+    return [] if identity is None else ["--model-name", identity.model_name, "--provider-name", identity.provider_name]
+
+
+def _identity_payload(experiment: Experiment) -> dict[str, Any]:
+    return {} if experiment.identity is None else {"identity": experiment.identity.model_dump()}
+
+
+def _spec_for(experiment: Experiment, spec_ref: str):
+    """The spec as the experiment's stages see it: its placeholders bound to the identity (so is its hash)."""
+    from msm.identity import with_identity
+
+    spec = load_spec(resolve_spec_path(spec_ref))
+    identity = experiment.identity
+    return spec if identity is None else with_identity(spec, identity.model_name, identity.provider_name)
+
+
 def _plan_aft_data(experiment: Experiment, spec_ref: str, add: Callable[[Stage], str]) -> str:
     """aft_generate → aft_curate (the shipped chat config) → aft_snapshot for `sft.data: aft:SPEC`; the snapshot key."""
-    spec = load_spec(resolve_spec_path(spec_ref))
+    spec = _spec_for(experiment, spec_ref)
     settings = experiment.aft_generate
     gen_key = _key("aft_generate", {"spec_hash": spec.content_hash, "program_hash": _file_hash(settings.program),
                                     **settings.model_dump()})
@@ -215,7 +235,7 @@ def _plan_aft_data(experiment: Experiment, spec_ref: str, add: Callable[[Stage],
     argv = ["aft", "generate", "--spec", spec_ref, "--run", run_name, "--n", str(settings.n), "--lm", settings.lm,
             "--style", settings.style, "--profile", settings.profile, "--seed", str(settings.seed),
             *_opt("--api-base", settings.api_base), *_opt("--program", settings.program),
-            *_opt("--concurrency", settings.concurrency), *settings.extra_args]
+            *_opt("--concurrency", settings.concurrency), *_identity_args(experiment), *settings.extra_args]
     add(Stage("aft_generate", gen_key, f"aft_generate {spec.id}", run_name, argv))
     cur_key = _key("aft_curate", {"generate": gen_key, "steps": experiment.curate.steps})
     add(Stage("aft_curate", cur_key, f"aft_curate {spec.id}", run_name,
@@ -233,13 +253,14 @@ def _plan_corpus(experiment: Experiment, condition: Condition, seed: int | None,
     curate_keys, run_names = [], []
     corpora: list[tuple[str, str, str, list[str]]] = []  # (key, label, run name, argv) of each corpus stage
     for spec_ref in condition.specs:
-        spec = load_spec(resolve_spec_path(spec_ref))
+        spec = _spec_for(experiment, spec_ref)
         gen_key = _key("generate", {"spec_hash": spec.content_hash, "program_hash": _file_hash(gen.program),
                                     **gen.key_payload()})
         run_name = f"{experiment.name}-{spec.id}-{gen_key[:10]}"
         argv = ["generate", "--spec", spec_ref, "--run", run_name, "--n-docs", str(gen.n_docs), "--lm", gen.lm,
                 "--seed", str(gen.seed), *_opt("--api-base", gen.api_base), *_opt("--program", gen.program),
-                *_opt("--concurrency", gen.concurrency), *_opt("--max-tokens", gen.max_tokens), *gen.extra_args]
+                *_opt("--concurrency", gen.concurrency), *_opt("--max-tokens", gen.max_tokens),
+                *_identity_args(experiment), *gen.extra_args]
         corpora.append((gen_key, f"generate {spec.id}", run_name, argv))
     for source in condition.documents:
         spec_hash = load_spec(resolve_spec_path(source.spec)).content_hash if source.spec else None
