@@ -198,10 +198,23 @@ class SftSettings(TrainingSettings):
 
 
 class EvalSettings(_Strict):
+    # what the report leads with decides no stage's output
+    _not_in_key: ClassVar[frozenset[str]] = frozenset({"headline"})
+
     suites: list[str] = Field(default_factory=lambda: ["cheese_values"], min_length=1)
     limit: int | None = Field(default=None, ge=1)
     seed: int = 0
+    headline: dict[str, str] = Field(
+        default_factory=dict, description="spec id -> the suite the report leads with for conditions trained on "
+                                          "that spec (the paper scores each cheese spec on its own set).")
     extra_args: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _headline_suites_are_run(self) -> "EvalSettings":
+        for spec_id, suite in self.headline.items():
+            if suite not in self.suites:
+                raise ValueError(f"headline: {spec_id}: suite {suite!r} is not in suites {self.suites}")
+        return self
 
 
 class DocumentSource(_Strict):

@@ -412,6 +412,26 @@ def _aft_text(sft: bool | dict, default: dict, midtrained: bool) -> str:
     return ", ".join(parts)
 
 
+def _headline_rows(data: dict[str, Any], labels: list[str], who, who_head: list[str]) -> list[list[str]]:
+    """eval.headline: each replicate trained on a spec, scored on that spec's own suite (its primary metric)."""
+    headline = (data["experiment"].get("eval") or {}).get("headline") or {}
+    if not headline:
+        return []
+    specs = {c["name"]: c.get("specs") or [] for c in data["experiment"]["conditions"]}
+    rows = [who_head + ["spec", "headline suite", "metric", "value"]]
+    for label in labels:
+        c = data["conditions"][label]
+        for spec in specs.get(c["condition"], []):
+            suite = headline.get(spec)
+            if suite is None:
+                continue
+            ev = c["evals"].get(suite) or {}
+            metric = ev.get("metric")
+            value = (ev.get("metrics") or {}).get(metric, {}).get("value") if metric else None
+            rows.append(who(c) + [spec, suite, metric or "—", _fmt(value)])
+    return rows if len(rows) > 1 else []
+
+
 def _rows(data: dict[str, Any]) -> dict[str, list[list[str]]]:
     """The report's tables as rows of text, shared by the HTML and Markdown renderings."""
     tables: dict[str, list[list[str]]] = {}
@@ -427,6 +447,9 @@ def _rows(data: dict[str, Any]) -> dict[str, list[list[str]]]:
                       _aft_text(condition.get("sft", True), data["experiment"].get("sft") or {}, bool(corpus)),
                       ", ".join(str(s) for s in data["seeds"]) or "—"])
     tables["Conditions"] = setup
+    headline = _headline_rows(data, labels, who, who_head)
+    if headline:
+        tables["Headline (each spec on its own set)"] = headline
     who = (lambda c: [c["condition"], str(c["seed"])]) if seeded else (lambda c: [c["condition"]])
     who_head = ["condition", "seed"] if seeded else ["condition"]
     tables["Stages"] = [who_head + ["stage", "status", "seconds"]] + [
