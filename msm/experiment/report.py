@@ -447,11 +447,11 @@ def _rows(data: dict[str, Any]) -> dict[str, list[list[str]]]:
                       _aft_text(condition.get("sft", True), data["experiment"].get("sft") or {}, bool(corpus)),
                       ", ".join(str(s) for s in data["seeds"]) or "—"])
     tables["Conditions"] = setup
+    who = (lambda c: [c["condition"], str(c["seed"])]) if seeded else (lambda c: [c["condition"]])
+    who_head = ["condition", "seed"] if seeded else ["condition"]
     headline = _headline_rows(data, labels, who, who_head)
     if headline:
         tables["Headline (each spec on its own set)"] = headline
-    who = (lambda c: [c["condition"], str(c["seed"])]) if seeded else (lambda c: [c["condition"]])
-    who_head = ["condition", "seed"] if seeded else ["condition"]
     tables["Stages"] = [who_head + ["stage", "status", "seconds"]] + [
         who(data["conditions"][lb]) + [s["stage"], "done" if s["done"] else "pending", _fmt(s["duration_s"], 0)]
         for lb in labels for s in data["conditions"][lb]["stages"]]
