@@ -58,7 +58,9 @@ def _variants(value: str) -> tuple[str, ...]:
 @click.option("--spec", "specs", multiple=True,
               help="spec_knowledge: spec id or path to ask about (repeatable; default: the specs in the model's manifest).")
 @click.option("--items", "items_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="Use this JSONL item file instead of the suite's shipped one (same schema).")
+              help="Use this JSONL item file instead of the suite's shipped one (same schema), or hf:<owner>/<dataset>"
+                   "[/<file>] for a Hub dataset of two-option items (the paper's released sets; fields mapped as "
+                   "docs/paper-fidelity.md says).")
 @click.option("--judge-lm", "--grader-lm", "judge_lm",
               help="Judge (grader) LM: any model --lm accepts — local:smollm2-135m, a model directory, a workspace "
                    "model, or a dspy/LiteLLM string such as openai/gpt-4.1-mini (agentic, agentic_misalignment, "
@@ -110,6 +112,11 @@ def eval_command(ctx: click.Context, model: str | None, model_api_base: str | No
         if not ws.exists():
             raise BadInput(f"workspace {ws.root}: not initialised (run `msm init`, or pass --out DIR)")
         out = ws.root / "evals"
+    if items_path is not None and str(items_path).startswith("hf:"):
+        from msm.eval.hub_items import hub_items
+
+        # a Hub dataset (e.g. the paper's released sets): mapped onto msm's item schema (eval/hub_items.py)
+        items_path = hub_items(str(items_path), suite, out / "hub-items")
     if model_api_base and not model_api_base.startswith(("http://", "https://")):
         raise BadInput(f"--model-api-base {model_api_base!r}: expected an http(s):// URL")
     judge = None
