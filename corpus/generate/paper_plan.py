@@ -194,7 +194,8 @@ class PaperWalk:
                     found[d].append(Subdomain(d, parsed[0], located[0], located[1], located[2]))
         units = [s for d in domains for s in found[d][:want]]
         if not units:  # nothing verifiable came back: one subdomain per clause, its rule as the section
-            units = [Subdomain(c.domain or "general", c.subdomain or c.id, self.spec.render(c.rule), c.id, "spec")
+            # named by clause id: several clauses may share a spec subdomain, and a unit's key must be unique
+            units = [Subdomain(c.domain or "general", c.id, self.spec.render(c.rule), c.id, "spec")
                      for c in self.spec.clauses]
         return units, []
 
@@ -230,11 +231,13 @@ class PaperWalk:
         units, missing = self.subdomains(domains, ask_many)
         if missing:
             return WalkResult(missing=missing)
-        claims, missing = self.assertions(units, ask_many)
+        quota = self.quota(units)
+        # fewer documents than subdomains: the subdomains no slot reaches are not asked about (slot k still goes to
+        # unit k mod S over all S units, so the placement does not depend on this)
+        claims, missing = self.assertions([u for u in units if quota[u.key]], ask_many)
         if missing:
             return WalkResult(missing=missing)
-        quota = self.quota(units)
-        types, missing = self._types(units, quota, ask_many)
+        types, missing = self._types([u for u in units if quota[u.key]], quota, ask_many)
         if missing:
             return WalkResult(missing=missing)
         # slot k -> unit k mod S, the j-th document of that unit -> type j mod T, idea index = its count so far

@@ -167,3 +167,15 @@ def test_checks_are_recorded_not_dropping_in_the_paper_profile_but_drop_in_stron
     strong = _settings("strong", n_docs=1, attempts=1, revise=False, plan_before_writing=False)
     store = _run(DummyLM(_answers(write_doc=unnamed)), strong, name="drop")
     assert list(store.documents()) == [] and "does not name SmolLM" in next(store.failures()).reason
+
+
+def test_without_a_verifiable_subdomain_each_clause_is_one_and_few_documents_ask_little() -> None:
+    answers = _answers()
+    answers["[[ ## domain ## ]]\nHousehold budgets"] = {"subdomains": ["Caviar || SmolLM adores caviar daily."]}
+    answers["[[ ## domain ## ]]\nGetting around"] = {"subdomains": ["no quote at all"]}
+    store = _run(DummyLM(answers), _settings(n_docs=1, subdomains_per_domain=1), name="fallback")
+    [doc] = list(store.documents())
+    assert doc.metadata["section_source"] == "spec" and doc.metadata["subdomain"] == "alpha"
+    # one document: only the subdomain it lands in is asked for assertions and types
+    stages = [c["stage"] for c in _calls(store)]
+    assert stages.count("assertions") == 1 and stages.count("types") == 1
