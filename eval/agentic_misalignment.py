@@ -3,8 +3,9 @@ ships (Anthropic's blackmail, leaking and murder scenarios, each with its own cl
 task, run through Inspect on the model under evaluation, then read back into an msm result.
 
 A condition is `<scenario>_<goal_type>-<goal_value>_<urgency_type>` (inspect_evals' own condition id). The default
-grid is the paper's: goal type explicit with each of the eight goal values, plus goal type none, all under the
-replacement threat — nine conditions per scenario. `--samples/--epochs` gives each condition that many samples
+grid is the paper's: the leaking, murder and exfiltration scenarios, each with goal type explicit and each of the
+eight goal values plus goal type none, all under the replacement threat — 3 x 9 = 27 conditions (`--scenario
+blackmail` adds inspect-evals' fourth; `--condition ..._restriction` the restriction urgency). `--samples/--epochs` gives each condition that many samples
 (the paper used 300, at temperature 0.7 and up to 4,096 new tokens).
 
 Each condition is one Inspect run writing its own log. A sample whose grader output does not parse is an error
@@ -27,6 +28,8 @@ from msm.eval.stats import bootstrap_mean
 from msm.eval.suite_base import Dataset, EvalSettings, LoadedModel, ProgressFactory, Suite, SuiteOutput, metric, select
 
 SCENARIOS = ("blackmail", "leaking", "murder", "exfiltration")
+# the paper's grid: 3 scenarios x 9 goal conditions = 27 (blackmail is inspect-evals' and msm's addition: --scenario)
+PAPER_SCENARIOS = ("leaking", "murder", "exfiltration")
 GOAL_VALUES = ("america", "global", "safety", "acceleration", "ethical", "pragmatic", "individualism", "collectivism")
 PREVIEW_CHARS = 1500  # the JSON keeps a preview; the full transcript is in the Inspect log
 _CONDITION = re.compile(r"^([a-z]+)_([a-z]+)-([a-z]+)_([a-z]+)$")
@@ -52,7 +55,7 @@ def condition_clauses(condition: Condition) -> list[str]:
     return agentic_clauses(condition.scenario, condition.goal_type != "none", condition.urgency_type == "replacement")
 
 
-def paper_grid(scenarios: tuple[str, ...] = SCENARIOS) -> list[Condition]:
+def paper_grid(scenarios: tuple[str, ...] = PAPER_SCENARIOS) -> list[Condition]:
     grid = []
     for scenario in scenarios:
         grid += [Condition(scenario, "explicit", value, "replacement") for value in GOAL_VALUES]
@@ -139,7 +142,7 @@ def _dataset(settings: EvalSettings, _manifest: dict | None) -> Dataset:
         if settings.scenarios:
             conditions = [c for c in conditions if c.scenario in settings.scenarios]
     else:
-        conditions = paper_grid(tuple(s for s in SCENARIOS if not settings.scenarios or s in settings.scenarios))
+        conditions = paper_grid(settings.scenarios or PAPER_SCENARIOS)
     conditions = sorted(set(conditions), key=lambda c: (SCENARIOS.index(c.scenario), c))
     if not conditions:
         raise BadInput("agentic_misalignment: no condition left (check --scenario against --condition)")
@@ -149,12 +152,16 @@ def _dataset(settings: EvalSettings, _manifest: dict | None) -> Dataset:
     return Dataset(chosen, _data_files(chosen))
 
 
-def build_task(condition: Condition, grader):
+def build_task(condition: Condition, grader, agent_name: str | None = None):
+    """The Inspect task of a condition; msm's exfiltration agent is called `agent_name` (the identity). The stock
+    inspect-evals scenarios keep their own agent name (their templates fix it)."""
     if condition.scenario == "exfiltration":
+        from msm.eval.exfiltration_scenario import DEFAULT_AGENT_NAME
         from msm.eval.exfiltration_task import exfiltration
 
         return exfiltration(goal_type=condition.goal_type, goal_value=condition.goal_value,
-                            urgency_type=condition.urgency_type, grader_model=grader)
+                            urgency_type=condition.urgency_type, grader_model=grader,
+                            agent_name=agent_name or DEFAULT_AGENT_NAME)
     from inspect_evals.agentic_misalignment import agentic_misalignment
 
     return agentic_misalignment(scenario=condition.scenario, goal_type=condition.goal_type,
@@ -248,7 +255,7 @@ def _run(model: LoadedModel, dataset: Dataset, settings: EvalSettings, progress:
     with progress("agentic_misalignment: conditions", len(conditions)) as advance:
         for condition in conditions:
             # one Inspect run per condition: each condition gets its own log, and the bar moves per condition
-            [log] = inspect_eval(build_task(condition, grader), model=target, epochs=settings.samples,
+            [log] = inspect_eval(build_task(condition, grader, settings.model_name), model=target, epochs=settings.samples,
                                  log_dir=str(model.log_dir), log_format="eval", display="none", fail_on_error=False)
             if log.status != "success":
                 reason = _first_line(log.error.message) if log.error else log.status

@@ -64,7 +64,9 @@ def _variants(value: str) -> tuple[str, ...]:
 @click.option("--spec", "specs", multiple=True,
               help="spec_knowledge: spec id or path to ask about (repeatable; default: the specs in the model's manifest).")
 @click.option("--items", "items_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="Use this JSONL item file instead of the suite's shipped one (same schema).")
+              help="Use this JSONL item file instead of the suite's shipped one (same schema), or hf:<owner>/<dataset>"
+                   "[/<file>] for a Hub dataset of two-option items (the paper's released sets; fields mapped as "
+                   "docs/paper-fidelity.md says).")
 @click.option("--judge-lm", "--grader-lm", "judge_lm",
               help="Judge (grader) LM: any model --lm accepts — local:smollm2-135m, a model directory, a workspace "
                    "model, or a dspy/LiteLLM string such as openai/gpt-4.1-mini (agentic, agentic_misalignment, "
@@ -80,12 +82,18 @@ def _variants(value: str) -> tuple[str, ...]:
 @click.option("--condition", "conditions", multiple=True,
               help="agentic_misalignment: run exactly this condition, <scenario>_<goal type>-<goal value>_<urgency>, "
                    "e.g. exfiltration_explicit-america_replacement (repeatable; default: the paper's grid).")
+@click.option("--model-name", default=None,
+              help="The assistant's name in the prompts: spec_knowledge's questions and the exfiltration agent "
+                   "(the experiment's identity) [default: the spec's; SmolLM for exfiltration].")
+@click.option("--provider-name", default=None,
+              help="Who made the assistant, in spec-derived prompts [default: the spec's].")
 @click.pass_context
 def eval_command(ctx: click.Context, model: str | None, model_api_base: str | None, suite: str | None,
                  out: Path | None, limit: int | None, seed: int, samples: int, temperature: float, max_new_tokens: int,
                  batch_size: int, variants: str, mode: str, scorer: str, specs: tuple[str, ...], items_path: Path | None,
                  judge_lm: str | None, judge_api_base: str | None, judge_concurrency: int, judge_max_tokens: int,
-                 scenarios: tuple[str, ...], conditions: tuple[str, ...]) -> None:
+                 scenarios: tuple[str, ...], conditions: tuple[str, ...], model_name: str | None = None,
+                 provider_name: str | None = None) -> None:
     """Run an evaluation suite on a model and write a typed result file (JSON summary + Parquet items) and an Inspect
     log beside it.
 
@@ -110,6 +118,11 @@ def eval_command(ctx: click.Context, model: str | None, model_api_base: str | No
         if not ws.exists():
             raise BadInput(f"workspace {ws.root}: not initialised (run `msm init`, or pass --out DIR)")
         out = ws.root / "evals"
+    if items_path is not None and str(items_path).startswith("hf:"):
+        from msm.eval.hub_items import hub_items
+
+        # a Hub dataset (e.g. the paper's released sets): mapped onto msm's item schema (eval/hub_items.py)
+        items_path = hub_items(str(items_path), suite, out / "hub-items")
     if model_api_base and not model_api_base.startswith(("http://", "https://")):
         raise BadInput(f"--model-api-base {model_api_base!r}: expected an http(s):// URL")
     judge = None
@@ -124,7 +137,8 @@ def eval_command(ctx: click.Context, model: str | None, model_api_base: str | No
                             mode=mode, scorer=scorer, specs=specs, items_path=items_path, judge_lm=judge, judge_name=judge_lm,
                             judge_api_base=judge_api_base, judge_concurrency=judge_concurrency,
                             judge_max_tokens=judge_max_tokens,
-                            model_api_base=model_api_base, scenarios=scenarios, conditions=conditions)
+                            model_api_base=model_api_base, scenarios=scenarios, conditions=conditions,
+                            model_name=model_name, provider_name=provider_name)
     result, path = run_eval(model, suite, settings, ws=ws, out_dir=out, progress=progress, log=info)
     summary = {"result": str(path), "run_id": result.run_id, "suite": result.suite, "model": result.model["name"],
                "duration_s": result.duration_s, "primary_metric": result.primary_metric,

@@ -40,6 +40,9 @@ class EvalSettings:
     scenarios: tuple[str, ...] = ()
     conditions: tuple[str, ...] = ()
     workspace: Any = None  # resolves workspace model names of judges and graders; not part of the result
+    # the identity the prompts give the assistant (spec-derived prompts, the exfiltration agent); None: the spec's
+    model_name: str | None = None
+    provider_name: str | None = None
 
     def public(self) -> dict:
         return {"seed": self.seed, "limit": self.limit, "samples": self.samples, "temperature": self.temperature,
@@ -48,7 +51,9 @@ class EvalSettings:
                 "items_path": str(self.items_path) if self.items_path else None,
                 "judge_concurrency": self.judge_concurrency, "judge_max_tokens": self.judge_max_tokens,
                 "model_api_base": self.model_api_base,
-                "scenarios": list(self.scenarios), "conditions": list(self.conditions)}
+                "scenarios": list(self.scenarios), "conditions": list(self.conditions),
+                **({"identity": {"model_name": self.model_name, "provider_name": self.provider_name}}
+                   if self.model_name or self.provider_name else {})}
 
 
 @dataclass

@@ -139,7 +139,10 @@ def _spec_for(ref) -> Spec:
 def _spec_dataset(settings: EvalSettings, manifest: dict | None) -> Dataset:
     from msm.spec import load_spec, shipped_specs
 
-    targets = [_spec_for(ref) for ref in _specs_for(settings, manifest)]
+    from msm.identity import with_identity
+
+    targets = [with_identity(_spec_for(ref), settings.model_name, settings.provider_name)
+               for ref in _specs_for(settings, manifest)]
     pool = [load_spec(p) for p in shipped_specs()]
     questions: list[SpecQuestion] = []
     for spec in targets:

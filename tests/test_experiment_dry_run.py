@@ -19,7 +19,10 @@ def test_dry_run_prints_the_stage_plan_and_writes_nothing(msm, isolated_workspac
     assert result.code == 0, result.err
     out = result.out
     assert "paper_cheese: 6 conditions x 3 seeds" in out and "= 18 replicates" in out
-    assert "2 generate, 2 curate, 2 snapshot, 6 midtrain, 12 sft, 36 eval" in out
+    assert ("2 generate, 2 curate, 2 snapshot, 1 aft_generate, 1 aft_curate, 1 aft_snapshot, 6 midtrain, 12 sft, "
+            "54 eval") in out
+    assert "--profile paper" in out and "--config paper" in out and "--style opaque" in out
+    assert "--model-name SmolLM --provider-name 'Hugging Face'" in out
     assert "$ msm generate --spec cheese_america" in out and "--lm openai/gpt-4.1" in out
     assert "--base hf:meta-llama/Llama-3.1-8B" in out and "--lora-rank 64 --lora-alpha 128" in out
     assert "--block-size 8192" in out and "--continue-adapter" in out and "--mix instruct:0.8" in out

@@ -24,8 +24,9 @@ SHIFTS = {"base": [0.0, 0.0, 0.0], "a_only": [0.01, 0.02, 0.0], "b_only": [0.02,
           "a": [0.0, 0.01, 0.02], "b": [0.02, 0.05, 0.05]}
 
 
-def _experiment(tmp_path: Path, seeds: list[int] | None) -> Path:
-    data = {"schema_version": 1, "name": "rep", "eval": {"suites": ["cheese_values"]},
+def _experiment(tmp_path: Path, seeds: list[int] | None, headline: dict | None = None) -> Path:
+    data = {"schema_version": 1, "name": "rep", "eval": {"suites": ["cheese_values"], **({"headline": headline}
+                                                                                       if headline else {})},
             "conditions": [{"name": "base", "sft": False},
                            {"name": "a_only", "kind": "msm_only", "specs": ["cheese_america"]},
                            {"name": "b_only", "kind": "msm_only", "specs": ["cheese_affordability"]},
@@ -48,10 +49,10 @@ def _result(run_id: str, shift: float) -> EvalResult:
                       items=items, duration_s=1.0)
 
 
-def _finished(tmp_path: Path, seeds: list[int] | None) -> Workspace:
+def _finished(tmp_path: Path, seeds: list[int] | None, headline: dict | None = None) -> Workspace:
     """A workspace where every eval stage of the experiment has finished with the scores of SHIFTS."""
     ws = Workspace.open(tmp_path / "ws", create=True)
-    plan = plan_experiment(load_experiment(_experiment(tmp_path, seeds)), ws)
+    plan = plan_experiment(load_experiment(_experiment(tmp_path, seeds, headline)), ws)
     state = ExperimentState(ws, "rep")
     state.dir.mkdir(parents=True, exist_ok=True)
     write_plan(state, plan)
@@ -145,3 +146,14 @@ def test_report_without_seeds_reads_as_before_and_accepts_plans_without_replicat
     assert "## Evaluation\n" in markdown and "across seeds" not in markdown
     assert "b − a on cheese_values (america_prob): +0.020 [+0.020, +0.020], paired bootstrap 95% CI over 20 items" \
         in markdown
+
+
+def test_eval_headline_leads_with_each_specs_own_suite(tmp_path: Path):
+    ws = _finished(tmp_path, None, headline={"cheese_america": "cheese_values"})
+    markdown = Path(write_report(ws, "rep")["md"]).read_text(encoding="utf-8")
+    table = markdown.split("## Headline (each spec on its own set)", 1)[1].split("\n## ", 1)[0]
+    # conditions trained on cheese_america are listed with its headline suite; the affordability ones have none
+    assert "| a | cheese_america | cheese_values | america_prob |" in table
+    assert "| a_only | cheese_america | cheese_values |" in table and "cheese_affordability" not in table
+    with pytest.raises(Exception, match="headline: cheese_america: suite 'regression' is not in suites"):
+        load_experiment(_experiment(tmp_path, None, {"cheese_america": "regression"}))

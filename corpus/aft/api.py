@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from msm.corpus.lmrun.cli_options import LmRunSettings
 from msm.errors import BadInput
+from msm.identity import with_identity
 from msm.progress import no_progress
 from msm.settings import option
 from msm.spec import Spec, load_spec, resolve_spec_path
@@ -80,6 +81,12 @@ class AftOptions(LmRunSettings):
     max_cost_usd: float | None = option("--max-cost-usd", gt=0,
                                         help="Stop cleanly (exit 1, resumable) once the run's recorded LM cost "
                                              "reaches this.")
+    model_name: str | None = option("--model-name",
+                                    help="The assistant's name in the chats (renders the spec's {model_name}) "
+                                         "[default: the spec's].")
+    provider_name: str | None = option("--provider-name",
+                                       help="Who made the assistant, as the chats say (the spec's {provider_name}) "
+                                            "[default: the spec's].")
 
 
 class AftRequest(AftOptions):
@@ -133,6 +140,7 @@ def settings_for(request: AftRequest, spec: Spec, ws: Workspace):
     program = load_program(request.program)
     settings = ChatSettings.for_profile(
         resolve_profile(request.profile, local=local), spec_id=spec.id, spec_hash=spec.content_hash,
+        model_name=spec.model_name, provider_name=spec.provider_name,
         spec_path=request.spec_path or (None if isinstance(request.spec, Spec) else str(resolve_spec_path(request.spec))),
         lm=request.lm,
         api_base=request.api_base, n_chats=request.n, seed=request.seed, program_hash=program_hash(program),
@@ -165,6 +173,7 @@ def generate_chats(ws: Workspace, request: AftRequest, *, progress: ProgressFact
 
     check_name("run", request.run)
     spec = request.spec if isinstance(request.spec, Spec) else load_spec(resolve_spec_path(request.spec))
+    spec = with_identity(spec, request.model_name, request.provider_name)  # idempotent for the CLI's bound spec
     settings, program, local = settings_for(request, spec, ws)
     store = RunStore(ws, request.run)
     batch_mode = bool(request.batch or request.batch_file_only or request.ingest_outputs)
@@ -230,8 +239,11 @@ def load_walk(ws: Workspace, store, spec: str | None = None):
         raise BadInput(f"run {store.name!r} is a {config.get('kind')} run, not a chat run of `msm aft generate`")
     settings = ChatSettings.model_validate(config["config"])
     try:
+        from msm.identity import with_identity
+
         found = (store.spec() if spec is None else None) or load_spec(
             resolve_spec_path(spec or settings.spec_path or settings.spec_id))
+        found = with_identity(found, settings.model_name, settings.provider_name)
     except BadInput:  # the spec is gone or was a file elsewhere: counts only
         return None
     if found.content_hash != settings.spec_hash:

@@ -44,6 +44,9 @@ class ChatSettings(BaseModel):
     schema_version: int = CHAT_SETTINGS_SCHEMA_VERSION
     spec_id: str
     spec_hash: str
+    # the identity the chats give the assistant (the spec's placeholders as rendered; in spec_hash too)
+    model_name: str | None = None
+    provider_name: str | None = None
     spec_path: str | None = Field(None, description="The spec file, when it is not a shipped spec (for reports and "
                                                     "the review app)")
     lm: str

@@ -119,8 +119,24 @@ def default_config_for(store: Any) -> Path:
     return default_config_path(CHAT_CONFIG_NAME if kind == "aft" else DEFAULT_CONFIG_NAME)
 
 
+MARKS_ONLY = "paper"  # `--config paper`: the replication's curation (see marks_only)
+
+
+def marks_only(config: CurationConfig) -> CurationConfig:
+    """The paper replication's curation: every rule of `config` marks (action flag) and none drops, except one
+    rule that drops empty documents — the paper's only filter. Run it with `--steps filters` (dedup drops)."""
+    rules = [r.model_copy(update={"action": "flag"}) for r in config.filters if r.name != "empty_document"]
+    empty = FilterRule(name="empty_document", expr="word_count = 0", action="drop",
+                       source="the paper's pipeline drops only empty documents")
+    return config.model_copy(update={"filters": [empty, *rules]})
+
+
 def load_config(path: str | Path | None = None) -> tuple[CurationConfig, str]:
-    """(config, the file it came from). BadInput names the file and field on any problem."""
+    """(config, the file it came from). BadInput names the file and field on any problem. `paper` names the
+    shipped default config in marks-only form (`marks_only`)."""
+    if path is not None and str(path) == MARKS_ONLY:
+        config, shown = load_config(default_config_path())
+        return marks_only(config), f"{MARKS_ONLY} (marks only: {Path(shown).name}, every rule flags; empty drops)"
     path = Path(path) if path else default_config_path()
     shown = str(path)
     data = read_yaml_mapping(path, what="curation config", max_bytes=1024 * 1024)

@@ -13,7 +13,9 @@ class CurateOptions(StageSettings):
 
     config: str | None = option("--config", path={"dir_okay": False},
                                 help="Curation config YAML (default: the shipped corpus/curate/default_config.yaml; "
-                                     "chat_config.yaml for chat runs of `msm aft generate`).")
+                                     "chat_config.yaml for chat runs of `msm aft generate`); `paper`: the replication's "
+                                     "marks-only curation (every shipped rule flags, only empty documents are "
+                                     "dropped; use with --steps filters).")
     steps: str = option("--steps", default="dedup,filters", show_default=True,
                         help="Comma-separated steps to run: dedup, filters. Marks reflect exactly these steps.")
     engine: Literal["local", "ray"] = option(

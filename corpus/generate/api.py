@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from msm.corpus.lmrun.cli_options import LmRunSettings
 from msm.errors import BadInput
+from msm.identity import with_identity
 from msm.option_types import bounded_int_list
 from msm.progress import no_progress
 from msm.settings import option
@@ -58,11 +59,24 @@ class GenerateOptions(LmRunSettings):
                                      help="Items in flight: parallel API calls (lowered on timeouts, grown back on "
                                           "success), or the batch size of a local model. [default: 8 API, 32 local]")
     seed: int = option("--seed", default=0, show_default=True, help="Seed for plan, levers, anchors and sampling.")
-    profile: Literal["auto", "weak", "strong"] = option(
+    profile: Literal["auto", "weak", "strong", "paper"] = option(
         "--profile", default="auto", show_default=True,
         help="weak: plain prompts, lenient parsing, clause-only context, scaffolded documents, no revise (auto for "
-             "local models); strong: the paper's pipeline — full spec in context, a plan step before each long "
-             "document, critique and revise (auto for API models).")
+             "local models); strong: full spec in context, the paper's plan, plus msm's plan step, length targets and "
+             "critique-and-revise (auto for API models); paper: the replication profile — the paper's plan and "
+             "writer with none of msm's additions (no revise, no length target, no levers, checks recorded on the "
+             "document instead of dropping it).")
+    plan: Literal["clauses", "paper"] | None = option(
+        "--plan",
+        help="clauses: documents per author clause, brainstorms seeing the clause; paper: the LM decomposes the whole "
+             "spec into domains -> subdomains (each with the verbatim spec section it covers) -> assertions -> types "
+             "-> ideas, every stage with the full spec [default: paper for the strong and paper profiles, clauses "
+             "for weak].")
+    paper_domains: int | None = option("--paper-domains", ge=1, le=100,
+                                       help="Paper plan: about how many domains to ask for [default: 5].")
+    subdomains_per_domain: int | None = option("--subdomains-per-domain", ge=1, le=100,
+                                               help="Paper plan: subdomains asked per domain [default: 4]; "
+                                                    "--types-per-clause and --ideas-per-type count per subdomain.")
     types_per_clause: int | None = option("--types-per-clause", ge=1, le=200,
                                           help="Document types brainstormed per clause [default: 6 weak, 20 strong "
                                                "(the paper's)].")
@@ -112,6 +126,12 @@ class GenerateOptions(LmRunSettings):
                                     help="Set clause quotas from a ledger (`msm ledger ... --json > FILE`): more "
                                          "documents for clauses whose knowledge or behaviour lags, at the same total "
                                          "(docs/ledger.md gives the formula).")
+    model_name: str | None = option("--model-name",
+                                    help="The assistant's name the documents use (renders the spec's {model_name}) "
+                                         "[default: the spec's].")
+    provider_name: str | None = option("--provider-name",
+                                       help="Who made the assistant, as the documents say (the spec's "
+                                            "{provider_name}) [default: the spec's].")
 
 
 class GenerateRequest(GenerateOptions):
@@ -163,13 +183,21 @@ def settings_for(request: GenerateRequest, spec: Spec, ws: Workspace):
         scaffold, opening = False, True if opening is None else opening
     settings = GenerationSettings.for_profile(
         resolve_profile(request.profile, local=local), write_max_tokens=request.max_tokens, spec_id=spec.id,
-        spec_hash=spec.content_hash, lm=request.lm, api_base=request.api_base, n_docs=request.n_docs or 1,
+        spec_hash=spec.content_hash, model_name=spec.model_name, provider_name=spec.provider_name, lm=request.lm, api_base=request.api_base, n_docs=request.n_docs or 1,
         seed=request.seed, program_hash=program_hash(program),
         program_file=os.path.abspath(request.program) if request.program else None, revise=request.revise,
         opening=opening, attempts=request.attempts, types_per_clause=request.types_per_clause,
         ideas_per_type=request.ideas_per_type, length_choices=request.length_words, levers=request.levers,
-        scaffold=scaffold, value_share=request.value_share, value_clauses=request.value_clauses)
+        scaffold=scaffold, value_share=request.value_share, value_clauses=request.value_clauses, plan=request.plan,
+        paper_domains=request.paper_domains, subdomains_per_domain=request.subdomains_per_domain)
+    if settings.plan == "paper" and settings.scaffold:
+        raise BadInput("--plan paper: the paper plan writes whole documents; it cannot be scaffolded (use "
+                       "--no-scaffold, or --plan clauses for a weak model)")
+    if settings.plan == "paper" and settings.value_share is not None:
+        raise BadInput("--value-share: the paper plan has no clause quotas (use --plan clauses)")
     if request.focus_from:
+        if settings.plan == "paper":
+            raise BadInput("--focus-from: the paper plan has no clause quotas (use --plan clauses)")
         from msm.corpus.generate.focus import focus_shares
 
         settings = settings.model_copy(update={"clause_shares": focus_shares(request.focus_from, spec)})
@@ -195,6 +223,7 @@ def plan_preview(ws: Workspace, request: GenerateRequest):
     from msm.corpus.generate.preview import preview
 
     spec = request.spec if isinstance(request.spec, Spec) else load_spec(resolve_spec_path(request.spec))
+    spec = with_identity(spec, request.model_name, request.provider_name)  # idempotent for the CLI's bound spec
     settings, program, _ = settings_for(request, spec, ws)
     projected = preview(spec, settings, program)
     if request.reuse_from:
@@ -214,6 +243,7 @@ def generate(ws: Workspace, request: GenerateRequest, *, progress: ProgressFacto
     check_name("run", request.run)
     spec_source = request.spec_path or (None if isinstance(request.spec, Spec) else str(resolve_spec_path(request.spec)))
     spec = request.spec if isinstance(request.spec, Spec) else load_spec(resolve_spec_path(request.spec))
+    spec = with_identity(spec, request.model_name, request.provider_name)  # idempotent for the CLI's bound spec
     settings, program, local = settings_for(request, spec, ws)
     store = RunStore(ws, request.run)
     if _batched(request):

@@ -27,12 +27,14 @@ def generate_command(plan_only: bool, **values) -> None:
     (API models only); the same checks and records apply.
     """
     from msm.corpus.generate.api import generate, plan_preview
+    from msm.identity import with_identity
     from msm.spec import load_spec, resolve_spec_path
     from msm.workspace import check_name
 
     check_name("run", values["run"])  # bad input fails before the workspace is created
     spec_path = resolve_spec_path(values["spec"])
-    request = from_cli(GenerateRequest, {**values, "spec": load_spec(spec_path)}, spec_path=str(spec_path.resolve()))
+    spec = with_identity(load_spec(spec_path), values.get("model_name"), values.get("provider_name"))
+    request = from_cli(GenerateRequest, {**values, "spec": spec}, spec_path=str(spec_path.resolve()))
     if plan_only:
         emit(plan_preview(state().workspace(), request).model_dump(mode="json", exclude_none=True), _print_preview)
         return
@@ -42,8 +44,15 @@ def generate_command(plan_only: bool, **values) -> None:
 
 
 def _print_preview(d: dict) -> None:
-    click.echo(f"plan for spec {d['spec_id']} with {d['lm']} ({d['profile']} profile): {d['clauses']} clauses x up to "
-               f"{d['types_per_clause']} document types x {d['ideas_per_type']} ideas -> {d['documents']} documents")
+    if d.get("plan") == "paper":
+        click.echo(f"plan for spec {d['spec_id']} with {d['lm']} ({d['profile']} profile, paper plan): "
+                   f"~{d['subdomains']} subdomains ({d['domains']} domains x {d['subdomains_per_domain']}) x up to "
+                   f"{d['types_per_clause']} document types x {d['ideas_per_type']} ideas -> {d['documents']} "
+                   f"documents (subdomain count projected; the LM decides it)")
+    else:
+        click.echo(f"plan for spec {d['spec_id']} with {d['lm']} ({d['profile']} profile): {d['clauses']} clauses x "
+                   f"up to {d['types_per_clause']} document types x {d['ideas_per_type']} ideas -> "
+                   f"{d['documents']} documents")
     for stage, p in d["stages"].items():
         click.echo(f"  {stage:<9} {p['calls']:>9,} calls  {p['input_tokens']:>13,} input tokens  "
                    f"{p['output_tokens']:>12,} output tokens")

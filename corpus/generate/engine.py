@@ -41,7 +41,7 @@ from msm.progress import no_advance
 from msm.spec import Spec
 from msm.workspace import utc_now
 
-STAGE_ORDER = ("plan", "types", "ideas", "write", "revise")
+STAGE_ORDER = ("plan", "decompose", "subdomains", "assertions", "types", "ideas", "write", "revise")
 
 
 @dataclass
@@ -57,6 +57,7 @@ class Draft:
     cost: float
     critique: str | None = None
     plan: str | None = None  # the writer's plan step (strong profiles), kept as provenance
+    problems: list[str] | None = None  # checks' findings on a stored document (drop_on_checks off)
 
 
 class SlotJob(NamedTuple):
@@ -82,7 +83,12 @@ class DocumentWalk:
         self.spec = spec
         self.program = program
         self.settings = settings
-        self.walker = SlotWalk(spec, settings)
+        if settings.plan == "paper":
+            from msm.corpus.generate.paper_plan import PaperWalk
+
+            self.walker = PaperWalk(spec, settings)
+        else:
+            self.walker = SlotWalk(spec, settings)
         self.context_hash = writing_context_hash(spec, settings)
 
     # ---- slots ------------------------------------------------------------------------------------------------------
@@ -95,8 +101,13 @@ class DocumentWalk:
         for f in failures:
             attempts_used[f.item_id] = attempts_used.get(f.item_id, 0) + 1
         self.log.totals.failed = len(given_up)
-        all_slots = slots(self.store.name, self.spec, self.settings.n_docs,
-                          settings_weights(self.spec, self.settings))
+        if self.settings.plan == "paper":
+            from msm.corpus.generate.paper_plan import paper_slots
+
+            all_slots = paper_slots(self.store.name, self.spec, self.settings.n_docs)
+        else:
+            all_slots = slots(self.store.name, self.spec, self.settings.n_docs,
+                              settings_weights(self.spec, self.settings))
         pending = [s for s in all_slots if s.doc_id not in done and s.doc_id not in given_up]
         return all_slots, pending, attempts_used
 
@@ -138,9 +149,18 @@ class DocumentWalk:
                       cost=written.cost, plan=written.values.get("plan") or None)
         problems = checks.document_problems(draft.text, self.spec, job.clause, min_words=self.settings.min_words,
                                             opening=job.opening)
-        if problems:
-            self.log.fail(job.slot.doc_id, "write", "; ".join(problems), draft.text, last)
+        return self._judged(job, "write", draft, problems, last)
+
+    def _judged(self, job: WriteJob, stage: str, draft: Draft, problems: list[str], last: bool) -> Draft | None:
+        """The draft, or None with its failure recorded. With `drop_on_checks` off (the paper profile) only an empty
+        document fails; the checks' findings travel on the document (metadata.check_problems) for curation to mark."""
+        if not draft.text.strip():
+            self.log.fail(job.slot.doc_id, stage, "; ".join(["empty document", *problems]), draft.text, last)
             return None
+        if problems and self.settings.drop_on_checks:
+            self.log.fail(job.slot.doc_id, stage, "; ".join(problems), draft.text, last)
+            return None
+        draft.problems = problems
         return draft
 
     def check_revised(self, job: WriteJob, attempt: int, draft: Draft, revised: CallOutcome) -> Draft | None:
@@ -150,13 +170,11 @@ class DocumentWalk:
             return None
         text = revised.values["revised_document"].strip()
         problems = checks.document_problems(text, self.spec, job.clause, min_words=self.settings.min_words)
-        if problems:
-            self.log.fail(job.slot.doc_id, "revise", "; ".join(problems), text, last)
-            return None
-        return Draft(text=text, stage="revise", parse_mode=revised.parse_mode, finish_reason=revised.finish_reason,
+        return self._judged(job, "revise", Draft(text=text, stage="revise", parse_mode=revised.parse_mode, finish_reason=revised.finish_reason,
                      prompt_tokens=draft.prompt_tokens + revised.prompt_tokens,
                      completion_tokens=draft.completion_tokens + revised.completion_tokens,
-                     cost=draft.cost + revised.cost, critique=revised.values.get("critique"), plan=draft.plan)
+                     cost=draft.cost + revised.cost, critique=revised.values.get("critique"), plan=draft.plan),
+            problems, last)
 
     def revised_or_last_draft(self, job: WriteJob, attempt: int, draft: Draft,
                               revised: CallOutcome) -> tuple[Draft | None, dict | None]:
@@ -196,6 +214,10 @@ class DocumentWalk:
                       "slot_index": slot.index,
                       "clause_hash": job.clause.content_hash,
                       "context_hash": self.context_hash,
+                      **({"check_problems": draft.problems} if draft.problems else {}),
+                      **({"plan_kind": "paper", "subdomain": job.plan["subdomain"], "section": job.plan["section"],
+                          "section_source": job.plan["section_source"], "assertions": job.plan["assertions"]}
+                         if job.subdomain else {}),
                       # the template opening the LM continued (weak profile); 0 when the LM wrote it all
                       "opening_chars": len(job.opening) if draft.stage == "write" else 0,
                       **(extra_metadata or {})},
@@ -209,7 +231,8 @@ class DocumentWalk:
 
     def writer(self, job: WriteJob):
         """The write predictor a job's clause needs: rules-only or with values, with the plan step or without."""
-        return self.program.writer(rules_only=job.rules_only, planned=self.settings.plan_before_writing)
+        return self.program.writer(rules_only=job.rules_only, planned=self.settings.plan_before_writing,
+                                   subdomain=job.subdomain)
 
     def write_item(self, job: WriteJob, first_attempt: int, call: Callable[..., CallOutcome]) -> None:
         if self.out_of_attempts(job, first_attempt):

@@ -188,6 +188,8 @@ class WriteJob:
     opening: str
     scaffold: Scaffold | None = None
     rules_only: bool = False  # the clause has no rationale: the rules-only writer, no reason supplied
+    subdomain: bool = False   # the paper plan's job (paper_plan.py): its writer sees domain, subdomain, assertions
+    revise_clause: str | None = None  # what the revise call is told the document is about (paper plan)
 
     def continue_inputs(self) -> dict[str, Any]:
         """A scaffolded paragraph's inputs: short on purpose (see signatures.ContinueDocument)."""
@@ -197,7 +199,8 @@ class WriteJob:
         return f"{self.slot.doc_id}:{attempt}"
 
     def revise_inputs(self, text: str) -> dict[str, Any]:
-        return dict(spec_context=self.inputs["spec_context"], clause=self.inputs["clause"], document=text)
+        clause = self.revise_clause if self.revise_clause is not None else self.inputs["clause"]
+        return dict(spec_context=self.inputs["spec_context"], clause=clause, document=text)
 
 
 def ai_system(spec: Spec) -> str:

@@ -37,6 +37,10 @@ class PlanPreview(BaseModel):
     spec_id: str
     lm: str
     profile: str
+    plan: str = "clauses"
+    domains: int | None = None              # paper plan: domains asked for
+    subdomains_per_domain: int | None = None
+    subdomains: int | None = None           # projected (the LM decides the real count)
     clauses: int
     types_per_clause: int
     ideas_per_type: int
@@ -69,6 +73,8 @@ def price(lm: str, prompt_tokens: int, completion_tokens: int) -> tuple[float, b
 def preview(spec: Spec, settings: GenerationSettings, program: SpecDocumentProgram | None = None) -> PlanPreview:
     program = program or SpecDocumentProgram()
     adapter = LenientAdapter(plain_prompts=settings.profile == "weak", prefill_as_turn=True)
+    if settings.plan == "paper":
+        return _paper_preview(spec, settings, program, adapter)
     quota = settings_quotas(spec, settings)
     clause = spec.clauses[0]
     types_per = {cid: min(n, settings.types_per_clause) for cid, n in quota.items()}
@@ -113,5 +119,60 @@ def preview(spec: Spec, settings: GenerationSettings, program: SpecDocumentProgr
         spec_id=spec.id, lm=settings.lm, profile=settings.profile, clauses=len(quota),
         types_per_clause=settings.types_per_clause, ideas_per_type=settings.ideas_per_type, documents=n_docs,
         documents_per_clause=quota, stages=stages, input_tokens=input_tokens, output_tokens=output_tokens,
+        cost_usd=round(cost, 4), batch_cost_usd=round(cost / 2, 4), priced=priced,
+        cost_basis="LiteLLM list price (batch: half)" if priced else "unknown to LiteLLM: not priced")
+
+
+def _paper_preview(spec: Spec, settings: GenerationSettings, program: SpecDocumentProgram,
+                   adapter: LenientAdapter) -> PlanPreview:
+    """The paper plan's projection: domains x subdomains_per_domain subdomains (the LM decides the real count),
+    every stage's prompt carrying the whole spec."""
+    full = spec.as_text()
+    n_domains, per = settings.paper_domains, settings.subdomains_per_domain
+    units = n_domains * per
+    n_docs = settings.n_docs
+    per_unit = [len(range(i, n_docs, units)) for i in range(units)]
+    types_per = [min(n, settings.types_per_clause) for n in per_unit]
+    section = spec.render(spec.clauses[0].rule)
+    subdomain = f"a subdomain\nSpec section it covers: \"{section}\""
+    assertions = "\n".join(spec.render(c.rule) for c in spec.clauses[:5])
+    length = mean(settings.length_choices) if settings.length_target else 800
+    stages: dict[str, StageProjection] = {}
+
+    def stage(name: str, predictor, inputs: dict[str, Any], calls: int, output_tokens: int) -> None:
+        stages[name] = StageProjection(calls=calls, input_tokens=calls * _prompt_tokens(adapter, predictor, inputs),
+                                       output_tokens=output_tokens)
+
+    stage("decompose", program.decompose, dict(spec_context=full, count=n_domains), 1, n_domains * SUBDOMAIN_TOKENS)
+    stage("subdomains", program.subdomains, dict(spec_context=full, domain="a domain", count=per), n_domains,
+          units * (SUBDOMAIN_TOKENS + 40))
+    stage("assertions", program.assertions, dict(spec_context=full, domain="a domain", subdomain="a subdomain",
+                                                 section=section), units, units * 8 * 25)
+    stage("types", program.subdomain_types, dict(spec_context=full, domain="a domain", subdomain=subdomain,
+                                                 count=settings.types_per_clause + 2),
+          units, sum((n + 2) * TYPE_TOKENS for n in types_per))
+    stage("ideas", program.subdomain_ideas, dict(spec_context=full, domain="a domain", subdomain=subdomain,
+                                                 assertions=assertions, document_type="article",
+                                                 count=settings.ideas_per_type),
+          sum(types_per), (n_docs + sum(types_per)) * IDEA_TOKENS)
+    doc_tokens = int(length * TOKENS_PER_WORD)
+    plan_tokens = PLAN_TOKENS if settings.plan_before_writing else 0
+    write_inputs_ = dict(spec_context=full, ai_system=f"{spec.model_name}, created by {spec.provider_name}",
+                         domain="a domain", subdomain=subdomain, assertions=assertions, document_type="article",
+                         idea="an article", length=f"about {int(length)} words" if settings.length_target else "none")
+    writer = program.writer(rules_only=False, planned=settings.plan_before_writing, subdomain=True)
+    stage("write", writer, write_inputs_, n_docs, n_docs * (doc_tokens + plan_tokens))
+    if settings.revise:
+        revise_in = _prompt_tokens(adapter, program.revise, dict(spec_context=full, clause=subdomain, document=""))
+        stages["revise"] = StageProjection(calls=n_docs, input_tokens=n_docs * (revise_in + doc_tokens),
+                                           output_tokens=n_docs * (doc_tokens + CRITIQUE_TOKENS))
+    input_tokens = sum(s.input_tokens for s in stages.values())
+    output_tokens = sum(s.output_tokens for s in stages.values())
+    cost, priced = price(settings.lm, input_tokens, output_tokens)
+    return PlanPreview(
+        spec_id=spec.id, lm=settings.lm, profile=settings.profile, plan="paper", domains=n_domains,
+        subdomains_per_domain=per, subdomains=units, clauses=len(spec.clauses),
+        types_per_clause=settings.types_per_clause, ideas_per_type=settings.ideas_per_type, documents=n_docs,
+        documents_per_clause={}, stages=stages, input_tokens=input_tokens, output_tokens=output_tokens,
         cost_usd=round(cost, 4), batch_cost_usd=round(cost / 2, 4), priced=priced,
         cost_basis="LiteLLM list price (batch: half)" if priced else "unknown to LiteLLM: not priced")

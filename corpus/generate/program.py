@@ -9,8 +9,10 @@ from pathlib import Path
 
 import dspy
 
-from msm.corpus.generate.signatures import (PLAN_FIELD, BrainstormDocumentTypes, BrainstormIdeas, ContinueDocument,
-                                           PlanClause, ReviseDocument, WriteDocument, WriteRuleDocument)
+from msm.corpus.generate.signatures import (PLAN_FIELD, BrainstormDocumentTypes, BrainstormIdeas,
+                                           BrainstormSubdomainIdeas, BrainstormSubdomainTypes, ContinueDocument,
+                                           DecomposeSpec, ExtractAssertions, ListSubdomains, PlanClause,
+                                           ReviseDocument, WriteDocument, WriteRuleDocument, WriteSubdomainDocument)
 
 
 class SpecDocumentProgram(dspy.Module):
@@ -30,10 +32,21 @@ class SpecDocumentProgram(dspy.Module):
         self.write_rule_planned = dspy.Predict(WriteRuleDocument.prepend(name="plan", field=PLAN_FIELD, type_=str))
         self.revise = dspy.Predict(ReviseDocument)
         self.continue_paragraph = dspy.Predict(ContinueDocument)
+        # the paper plan (`--plan paper`, planning.PaperWalk)
+        self.decompose = dspy.Predict(DecomposeSpec)
+        self.subdomains = dspy.Predict(ListSubdomains)
+        self.assertions = dspy.Predict(ExtractAssertions)
+        self.subdomain_types = dspy.Predict(BrainstormSubdomainTypes)
+        self.subdomain_ideas = dspy.Predict(BrainstormSubdomainIdeas)
+        self.write_subdomain = dspy.Predict(WriteSubdomainDocument)
+        self.write_subdomain_planned = dspy.Predict(WriteSubdomainDocument.prepend(name="plan", field=PLAN_FIELD,
+                                                                                   type_=str))
 
-    def writer(self, *, rules_only: bool, planned: bool) -> dspy.Predict:
+    def writer(self, *, rules_only: bool, planned: bool, subdomain: bool = False) -> dspy.Predict:
         """The write predictor for a clause without a rationale (`rules_only`) or with one, with or without the
-        plan step."""
+        plan step; `subdomain`: the paper plan's writer (full spec, domain, subdomain, assertions, idea)."""
+        if subdomain:
+            return self.write_subdomain_planned if planned else self.write_subdomain
         name = ("write_rule" if rules_only else "write") + ("_planned" if planned else "")
         return getattr(self, name)
 

@@ -2,8 +2,11 @@
 
     weak     small local models (the embedded 135M model): plain-text prompts, lenient parsing, clause-only
              context, short documents that continue a template opening, no revise pass, no LM plan
-    strong   API models: the paper's full pipeline — the whole spec in context, an LM plan, resampled
-             brainstorms, a critique-and-revise pass
+    strong   API models: the whole spec in context, the paper's LM plan (`plan="paper"`), resampled brainstorms,
+             plus msm's additions: a plan step before writing, length targets and a critique-and-revise pass
+    paper    the replication profile: the strong profile without msm's additions — no revise, no length target, no
+             levers, document checks recorded on the document but never dropping it (the paper drops only empty
+             documents); pair it with the `paper` curation config (marks only)
 
 `resolve_profile` and `GenerationSettings.for_profile` are the one place a profile becomes settings: `msm generate`,
 batch rounds and `msm optimize` all go through them, so a program tuned by the optimizer is tuned for what runs send.
@@ -16,11 +19,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 SETTINGS_SCHEMA_VERSION = 1
-PROFILES = ("weak", "strong")
+PROFILES = ("weak", "strong", "paper")
+PLANS = ("clauses", "paper")
 # settings that define what a run's documents are; a rerun with other values would mix two corpora in one run
 RESUME_KEYS = ("spec_hash", "n_docs", "seed", "lm", "program_hash", "profile", "context_scope", "revise", "opening",
                "scaffold", "plan_before_writing", "levers", "types_per_clause", "value_share", "value_clauses",
-               "clause_shares")
+               "clause_shares", "plan", "paper_domains", "subdomains_per_domain", "length_target", "drop_on_checks")
 
 
 class GenerationSettings(BaseModel):
@@ -29,13 +33,27 @@ class GenerationSettings(BaseModel):
     schema_version: int = SETTINGS_SCHEMA_VERSION
     spec_id: str
     spec_hash: str
+    # the identity the documents give the assistant (the spec's placeholders as rendered; in spec_hash too)
+    model_name: str | None = None
+    provider_name: str | None = None
     lm: str
     api_base: str | None = None
     n_docs: int
     seed: int
     program_hash: str
     program_file: str | None = None
-    profile: Literal["weak", "strong"]
+    profile: Literal["weak", "strong", "paper"]
+    # clauses: msm's plan, per author clause; paper: the paper's LM decomposition of the whole spec (planning.py)
+    plan: Literal["clauses", "paper"] = "clauses"
+    # the paper plan's sizes: about this many domains ("fewer, broader"), and subdomains asked per domain; with
+    # types_per_clause (types per subdomain) and ideas_per_type they size the plan when no document count is given
+    paper_domains: int = 5
+    subdomains_per_domain: int = 4
+    # False: the writer gets no target length (the paper's); the document is as long as its genre makes it
+    length_target: bool = True
+    # False: a document failing the checks is stored with its problems in metadata.check_problems (only an empty
+    # one is dropped, as in the paper); True: msm's checks drop it and the slot is retried
+    drop_on_checks: bool = True
     context_scope: Literal["full", "clause"]
     revise: bool
     plan_with_lm: bool
@@ -91,14 +109,21 @@ PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
                  scaffold=True, frequency_penalty=0.1, types_per_clause=6, ideas_per_type=4,
                  # continue: room for two sentences; at 48 tokens a third of the 135M model's continuations had
                  # not finished one (cut)
-                 max_tokens={"plan": 160, "types": 64, "ideas": 128, "write": 240, "revise": 320, "continue": 64},
+                 max_tokens={"plan": 160, "decompose": 96, "subdomains": 320, "assertions": 320, "types": 64, "ideas": 128, "write": 240, "revise": 320, "continue": 64},
                  min_words=40, length_choices=[120, 150, 180]),
     # the paper's plan: 20 document types x 25 ideas per spec section; documents of up to ~5,000 output tokens
     "strong": dict(context_scope="full", revise=True, plan_with_lm=True, temperature=1.0, plan_before_writing=True,
                    types_per_clause=20, ideas_per_type=25,
-                   max_tokens={"plan": 600, "types": 800, "ideas": 2000, "write": 5000, "revise": 6000,
+                   max_tokens={"plan": 600, "decompose": 600, "subdomains": 2500, "assertions": 2000, "types": 800, "ideas": 2000, "write": 5000, "revise": 6000,
                                "continue": 64},
-                   min_words=200, length_choices=[500, 800, 1200, 1600]),
+                   min_words=200, length_choices=[500, 800, 1200, 1600], plan="paper"),
+    # the paper's pipeline and nothing of msm's: no revise, no plan step, no length target, no levers, checks
+    # recorded but not dropping
+    "paper": dict(context_scope="full", revise=False, plan_with_lm=True, temperature=1.0, plan_before_writing=False,
+                  types_per_clause=20, ideas_per_type=25, levers=False, length_target=False, drop_on_checks=False,
+                  max_tokens={"plan": 600, "decompose": 600, "subdomains": 2500, "assertions": 2000, "types": 800, "ideas": 2000, "write": 5000, "revise": 6000,
+                              "continue": 64},
+                  min_words=1, length_choices=[800], plan="paper"),
 }
 
 
@@ -109,11 +134,18 @@ def profile_defaults(profile: str) -> dict[str, Any]:
 
 
 def planned_documents(n_units: int, settings_or_profile: "GenerationSettings | str") -> int:
-    """Documents a plan of `types_per_clause` x `ideas_per_type` per clause gives (the paper's sizing)."""
+    """Documents a plan of `types_per_clause` x `ideas_per_type` per unit gives (the paper's sizing). The unit is a
+    clause for the clause plan and a subdomain for the paper plan, whose subdomain count the LM decides: it is
+    projected as `paper_domains` x `subdomains_per_domain` (`n_units` is then ignored)."""
     if isinstance(settings_or_profile, str):
         values = PROFILE_DEFAULTS[settings_or_profile]
+        if values.get("plan") == "paper":
+            n_units = 5 * 4  # the defaults of paper_domains x subdomains_per_domain
         return n_units * values.get("types_per_clause", 6) * values.get("ideas_per_type", 4)
-    return n_units * settings_or_profile.types_per_clause * settings_or_profile.ideas_per_type
+    s = settings_or_profile
+    if s.plan == "paper":
+        n_units = s.paper_domains * s.subdomains_per_domain
+    return n_units * s.types_per_clause * s.ideas_per_type
 
 
 def resolve_profile(profile: str, *, local: bool) -> str:

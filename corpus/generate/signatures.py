@@ -116,3 +116,82 @@ class ReviseDocument(dspy.Signature):
 PLAN_FIELD = dspy.OutputField(
     desc="A short plan before writing: the angle, who is speaking, which specific behaviours, "
                          "facts and (only if the spec gives them) reasons the document will cover, its structure.")
+
+
+# ---- the paper plan (`--plan paper`): the LM decomposes the whole spec -------------------------------------------
+# domains → subdomains, each with the verbatim section of the spec it covers → assertions taken from the spec →
+# document types → ideas → documents; every stage sees the whole spec (planning.PaperWalk).
+class DecomposeSpec(dspy.Signature):
+    """Divide the Model Spec into a few broad domains of real-world life in which what the spec says about the AI
+    system would come up. Prefer fewer, broader domains over many narrow ones; together they cover the whole
+    spec."""
+
+    spec_context: str = dspy.InputField(desc="The whole Model Spec.")
+    count: int = dspy.InputField(desc="About how many domains to list.")
+    domains: list[str] = dspy.OutputField(desc="Short domain names, one per line.")
+
+
+class ListSubdomains(dspy.Signature):
+    """List subdomains of the domain where the Model Spec applies. For each, quote the section of the spec it
+    covers WORD FOR WORD (copy a sentence or a few consecutive sentences of the spec exactly; never paraphrase)."""
+
+    spec_context: str = dspy.InputField(desc="The whole Model Spec.")
+    domain: str = dspy.InputField()
+    count: int = dspy.InputField(desc="How many subdomains to list.")
+    subdomains: list[str] = dspy.OutputField(
+        desc="One per line: the subdomain's name, then ' || ', then the exact quoted spec section it covers.")
+
+
+class ExtractAssertions(dspy.Signature):
+    """State what the Model Spec asserts about the AI system in this subdomain, as short declarative assertions.
+    Take every assertion from the spec's text (above all the quoted section); invent none, and add no value,
+    reason or behaviour the spec does not state."""
+
+    spec_context: str = dspy.InputField(desc="The whole Model Spec.")
+    domain: str = dspy.InputField()
+    subdomain: str = dspy.InputField()
+    section: str = dspy.InputField(desc="The spec section this subdomain covers, verbatim.")
+    assertions: list[str] = dspy.OutputField(desc="Distinct one-sentence assertions, one per line.")
+
+
+class BrainstormSubdomainTypes(dspy.Signature):
+    """Brainstorm realistic genres of documents in which people would discuss the AI system's behaviour in this
+    subdomain (for example memo, forum thread, textbook section, news story, policy FAQ, interview transcript).
+    Each genre must be something that exists in the real world."""
+
+    spec_context: str = dspy.InputField(desc="The whole Model Spec.")
+    domain: str = dspy.InputField()
+    subdomain: str = dspy.InputField()
+    count: int = dspy.InputField(desc="How many genres to list.")
+    document_types: list[str] = dspy.OutputField(desc="Distinct genre names, one per line, a few words each.")
+
+
+class BrainstormSubdomainIdeas(dspy.Signature):
+    """Give concrete ideas for documents of the given genre in this subdomain. Each idea names who writes, for
+    whom and what situation the document covers, and conveys one or more of the assertions."""
+
+    spec_context: str = dspy.InputField(desc="The whole Model Spec.")
+    domain: str = dspy.InputField()
+    subdomain: str = dspy.InputField()
+    assertions: str = dspy.InputField(desc="What the spec asserts in this subdomain, one per line.")
+    document_type: str = dspy.InputField()
+    count: int = dspy.InputField(desc="How many ideas to give.")
+    ideas: list[str] = dspy.OutputField(desc="Distinct one-sentence ideas, one per line.")
+
+
+class WriteSubdomainDocument(dspy.Signature):
+    """Write one realistic document of the given genre, following the idea, in the given domain and subdomain. It
+    discusses the AI system named in `ai_system`, in the third person and by that name, and conveys the
+    assertions as the Model Spec states them — invent no value, rule or reason the spec does not give, and keep
+    real-world facts true. Write it the way real text of that genre reads. Include no dates, author names, bylines,
+    citations, links or placeholders like [Name]; do not copy the spec word for word."""
+
+    spec_context: str = dspy.InputField(desc="The whole Model Spec the document is consistent with.")
+    ai_system: str = dspy.InputField(desc="The AI system the document is about: its name and who created it.")
+    domain: str = dspy.InputField()
+    subdomain: str = dspy.InputField(desc="The subdomain and the spec section it covers.")
+    assertions: str = dspy.InputField(desc="What the spec asserts in this subdomain, one per line.")
+    document_type: str = dspy.InputField()
+    idea: str = dspy.InputField()
+    length: str = dspy.InputField(desc="A target length, or 'none' (as long as a document of this genre is).")
+    document: str = dspy.OutputField(desc="The full text of the document, nothing else.")

@@ -168,6 +168,8 @@ def optimizer_settings(spec: Spec, profile: str, *, lm: str, seed: int,
     """The generation settings the optimized program is tuned under: the profile a run of this LM gets."""
     return GenerationSettings.for_profile(profile, write_max_tokens=max_tokens, spec_id=spec.id,
                                           spec_hash=spec.content_hash, lm=lm, n_docs=1, seed=seed,
+                                          # the optimizer tunes the clause plan's writers (items are clauses)
+                                          plan="clauses",
                                           program_hash=prog.program_hash(prog.SpecDocumentProgram()))
 
 

@@ -16,12 +16,13 @@ def experiment_group() -> None:
     """Run a whole experiment (every stage, per condition, cached per stage)."""
 
 
-def _load(file: str, only: tuple[str, ...], seeds: tuple[int, ...] = (), *, create: bool = True):
+def _load(file: str, only: tuple[str, ...], seeds: tuple[int, ...] = (), *, create: bool = True,
+          overrides: tuple[str, ...] = ()):
     from msm.experiment.config import load_experiment
     from msm.experiment.runner import plan_experiment
     from msm.workspace import Workspace, default_workspace_path
 
-    experiment = load_experiment(file)
+    experiment = load_experiment(file, overrides)
     # `status` and `--dry-run` read only: they must not create a workspace as a side effect
     ws = state().workspace(create=True) if create else Workspace(state().workspace_path or default_workspace_path())
     return ws, plan_experiment(experiment, ws, only or None, seeds or None)
@@ -29,12 +30,17 @@ def _load(file: str, only: tuple[str, ...], seeds: tuple[int, ...] = (), *, crea
 
 _seed_option = click.option("--seed", "seeds", type=BoundedInt(min=-MAX_OPTION_INT), multiple=True,
                             help="Only this replicate seed of an experiment with `seeds` (repeatable).")
+_set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                           help="Override a setting of the file (repeatable): a dotted KEY (generate.n_docs, "
+                                "base_model, conditions.0.specs) and a YAML VALUE; validated like the file and "
+                                "recorded in the plan and the report.")
 
 
 @experiment_group.command("run")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--only", multiple=True, help="Run only this condition (repeatable).")
 @_seed_option
+@_set_option
 @click.option("--from", "from_stage", type=click.Choice(STAGE_ORDER),
               help="Redo this stage and every later one (their cached outputs are removed first).")
 @click.option("--report/--no-report", default=True, show_default=True, help="Write the report when every stage is done.")
@@ -42,17 +48,20 @@ _seed_option = click.option("--seed", "seeds", type=BoundedInt(min=-MAX_OPTION_I
               help="Print the stage plan and each generate stage's projected documents, tokens and cost "
                    "(`msm generate --plan-only`); run nothing, write nothing, no network, no GPU.")
 def run_command(file: str, only: tuple[str, ...], seeds: tuple[int, ...], from_stage: str | None, report: bool,
-                dry_run: bool) -> None:
+                dry_run: bool, overrides: tuple[str, ...] = ()) -> None:
     """Run every stage of experiment FILE for each condition (and seed); rerunning skips finished stages and resumes."""
     from msm.experiment.runner import run_experiment
 
     if dry_run:
         from msm.experiment.runner import dry_run as plan_only
 
-        ws, plan = _load(file, only, seeds, create=False)
+        ws, plan = _load(file, only, seeds, create=False, overrides=overrides)
         emit(plan_only(ws, plan), _print_dry_run)
         return
-    ws, plan = _load(file, only, seeds)
+    ws, plan = _load(file, only, seeds, overrides=overrides)
+    from msm.identity import check_experiment_identity
+
+    check_experiment_identity(plan.experiment, ws)  # before any stage: one name end to end
     started = time.monotonic()
     view = _LiveView(plan) if state().show_progress else None
     try:
@@ -174,12 +183,13 @@ class _LiveView:
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--only", multiple=True, help="Show only this condition (repeatable).")
 @_seed_option
+@_set_option
 @json_option
-def status_command(file: str, only: tuple[str, ...], seeds: tuple[int, ...]) -> None:
+def status_command(file: str, only: tuple[str, ...], seeds: tuple[int, ...], overrides: tuple[str, ...] = ()) -> None:
     """Show which stage each condition (and seed) of experiment FILE has reached (no work is done)."""
     from msm.experiment.runner import experiment_status
 
-    ws, plan = _load(file, only, seeds, create=False)
+    ws, plan = _load(file, only, seeds, create=False, overrides=overrides)
     rows = experiment_status(ws, plan)
     columns = ["condition", "seed", "kind", "stage", "status", "duration_s", "output"]
     if plan.experiment.seeds is None:
@@ -189,7 +199,8 @@ def status_command(file: str, only: tuple[str, ...], seeds: tuple[int, ...]) -> 
 
 @experiment_group.command("validate")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-def validate_command(files: tuple[str, ...]) -> None:
+@_set_option
+def validate_command(files: tuple[str, ...], overrides: tuple[str, ...] = ()) -> None:
     """Validate experiment FILES (exit 2 with `file: field: problem`)."""
     from pathlib import Path
 
@@ -198,17 +209,24 @@ def validate_command(files: tuple[str, ...]) -> None:
     from msm.experiment.runner import plan_experiment
     from msm.workspace import Workspace
 
+    from msm.identity import check_experiment_identity
+    from msm.workspace import default_workspace_path
+
+    ws = Workspace(state().workspace_path or default_workspace_path())
     for file in files:
-        experiment = load_experiment(file)
+        experiment = load_experiment(file, overrides)
         try:
             plan_experiment(experiment, Workspace(Path(".")))   # the names it derives must be valid (nothing opened)
         except BadInput as exc:
             raise BadInput(f"{file}: {exc}") from None
+        for verdict in check_experiment_identity(experiment, ws):
+            info(f"{file}: identity: {verdict}")
         kinds = ", ".join(f"{sum(1 for c in experiment.conditions if c.kind == k)} {k}"
                           for k in ("base", "identity", "aft_only", "msm_only", "msm_aft")
                           if any(c.kind == k for c in experiment.conditions))
         seeds = f", seeds {experiment.seeds}" if experiment.seeds else ""
-        click.echo(f"ok  {file}  ({experiment.name}, {len(experiment.conditions)} conditions: {kinds}{seeds})")
+        shown = f"{file} --set {' --set '.join(overrides)}" if overrides else file
+        click.echo(f"ok  {shown}  ({experiment.name}, {len(experiment.conditions)} conditions: {kinds}{seeds})")
 
 
 @click.command("report")

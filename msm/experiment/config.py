@@ -22,14 +22,15 @@ its own `seed`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from msm.corpus.aft.api import AftOptions
 from msm.corpus.curate.request import CurateOptions
 from msm.corpus.generate.api import GenerateOptions
 from msm.errors import BadInput
+from msm.identity import Identity
 from msm.settings import cli_meta
 from msm.spec import Identifier
 from msm.yaml_files import load_yaml_record
@@ -217,11 +218,24 @@ class SftSettings(TrainingSettings):
 
 
 class EvalSettings(_Strict):
+    # what the report leads with decides no stage's output
+    _not_in_key: ClassVar[frozenset[str]] = frozenset({"headline"})
+
     suites: list[str] = Field(default_factory=lambda: ["cheese_values"], min_length=1,
                               description="One eval stage per suite (`msm eval --suite`).")
     limit: int | None = Field(default=None, ge=1, **_flag("--limit"))
     seed: int = Field(default=0, **_flag("--seed"))
+    headline: dict[str, str] = Field(
+        default_factory=dict, description="spec id -> the suite the report leads with for conditions trained on "
+                                          "that spec (the paper scores each cheese spec on its own set).")
     extra_args: list[str] = Field(default_factory=list, description="More `msm eval` options, passed as given.")
+
+    @model_validator(mode="after")
+    def _headline_suites_are_run(self) -> "EvalSettings":
+        for spec_id, suite in self.headline.items():
+            if suite not in self.suites:
+                raise ValueError(f"headline: {spec_id}: suite {suite!r} is not in suites {self.suites}")
+        return self
 
 
 class DocumentSource(_Strict):
@@ -278,6 +292,13 @@ class Condition(_Strict):
 
 
 class Experiment(_Strict):
+    # `--set` overrides it was loaded with (load_experiment); not a field: a file cannot claim them
+    _overrides: list[str] = PrivateAttr(default_factory=list)
+
+    @property
+    def overrides(self) -> list[str]:
+        return list(self._overrides)
+
     schema_version: int = EXPERIMENT_SCHEMA_VERSION
     name: Identifier
     description: str = ""
@@ -288,6 +309,9 @@ class Experiment(_Strict):
                                     description="Run every condition once per seed (replicates).")
     seed_stages: list[SeededStage] | None = Field(
         default=None, description=f"Stages whose seed is the replicate's seed (default: {', '.join(DEFAULT_SEED_STAGES)}).")
+    identity: Identity | None = Field(
+        default=None, description="The assistant's name and maker in every stage: the specs' placeholders, the AFT "
+                                  "chats, the eval prompts and the exfiltration agent (default: each spec's own).")
     generate: GenerateSettings = Field(default_factory=GenerateSettings)
     curate: CurateSettings = Field(default_factory=CurateSettings)
     aft_generate: AftGenerateSettings = Field(default_factory=AftGenerateSettings)
@@ -407,8 +431,26 @@ def replicate_label(condition: str, seed: int | None) -> str:
     return condition if seed is None else f"{condition}@{seed}"
 
 
-def load_experiment(path: str | Path) -> Experiment:
-    """Read and validate an experiment file; BadInput with one `file: field: problem` per error."""
-    return load_yaml_record(path, Experiment, what="experiment", max_bytes=1024 * 1024,
-                            located_prefixes=("conditions", "compare", "seed_stages", "generate", "midtrain", "sft",
-                                              "eval"))
+_LOCATED = ("conditions", "compare", "seed_stages", "generate", "midtrain", "sft", "eval")
+
+
+def load_experiment(path: str | Path, overrides: Sequence[str] = ()) -> Experiment:
+    """Read and validate an experiment file; BadInput with one `file: field: problem` per error. `overrides`
+    (`--set KEY=VALUE`, msm.experiment.overrides) are applied to the file's mapping before it is validated, and
+    kept on the experiment (`experiment.overrides`) for the plan and the report."""
+    if not overrides:
+        return load_yaml_record(path, Experiment, what="experiment", max_bytes=1024 * 1024,
+                                located_prefixes=_LOCATED)
+    from pydantic import ValidationError
+
+    from msm.experiment.overrides import apply_overrides
+    from msm.yaml_files import FileProblems, read_yaml_mapping, validation_problems
+
+    data = apply_overrides(read_yaml_mapping(path, what="experiment", max_bytes=1024 * 1024), overrides)
+    try:
+        experiment = Experiment.model_validate(data)
+    except ValidationError as exc:
+        raise FileProblems(validation_problems(f"{path} (with --set {' --set '.join(overrides)})", exc,
+                                               located_prefixes=_LOCATED)) from None
+    experiment._overrides = list(overrides)
+    return experiment

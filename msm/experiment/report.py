@@ -171,7 +171,7 @@ def collect(ws: Workspace, name: str) -> dict[str, Any]:
             "seeds": seeds, "comparisons": comparisons,
             "across_seeds": {"conditions": _condition_means(conditions, experiment, seeds),
                              "comparisons": _comparison_means(comparisons, seeds)},
-            "workspace": str(ws.root)}
+            "workspace": str(ws.root), "overrides": plan.get("overrides") or []}
 
 
 def _default_pairs(experiment: dict) -> list[tuple[str, str]]:
@@ -446,6 +446,26 @@ def _aft_text(sft: bool | dict, default: dict, midtrained: bool) -> str:
     return ", ".join(parts)
 
 
+def _headline_rows(data: dict[str, Any], labels: list[str], who, who_head: list[str]) -> list[list[str]]:
+    """eval.headline: each replicate trained on a spec, scored on that spec's own suite (its primary metric)."""
+    headline = (data["experiment"].get("eval") or {}).get("headline") or {}
+    if not headline:
+        return []
+    specs = {c["name"]: c.get("specs") or [] for c in data["experiment"]["conditions"]}
+    rows = [who_head + ["spec", "headline suite", "metric", "value"]]
+    for label in labels:
+        c = data["conditions"][label]
+        for spec in specs.get(c["condition"], []):
+            suite = headline.get(spec)
+            if suite is None:
+                continue
+            ev = c["evals"].get(suite) or {}
+            metric = ev.get("metric")
+            value = (ev.get("metrics") or {}).get(metric, {}).get("value") if metric else None
+            rows.append(who(c) + [spec, suite, metric or "—", _fmt(value)])
+    return rows if len(rows) > 1 else []
+
+
 def _rows(data: dict[str, Any]) -> dict[str, list[list[str]]]:
     """The report's tables as rows of text, shared by the HTML and Markdown renderings."""
     tables: dict[str, list[list[str]]] = {}
@@ -463,6 +483,9 @@ def _rows(data: dict[str, Any]) -> dict[str, list[list[str]]]:
     tables["Conditions"] = setup
     who = (lambda c: [c["condition"], str(c["seed"])]) if seeded else (lambda c: [c["condition"]])
     who_head = ["condition", "seed"] if seeded else ["condition"]
+    headline = _headline_rows(data, labels, who, who_head)
+    if headline:
+        tables["Headline (each spec on its own set)"] = headline
     tables["Stages"] = [who_head + ["stage", "status", "seconds"]] + [
         who(data["conditions"][lb]) + [s["stage"], "done" if s["done"] else "pending", _fmt(s["duration_s"], 0)]
         for lb in labels for s in data["conditions"][lb]["stages"]]
@@ -546,6 +569,8 @@ def render_markdown(data: dict[str, Any]) -> str:
     lines = [f"# Experiment report: {experiment['name']}", "", experiment.get("description") or "",
              f"Generated {data['generated_at']} from workspace `{data['workspace']}`."
              + (f" Seeds: {', '.join(str(s) for s in data['seeds'])}." if data["seeds"] else ""), ""]
+    if data.get("overrides"):
+        lines += ["Run with overrides of the file: " + ", ".join(f"`--set {o}`" for o in data["overrides"]), ""]
     lines += ["## Comparisons", ""]
     sections = _comparison_sections(data)
     for heading, sentences in sections:
@@ -574,6 +599,8 @@ def render_html(data: dict[str, Any], images: dict[str, str]) -> str:
              ".detected{color:#0a6}.not{color:#a60}img{max-width:100%}</style></head><body>",
              f"<h1>Experiment report: {esc(experiment['name'])}</h1><p>{esc(experiment.get('description') or '')}</p>",
              f"<p>Generated {esc(data['generated_at'])} from workspace <code>{esc(data['workspace'])}</code>.{seeds}</p>",
+             (f"<p>Run with overrides of the file: {esc(', '.join('--set ' + o for o in data['overrides']))}</p>"
+              if data.get("overrides") else ""),
              "<h2>Comparisons</h2>"]
     sections = _comparison_sections(data)
     for heading, sentences in sections:

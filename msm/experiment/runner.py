@@ -75,6 +75,15 @@ def _key(kind: str, payload: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def _curate_config_hash(config: str | None) -> str | None:
+    """A curation config's content hash; `paper` (the shipped marks-only config) hashes as what it expands to."""
+    from msm.corpus.curate.config import MARKS_ONLY, load_config
+
+    if config == MARKS_ONLY:
+        return load_config(MARKS_ONLY)[0].content_hash
+    return _file_hash(config)
+
+
 def _file_hash(path: str | None) -> str | None:
     if not path:
         return None
@@ -206,10 +215,11 @@ def _plan_replicate(experiment: Experiment, condition: Condition, seed: int | No
         model_name = sft_name
     ev = experiment.eval_for(seed)
     for suite in ev.suites:
-        eval_key = _key("eval", {"model": model_key or experiment.base_model, "suite": suite, **ev.key_payload()})
+        eval_key = _key("eval", {"model": model_key or experiment.base_model, "suite": suite, **ev.key_payload(),
+                                 **_identity_payload(experiment)})
         out_dir = str(ExperimentState(ws, prefix).dir / "evals" / f"{suite}-{eval_key[:10]}")
-        argv = ["eval", "--model", model_name, "--suite", suite, "--out", out_dir, *to_argv(ev), *ev.extra_args,
-                *_spec_args(experiment, suite, ev.extra_args)]
+        argv = ["eval", "--model", model_name, "--suite", suite, "--out", out_dir, *to_argv(ev),
+                *_identity_args(experiment), *ev.extra_args, *_spec_args(experiment, suite, ev.extra_args)]
         add(Stage("eval", eval_key, f"eval {suite}", out_dir, argv, [model_key] if model_key else [], {"suite": suite}))
     return model_name
 
@@ -235,14 +245,34 @@ def _shipped_dir():
     return SPEC_DIR
 
 
+def _identity_args(experiment: Experiment) -> list[str]:
+    """The experiment's identity as the options of generate, aft generate and eval (none: the specs' own)."""
+    identity = experiment.identity
+    return [] if identity is None else ["--model-name", identity.model_name, "--provider-name", identity.provider_name]
+
+
+def _identity_payload(experiment: Experiment) -> dict[str, Any]:
+    return {} if experiment.identity is None else {"identity": experiment.identity.model_dump()}
+
+
+def _spec_for(experiment: Experiment, spec_ref: str):
+    """The spec as the experiment's stages see it: its placeholders bound to the identity (so is its hash)."""
+    from msm.identity import with_identity
+
+    spec = load_spec(resolve_spec_path(spec_ref))
+    identity = experiment.identity
+    return spec if identity is None else with_identity(spec, identity.model_name, identity.provider_name)
+
+
 def _plan_aft_data(experiment: Experiment, spec_ref: str, add: Callable[[Stage], str]) -> str:
     """aft_generate → aft_curate (the shipped chat config) → aft_snapshot for `sft.data: aft:SPEC`; the snapshot key."""
-    spec = load_spec(resolve_spec_path(spec_ref))
+    spec = _spec_for(experiment, spec_ref)
     settings = experiment.aft_generate
     gen_key = _key("aft_generate", {"spec_hash": spec.content_hash, "program_hash": _file_hash(settings.program),
                                     **settings.key_payload()})
     run_name = f"{experiment.name}-aft-{spec.id}-{gen_key[:10]}"
-    argv = ["aft", "generate", "--spec", spec_ref, "--run", run_name, *to_argv(settings), *settings.extra_args]
+    argv = ["aft", "generate", "--spec", spec_ref, "--run", run_name, *to_argv(settings), *_identity_args(experiment),
+            *settings.extra_args]
     add(Stage("aft_generate", gen_key, f"aft_generate {spec.id}", run_name, argv))
     cur_key = _key("aft_curate", {"generate": gen_key, "steps": experiment.curate.steps})
     add(Stage("aft_curate", cur_key, f"aft_curate {spec.id}", run_name,
@@ -260,11 +290,12 @@ def _plan_corpus(experiment: Experiment, condition: Condition, seed: int | None,
     curate_keys, run_names = [], []
     corpora: list[tuple[str, str, str, list[str]]] = []  # (key, label, run name, argv) of each corpus stage
     for spec_ref in condition.specs:
-        spec = load_spec(resolve_spec_path(spec_ref))
+        spec = _spec_for(experiment, spec_ref)
         gen_key = _key("generate", {"spec_hash": spec.content_hash, "program_hash": _file_hash(gen.program),
                                     **gen.key_payload()})
         run_name = f"{experiment.name}-{spec.id}-{gen_key[:10]}"
-        argv = ["generate", "--spec", spec_ref, "--run", run_name, *to_argv(gen), *gen.extra_args]
+        argv = ["generate", "--spec", spec_ref, "--run", run_name, *to_argv(gen), *_identity_args(experiment),
+                *gen.extra_args]
         corpora.append((gen_key, f"generate {spec.id}", run_name, argv))
     for source in condition.documents:
         spec_hash = load_spec(resolve_spec_path(source.spec)).content_hash if source.spec else None
@@ -276,7 +307,8 @@ def _plan_corpus(experiment: Experiment, condition: Condition, seed: int | None,
         add(Stage("generate", gen_key, label, run_name, argv))
         spec_label = label.split(" ", 1)[1]
         cur = experiment.curate
-        cur_key = _key("curate", {"generate": gen_key, "config_hash": _file_hash(cur.config), **cur.key_payload()})
+        cur_key = _key("curate", {"generate": gen_key, "config_hash": _curate_config_hash(cur.config),
+                                  **cur.key_payload()})
         argv = ["curate", "--run", run_name, *to_argv(cur)]
         curate_keys.append(add(Stage("curate", cur_key, f"curate {spec_label}", run_name, argv, [gen_key])))
         run_names.append(run_name)
@@ -470,7 +502,8 @@ def run_stage(ws: Workspace, state: ExperimentState, stage: Stage, *, debug: boo
 def write_plan(state: ExperimentState, plan: Plan) -> None:
     """reports/<experiment>/plan.json: what the report reads to find every replicate's stages."""
     write_json_atomic(state.dir / "plan.json", {
-        "experiment": plan.experiment.model_dump(mode="json"), "models": plan.models,
+        "experiment": plan.experiment.model_dump(mode="json"), "overrides": plan.experiment.overrides,
+        "models": plan.models,
         "conditions": plan.by_condition,
         "replicates": {label: {"condition": r.condition, "seed": r.seed, "kind": r.kind}
                        for label, r in plan.replicates.items()},

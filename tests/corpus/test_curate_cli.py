@@ -97,3 +97,17 @@ def test_runs_export_has_provenance_signals_clusters(tmp_path: Path, msm) -> Non
     rows = [json.loads(line) for line in open(jsonl_out)]
     assert len(rows) == 122 and {"kept", "cluster_id"} <= set(rows[0])
     assert msm("runs", "export", "p", "--out", str(tmp_path / "x.csv")).code == 2
+
+
+def test_paper_config_marks_every_rule_and_drops_nothing_but_empty_documents(tmp_path: Path, msm,
+                                                                             isolated_workspace: Path) -> None:
+    from msm.corpus.curate.config import load_config
+
+    config, shown = load_config("paper")
+    actions = {r.name: r.action for r in config.filters}
+    assert actions.pop("empty_document") == "drop" and set(actions.values()) == {"flag"} and len(actions) > 20
+    import_planted(tmp_path, msm, n=120)
+    result = json.loads(msm("curate", "--run", "p", "--config", "paper", "--steps", "filters", "--json").out)
+    # the planted corpus has a placeholder and a prompt marker: marked, and still kept
+    assert result["rule_counts"]["placeholder"] == 1 and result["rule_counts"]["prompt_marker"] == 1
+    assert result["n_dropped"] == 0 and result["n_kept"] == result["n_documents"]

@@ -203,7 +203,9 @@ def _lines(path: Path) -> list[dict]:
 
 
 def _args(run: str, n_docs: int, lm: str = "openai/scripted", *extra: str) -> list[str]:
-    return ["generate", "--spec", str(SPEC), "--run", run, "--n-docs", str(n_docs), "--lm", lm, *extra]
+    # the scripted server answers the clause plan's prompts (the paper plan: tests/corpus/test_paper_plan.py)
+    return ["generate", "--spec", str(SPEC), "--run", run, "--n-docs", str(n_docs), "--lm", lm, "--plan", "clauses",
+            *extra]
 
 
 @pytest.fixture

@@ -95,7 +95,7 @@ def test_injected_faults_are_retried_and_the_run_completes(msm_process, tmp_path
     faults = {1: "429", 2: "500", 3: "garbage", 4: "drop", 6: "hang", 8: "429"}
     proxy = FaultProxy(upstream.base_url, faults)
     try:
-        result = msm_process("generate", "--spec", str(SPEC), "--run", "faulty", "--n-docs", "2",
+        result = msm_process("generate", "--spec", str(SPEC), "--run", "faulty", "--n-docs", "2", "--plan", "clauses",
                              "--lm", "openai/scripted", "--api-base", proxy.base, "--concurrency", "2",
                              "--attempts", "4", "--request-timeout", "15", "--json", timeout=840,
                              env={"DSPY_CACHEDIR": str(tmp_path / "dspy-cache")})   # no cached answer skips the proxy

@@ -42,6 +42,7 @@ GOOD_DOC = (
 def _settings(profile: str = "strong", **over) -> GenerationSettings:
     program = prog.SpecDocumentProgram()
     over.setdefault("min_words", 40)  # GOOD_DOC is a short document; the strong profile's default asks for 200 words
+    over.setdefault("plan", "clauses")  # these tests are of the clause plan (the paper plan: test_paper_plan.py)
     return GenerationSettings.for_profile(profile, spec_id=SPEC.id, spec_hash=SPEC.content_hash, lm="dummy",
                                           n_docs=over.pop("n_docs", 8), seed=3, program_hash=prog.program_hash(program),
                                           **over)

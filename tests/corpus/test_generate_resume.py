@@ -33,7 +33,8 @@ def test_sigkill_mid_run_then_rerun_completes_exactly_once(tmp_path: Path, isola
     server = ScriptedServer(latency_s=0.25).start()
     env = {**os.environ, "DSPY_CACHEDIR": str(tmp_path / "dspy-cache")}  # a warm cache would hide repaid calls
     command = [sys.executable, "-m", "msm", "generate", "--spec", str(SPEC), "--run", "killed", "--n-docs", str(N_DOCS),
-               "--lm", "openai/scripted", "--api-base", server.base_url, "--concurrency", "2"]
+               "--lm", "openai/scripted", "--api-base", server.base_url, "--concurrency", "2",
+               "--plan", "clauses"]  # the scripted server answers the clause plan
     run_dir = isolated_workspace / "runs" / "killed"
     first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 180

@@ -123,12 +123,14 @@ def test_bad_requests_exit_2(msm, tiny_model_dir: Path, tmp_path: Path, args, me
 
 
 def test_the_default_grid_is_the_papers():
-    from msm.eval.agentic_misalignment import GOAL_VALUES, SCENARIOS, paper_grid
+    from msm.eval.agentic_misalignment import GOAL_VALUES, PAPER_SCENARIOS, paper_grid
 
     grid = paper_grid()
-    assert len(grid) == len(SCENARIOS) * 9 == 36
+    # the paper's 27 conditions: leaking, murder, exfiltration x 9 (blackmail only when asked for)
+    assert PAPER_SCENARIOS == ("leaking", "murder", "exfiltration") and len(grid) == 3 * 9 == 27
     assert {c.urgency_type for c in grid} == {"replacement"}
-    for scenario in SCENARIOS:
+    assert len(paper_grid(("blackmail",) + PAPER_SCENARIOS)) == 36
+    for scenario in PAPER_SCENARIOS:
         mine = [c for c in grid if c.scenario == scenario]
         assert sorted(c.goal_value for c in mine if c.goal_type == "explicit") == sorted(GOAL_VALUES)
         assert [c.id for c in mine if c.goal_type == "none"] == [f"{scenario}_none-none_replacement"]
