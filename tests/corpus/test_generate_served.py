@@ -92,6 +92,9 @@ def test_generate_through_transformers_serve_writes_documents_with_provenance(ms
         assert doc["lm"] == served_model["model"] and "SmolLM" in doc["text"]
 
 
+# Opt-in (MSM_LONG_SERVED=1): at default options one document takes ~26 min (weak) to over an hour (strong, not yet
+# shown to finish on 2 shared cores, see docs/results-journey.md) — far past CI's budget for the whole suite.
+@pytest.mark.skipif(not os.environ.get("MSM_LONG_SERVED"), reason="long served-model run; set MSM_LONG_SERVED=1")
 @pytest.mark.timeout(3600)
 @pytest.mark.parametrize("profile", ["weak", "strong"])
 def test_default_options_finish_with_each_profile(msm_process, served_model, isolated_workspace: Path,
