@@ -195,6 +195,9 @@ def settings_for(request: GenerateRequest, spec: Spec, ws: Workspace):
                        "--no-scaffold, or --plan clauses for a weak model)")
     if settings.plan == "paper" and settings.value_share is not None:
         raise BadInput("--value-share: the paper plan has no clause quotas (use --plan clauses)")
+    if request.reuse_from and settings.plan == "paper":
+        raise BadInput("--reuse-from: documents are reused per clause, and the paper plan writes per subdomain (use "
+                       "--plan clauses)")
     if request.focus_from:
         if settings.plan == "paper":
             raise BadInput("--focus-from: the paper plan has no clause quotas (use --plan clauses)")

@@ -185,7 +185,7 @@ def test_auto_tries_every_scorer_and_records_them(tiny):
 
 
 def test_the_experiment_report_never_calls_a_blind_comparison_not_detected():
-    from msm.experiment_report import _across_sentence, _comparison_sentence
+    from msm.experiment.report import _across_sentence, _comparison_sentence
 
     base = {"suite": "cheese_values", "baseline": "base", "condition": "msm", "seed": 0, "metric": "america_prob",
             "n_paired": 40, "difference": 0.002, "ci_low": -0.001, "ci_high": 0.004, "detected": False}

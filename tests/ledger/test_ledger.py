@@ -35,7 +35,8 @@ def test_ledger_of_a_midtrained_model_and_a_focused_round(msm, tmp_path: Path, i
     monkeypatch.setenv("DSPY_CACHEDIR", str(tmp_path / "dspy-cache"))
     server = ScriptedServer(latency_s=0.0).start()
     try:
-        common = ("--lm", "openai/scripted", "--api-base", server.base_url, "--no-revise")
+        common = ("--lm", "openai/scripted", "--api-base", server.base_url, "--no-revise",
+                  "--plan", "clauses")   # clause quotas (--focus-from) need the clause plan
         assert msm("generate", "--spec", "cheese_america", "--run", "r1", "--n-docs", "13", *common).code == 0
         assert msm("curate", "--run", "r1", "--steps", "dedup").code == 0
         assert msm("snapshot", "create", "s1", "--from", "r1").code == 0

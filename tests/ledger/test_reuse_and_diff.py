@@ -60,7 +60,8 @@ def test_two_clause_edit_regenerates_only_those_clauses(msm, tmp_path: Path, iso
     monkeypatch.setenv("DSPY_CACHEDIR", str(tmp_path / "dspy-cache"))
     server = ScriptedServer(latency_s=0.0).start()
     try:
-        common = ("--n-docs", "26", "--lm", "openai/scripted", "--api-base", server.base_url, "--no-revise")
+        common = ("--n-docs", "26", "--lm", "openai/scripted", "--api-base", server.base_url, "--no-revise",
+                  "--plan", "clauses")   # reuse works per clause
         assert msm("generate", "--spec", "cheese_america", "--run", "r1", *common).code == 0
         edited = _edited_spec(tmp_path)
         diffed = json.loads(msm("--json", "spec", "diff", "run:r1", str(edited)).out)
@@ -100,7 +101,7 @@ def test_two_clause_edit_regenerates_only_those_clauses(msm, tmp_path: Path, iso
         assert again["reused"] == 0 and again["new_documents"] == 0 and again["documents"] == 26
         # other writing settings: refused, nothing written
         bad = msm("generate", "--spec", str(edited), "--run", "r3", "--n-docs", "26", "--lm", "openai/scripted",
-                  "--api-base", server.base_url, "--reuse-from", "r1", "--plan-only")
+                  "--api-base", server.base_url, "--plan", "clauses", "--reuse-from", "r1", "--plan-only")
         assert bad.code == 2 and "revise" in bad.err
     finally:
         server.shutdown()
