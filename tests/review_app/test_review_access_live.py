@@ -123,15 +123,15 @@ def test_removed_account_session_loses_access(review_ws, tmp_path):
     accounts.add_user(review_ws, "carol", "carol-pass-1", "reviewer")
     with serve_review(review_ws, tmp_path / "streamlit.log") as url, browser_page() as page:
         _sign_in(page, url, "carol", "carol-pass-1")
-        page.get_by_text("Document doc0", exact=False).first.wait_for()
+        page.get_by_text("Document doc0", exact=False).first.wait_for(timeout=90_000)
         removed = subprocess.run([sys.executable, "-m", "msm", "review", "remove-user", "carol"],
                                  capture_output=True, text=True, timeout=120)
         assert removed.returncode == 0, removed.stderr
         page.get_by_role("button", name="Accept").click()      # the open session's next interaction
-        page.get_by_text("was removed or disabled").wait_for()
+        page.get_by_text("was removed or disabled").wait_for(timeout=90_000)
         body = page.inner_text("body")
         assert "Document doc0" not in body and "Sign in" in body
         assert decisions.all_decisions(review_ws) == []          # the click recorded nothing
         page.reload()                                            # and a reload does not bring the session back
-        page.get_by_label("User name").wait_for()
+        page.get_by_label("User name").wait_for(timeout=90_000)
         assert "Document doc" not in page.inner_text("body")
