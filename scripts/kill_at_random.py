@@ -265,7 +265,7 @@ def generate_case(h: Harness, base_url: str):
                 problems.append(f"{run}: documents finished before the kill are gone")
             return problems
         args = ["generate", "--spec", str(SPEC), "--run", run, "--n-docs", str(N_GENERATE), "--lm", "openai/scripted",
-                "--api-base", base_url, "--concurrency", "2"]
+                "--api-base", base_url, "--concurrency", "2", "--plan", "clauses"]   # the clause plan the script checks
         return args, made, check
     return case
 

@@ -88,7 +88,8 @@ def test_experiment_runs_every_stage_and_caches(tmp_path: Path, tiny_model_dir: 
         assert condition in report
     markdown = Path(summary["report_md"]).read_text(encoding="utf-8")
     assert "paired bootstrap 95% CI" in markdown and "affordability − america (seed 1)" in markdown
-    assert ("effect was not detected" in markdown) or ("difference was detected" in markdown)
+    assert any(verdict in markdown for verdict in ("effect was not detected", "difference was detected",
+                                                   "not measurable with this scorer"))  # a blind scorer says so
     assert "| america_only | MSM only (no AFT) |" in markdown
     # the clause ledger section: imported documents name no clause, so every clause row says it has none
     assert "## Clause ledger" in markdown and "no documents in the snapshot" in markdown

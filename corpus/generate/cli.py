@@ -41,6 +41,13 @@ def generate_command(plan_only: bool, **values) -> None:
     result = generate(state().workspace(create=True), request,
                       progress=lambda description, total: progress(description, total=total), log=info)
     emit(result.model_dump(mode="json", exclude_none=True), _print_result)
+    if result.mode == "items" and result.documents == 0 and result.target:
+        # a run that produced nothing (a dead API, a wrong key) is a failure, not a success with 0 documents
+        from msm.errors import MsmError
+
+        raise MsmError(f"run {request.run}: no documents were produced ({result.failed_items} of {result.target} "
+                       f"items failed); check the LM settings (--lm, --api-base, the API key) and "
+                       f"`msm runs show {request.run}`")
 
 
 def _print_preview(d: dict) -> None:
