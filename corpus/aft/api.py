@@ -173,7 +173,7 @@ def generate_chats(ws: Workspace, request: AftRequest, *, progress: ProgressFact
 
     check_name("run", request.run)
     spec = request.spec if isinstance(request.spec, Spec) else load_spec(resolve_spec_path(request.spec))
-    spec = with_identity(spec, request.model_name, request.provider_name)  # idempotent for the CLI's bound spec
+    spec = with_identity(spec, request.model_name, request.provider_name)  # the one place the identity is bound
     settings, program, local = settings_for(request, spec, ws)
     store = RunStore(ws, request.run)
     batch_mode = bool(request.batch or request.batch_file_only or request.ingest_outputs)
@@ -239,8 +239,6 @@ def load_walk(ws: Workspace, store, spec: str | None = None):
         raise BadInput(f"run {store.name!r} is a {config.get('kind')} run, not a chat run of `msm aft generate`")
     settings = ChatSettings.model_validate(config["config"])
     try:
-        from msm.identity import with_identity
-
         found = (store.spec() if spec is None else None) or load_spec(
             resolve_spec_path(spec or settings.spec_path or settings.spec_id))
         found = with_identity(found, settings.model_name, settings.provider_name)

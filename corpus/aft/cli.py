@@ -28,13 +28,12 @@ def generate_command(**values) -> None:
     command: every stage answer is cached and never paid for again.
     """
     from msm.corpus.aft.api import generate_chats
-    from msm.identity import with_identity
     from msm.spec import load_spec, resolve_spec_path
     from msm.workspace import check_name
 
     check_name("run", values["run"])  # bad input fails before the workspace is created
     spec_path = resolve_spec_path(values["spec"])
-    spec = with_identity(load_spec(spec_path), values.get("model_name"), values.get("provider_name"))
+    spec = load_spec(spec_path)   # the request binds --model-name/--provider-name (msm.identity)
     request = from_cli(AftRequest, {**values, "spec": spec}, spec_path=str(spec_path.resolve()))
     result = generate_chats(state().workspace(create=True), request,
                             progress=lambda description, total: progress(description, total=total), log=info)

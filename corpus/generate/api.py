@@ -226,7 +226,7 @@ def plan_preview(ws: Workspace, request: GenerateRequest):
     from msm.corpus.generate.preview import preview
 
     spec = request.spec if isinstance(request.spec, Spec) else load_spec(resolve_spec_path(request.spec))
-    spec = with_identity(spec, request.model_name, request.provider_name)  # idempotent for the CLI's bound spec
+    spec = with_identity(spec, request.model_name, request.provider_name)  # the one place the identity is bound
     settings, program, _ = settings_for(request, spec, ws)
     projected = preview(spec, settings, program)
     if request.reuse_from:
@@ -246,7 +246,7 @@ def generate(ws: Workspace, request: GenerateRequest, *, progress: ProgressFacto
     check_name("run", request.run)
     spec_source = request.spec_path or (None if isinstance(request.spec, Spec) else str(resolve_spec_path(request.spec)))
     spec = request.spec if isinstance(request.spec, Spec) else load_spec(resolve_spec_path(request.spec))
-    spec = with_identity(spec, request.model_name, request.provider_name)  # idempotent for the CLI's bound spec
+    spec = with_identity(spec, request.model_name, request.provider_name)  # the one place the identity is bound
     settings, program, local = settings_for(request, spec, ws)
     store = RunStore(ws, request.run)
     if _batched(request):

@@ -27,13 +27,12 @@ def generate_command(plan_only: bool, **values) -> None:
     (API models only); the same checks and records apply.
     """
     from msm.corpus.generate.api import generate, plan_preview
-    from msm.identity import with_identity
     from msm.spec import load_spec, resolve_spec_path
     from msm.workspace import check_name
 
     check_name("run", values["run"])  # bad input fails before the workspace is created
     spec_path = resolve_spec_path(values["spec"])
-    spec = with_identity(load_spec(spec_path), values.get("model_name"), values.get("provider_name"))
+    spec = load_spec(spec_path)   # the request binds --model-name/--provider-name (msm.identity)
     request = from_cli(GenerateRequest, {**values, "spec": spec}, spec_path=str(spec_path.resolve()))
     if plan_only:
         emit(plan_preview(state().workspace(), request).model_dump(mode="json", exclude_none=True), _print_preview)

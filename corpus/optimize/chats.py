@@ -40,7 +40,7 @@ from msm.lm.lenient_adapter import LenientAdapter
 from msm.corpus.generate.planning import clause_text
 from msm.corpus.generate.settings import resolve_profile
 from msm.corpus.optimize.metric import JudgeUsage  # one usage record for every judged metric
-from msm.corpus.optimize.optimizer import (DEFAULTS, OPTIMIZERS, REPORT_SCHEMA_VERSION, compare, evaluate_rows,
+from msm.corpus.optimize.optimizer import (DEFAULTS, usage_fields, OPTIMIZERS, REPORT_SCHEMA_VERSION, compare, evaluate_rows,
                                            instructions_of, lm_usage, no_straggler_resubmission, report_path, run_optimizer,
                                            save_program_atomic, split_clauses)
 from msm.errors import BadInput
@@ -282,12 +282,7 @@ def optimize_chats(ws: Workspace, request: AftOptimizeRequest, log: Callable[[st
         "n_train": len(train), "n_val": len(val),
         "table": compare(before, after, request.seed, parts=PARTS),
         "instructions": instructions_of(optimized),
-        "tokens": {"by_model": tokens, "judge": {"calls": metric.usage.calls, "failed_judgements": metric.usage.failures,
-                                                 "prompt_tokens": metric.usage.prompt_tokens,
-                                                 "completion_tokens": metric.usage.completion_tokens}},
-        "prompt_tokens": sum(int(t.get("prompt_tokens") or 0) for t in tokens.values()),
-        "completion_tokens": sum(int(t.get("completion_tokens") or 0) for t in tokens.values()),
-        "cost_usd": round(cost, 6), "judge_cost_usd": round(metric.usage.cost_usd, 6),
+        **usage_fields(tokens, metric.usage, cost),
         "seconds": round(time.monotonic() - started, 1), "valset": {"before": before, "after": after},
         "warnings": [],
     }

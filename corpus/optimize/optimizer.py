@@ -38,7 +38,7 @@ from msm.corpus.generate import program as prog
 from msm.lm.lenient_adapter import LenientAdapter
 from msm.corpus.generate.settings import GenerationSettings, resolve_profile
 from msm.corpus.generate.scaffold import Anchor, Scaffold, ScaffoldAssembler, first_sentences, stays_on_clause
-from msm.corpus.optimize.metric import PARTS, CorpusQualityMetric, JudgeAdapter, accepted_documents, float_metric
+from msm.corpus.optimize.metric import PARTS, CorpusQualityMetric, JudgeAdapter, JudgeUsage, accepted_documents, float_metric
 from msm.corpus.records import stable_id
 from msm.errors import BadInput
 from msm.spec import Spec
@@ -433,12 +433,7 @@ def optimize(ws: Workspace, request: OptimizeRequest, log: Callable[[str], None]
         "accepted_documents_for_novelty": len(novelty),
         "table": compare(before, after, request.seed, judged=judge_lm is not None),
         "instructions": instructions_of(optimized),
-        "tokens": {"by_model": tokens, "judge": {"calls": metric.usage.calls, "failed_judgements": metric.usage.failures,
-                                                 "prompt_tokens": metric.usage.prompt_tokens,
-                                                 "completion_tokens": metric.usage.completion_tokens}},
-        "prompt_tokens": sum(int(t.get("prompt_tokens") or 0) for t in tokens.values()),
-        "completion_tokens": sum(int(t.get("completion_tokens") or 0) for t in tokens.values()),
-        "cost_usd": round(cost, 6), "judge_cost_usd": round(metric.usage.cost_usd, 6),
+        **usage_fields(tokens, metric.usage, cost),
         "seconds": round(time.monotonic() - started, 1),
         "valset": {"before": before, "after": after},
     }
@@ -454,3 +449,14 @@ def optimize(ws: Workspace, request: OptimizeRequest, log: Callable[[str], None]
     report["report_file"] = str(report_path(out).resolve())
     write_json_atomic(report_path(out), report)
     return report
+
+
+def usage_fields(tokens: dict[str, dict], judge: JudgeUsage, cost: float) -> dict[str, Any]:
+    """The token and cost fields of an optimization report (documents and chats alike): per model, the judge's
+    own usage, and the totals."""
+    return {"tokens": {"by_model": tokens, "judge": {"calls": judge.calls, "failed_judgements": judge.failures,
+                                                     "prompt_tokens": judge.prompt_tokens,
+                                                     "completion_tokens": judge.completion_tokens}},
+            "prompt_tokens": sum(int(t.get("prompt_tokens") or 0) for t in tokens.values()),
+            "completion_tokens": sum(int(t.get("completion_tokens") or 0) for t in tokens.values()),
+            "cost_usd": round(cost, 6), "judge_cost_usd": round(judge.cost_usd, 6)}
